@@ -1,0 +1,145 @@
+//! The CRL update through candle's autograd: the reference the fast path is tested against, and the
+//! path that runs on CUDA.
+//!
+//! Actor loss: mean(α·log π(a|s,g) − Q(s,a,g)) with a ~ π reparameterised and α detached; its
+//! gradient is kept for actor parameters only (the critic is frozen in the actor step). α loss:
+//! exp(log α)·mean(−log π − target). Critic loss: InfoNCE + 0.1·logsumexp² on (s, a_replay, g).
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Tensor, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+
+use crate::crl::{AdamConfig, CrlBatch, CrlStats};
+use crate::error::Result;
+use crate::layout::Model;
+use crate::reference::{self, CandleModel};
+
+/// The three losses of one update, as graph nodes, and the scalars reported.
+struct Losses {
+    actor: Tensor,
+    /// d(α loss)/d(log α), already a plain value: exp(log α)·mean(−log π − target).
+    alpha_grad: Tensor,
+    critic: Tensor,
+    stats: CrlStats,
+}
+
+fn input(net: &CandleModel, data: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
+    Ok(Tensor::from_slice(data, (rows, cols), &net.device)?.to_dtype(net.dtype)?)
+}
+
+fn scalar(t: &Tensor) -> Result<f32> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()? as f32)
+}
+
+fn losses(net: &CandleModel, batch: &CrlBatch) -> Result<Losses> {
+    let cfg = &net.cfg;
+    let b = batch.size(cfg)?;
+    let s = input(net, batch.states, b, cfg.state_dim)?;
+    let a = input(net, batch.actions, b, cfg.action_dim)?;
+    let g = input(net, batch.goals, b, cfg.goal_dim)?;
+    let eps = input(net, batch.noise, b, cfg.action_dim)?;
+
+    let log_alpha = net.get("log_alpha")?;
+    let alpha = log_alpha.exp()?.detach();
+    let (mean, log_std) = net.actor(&Tensor::cat(&[&s, &g], 1)?)?;
+    let (a_pi, log_prob) = reference::sample_action(&mean, &log_std, &eps)?;
+    let psi_pi = net.psi(&g)?.detach();
+    let q = reference::q_values(&net.phi(&Tensor::cat(&[&s, &a_pi], 1)?)?, &psi_pi)?;
+    let actor = (log_prob.broadcast_mul(&alpha.reshape(())?)? - q)?.mean_all()?;
+    let target = reference::target_entropy(cfg.action_dim);
+    let alpha_term = (log_prob.detach().neg()? - target)?.mean_all()?;
+    let alpha_grad = alpha.reshape(())?.mul(&alpha_term)?;
+
+    let phi = net.phi(&Tensor::cat(&[&s, &a], 1)?)?;
+    let psi = net.psi(&g)?;
+    let logits = reference::pairwise_logits(&phi, &psi)?;
+    let diag = reference::diagonal(&logits)?;
+    let critic = reference::critic_loss_from_logits(&logits, &diag)?;
+
+    let argmax = logits.argmax(D::Minus1)?.to_dtype(DType::F64)?;
+    let idx = Tensor::arange(0u32, b as u32, &net.device)?.to_dtype(DType::F64)?;
+    let correct = scalar(&argmax.eq(&idx)?.to_dtype(DType::F64)?.sum_all()?)?;
+    let pos_sum = scalar(&diag.sum_all()?)?;
+    let all_sum = scalar(&logits.sum_all()?)?;
+    let stats = CrlStats {
+        critic_loss: scalar(&critic)?,
+        actor_loss: scalar(&actor)?,
+        alpha_loss: scalar(&alpha_grad)?,
+        alpha: scalar(&alpha)?,
+        entropy: -scalar(&log_prob.mean_all()?)?,
+        critic_accuracy: correct / b as f32,
+        logits_pos: pos_sum / b as f32,
+        logits_neg: (all_sum - pos_sum) / (b * (b - 1)) as f32,
+    };
+    Ok(Losses { actor, alpha_grad, critic, stats })
+}
+
+fn is_critic(name: &str) -> bool {
+    name.starts_with("critic.")
+}
+
+/// Gradients of one update in the flat parameter layout (actor span: actor loss; critic span: critic
+/// loss; `log_alpha`: α loss), plus the update's scalars. Parameters are not changed.
+pub fn candle_grads(net: &CandleModel, model: &Model, batch: &CrlBatch) -> Result<(Vec<f32>, CrlStats)> {
+    let l = losses(net, batch)?;
+    let actor_grads = l.actor.backward()?;
+    let critic_grads = l.critic.backward()?;
+    let mut flat = vec![0f32; model.layout.len];
+    for spec in &model.layout.specs {
+        let var = net.get(&spec.name)?;
+        let grad = if spec.name == "log_alpha" {
+            Some(l.alpha_grad.reshape(1)?)
+        } else if is_critic(&spec.name) {
+            critic_grads.get(var).cloned()
+        } else {
+            actor_grads.get(var).cloned()
+        };
+        if let Some(grad) = grad {
+            let v = grad.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            flat[spec.range()].copy_from_slice(&v);
+        }
+    }
+    Ok((flat, l.stats))
+}
+
+/// A device-generic trainer on candle's autograd and AdamW (weight decay 0, i.e. Adam).
+pub struct CandleTrainer {
+    pub net: CandleModel,
+    opt: AdamW,
+}
+
+impl CandleTrainer {
+    pub fn new(net: CandleModel, adam: AdamConfig) -> Result<Self> {
+        let vars = net.names.iter().map(|n| net.vars[n].clone()).collect();
+        let params = ParamsAdamW {
+            lr: adam.lr as f64,
+            beta1: adam.beta1 as f64,
+            beta2: adam.beta2 as f64,
+            eps: adam.eps as f64,
+            weight_decay: 0.0,
+        };
+        Ok(CandleTrainer { opt: AdamW::new(vars, params)?, net })
+    }
+
+    /// One full update: actor + α with the pre-update critic, then the critic, on the same batch.
+    pub fn step(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
+        let l = losses(&self.net, batch)?;
+        // The actor loss's store also holds gradients for the critic (the graph runs through it):
+        // those are replaced by the critic loss's, so the actor step leaves the critic frozen.
+        let mut merged: GradStore = l.actor.backward()?;
+        let critic_grads = l.critic.backward()?;
+        for name in &self.net.names {
+            let var = self.net.vars[name].as_tensor();
+            if name == "log_alpha" {
+                merged.insert(var, l.alpha_grad.reshape(1)?);
+            } else if is_critic(name) {
+                merged.remove(var);
+                if let Some(g) = critic_grads.get(var) {
+                    merged.insert(var, g.clone());
+                }
+            }
+        }
+        self.opt.step(&merged)?;
+        Ok(l.stats)
+    }
+}

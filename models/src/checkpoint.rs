@@ -1,0 +1,1 @@
+//! Checkpoint files (safetensors + metadata): written by the checkpoint helper.

@@ -1,0 +1,222 @@
+//! Where every parameter of a model lives: one flat `f32` buffer, and a layout of named slots in it.
+//!
+//! The names are exactly the safetensors tensor names of DESIGN.md section 5
+//! (`actor.trunk.blocks.{b}.{l}.linear.weight`, `critic.sa.out.bias`, `log_alpha`, ...), so a reader
+//! can go from a name in a checkpoint to the slot the fast path reads. A flat buffer makes gradients,
+//! Adam moments and checkpoints the same shape as the parameters, and lets Adam run as one pass.
+//!
+//! A trunk is a list of `depth + 1` layers (Linear → LayerNorm → SiLU): layer 0 is the input layer
+//! `in → W`, layers `1 + 4b .. 1 + 4b + 4` form residual block `b`, whose input is added after its
+//! fourth activation.
+
+use std::ops::Range;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+
+/// A `Linear(n_in, n_out)`: weight `[n_out, n_in]` at `w`, bias `[n_out]` at `b`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearSlot {
+    pub w: usize,
+    pub b: usize,
+    pub n_in: usize,
+    pub n_out: usize,
+}
+
+/// A LayerNorm over `dim` features: scale at `g`, bias at `b`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NormSlot {
+    pub g: usize,
+    pub b: usize,
+    pub dim: usize,
+}
+
+/// One Linear → LayerNorm → SiLU layer of a trunk.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LayerSlot {
+    pub linear: LinearSlot,
+    pub norm: NormSlot,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrunkLayout {
+    pub n_in: usize,
+    pub width: usize,
+    /// `layers[0]` is the input layer; the rest are the block layers, four per block.
+    pub layers: Vec<LayerSlot>,
+}
+
+impl TrunkLayout {
+    pub fn blocks(&self) -> usize {
+        (self.layers.len() - 1) / 4
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActorLayout {
+    pub trunk: TrunkLayout,
+    pub mean: LinearSlot,
+    pub log_std: LinearSlot,
+    /// The span of the flat buffer holding every actor parameter.
+    pub range: Range<usize>,
+}
+
+/// φ(s,a) or ψ(g): a trunk and a `Linear(W, repr_dim)` output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncoderLayout {
+    pub trunk: TrunkLayout,
+    pub out: LinearSlot,
+    pub range: Range<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriticLayout {
+    pub sa: EncoderLayout,
+    pub g: EncoderLayout,
+    pub range: Range<usize>,
+}
+
+/// A named tensor inside the flat buffer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+}
+
+impl TensorSpec {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn range(&self) -> Range<usize> {
+        self.offset..self.offset + self.numel()
+    }
+}
+
+/// The layout of a whole model: actor, critic (absent when `critic_depth == 0`, as for an
+/// actor-only student) and the entropy temperature `log_alpha`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelLayout {
+    pub actor: ActorLayout,
+    pub critic: Option<CriticLayout>,
+    pub log_alpha: Option<usize>,
+    pub specs: Vec<TensorSpec>,
+    pub len: usize,
+}
+
+struct Builder {
+    specs: Vec<TensorSpec>,
+    len: usize,
+}
+
+impl Builder {
+    fn tensor(&mut self, name: String, shape: Vec<usize>) -> usize {
+        let offset = self.len;
+        self.len += shape.iter().product::<usize>();
+        self.specs.push(TensorSpec { name, shape, offset });
+        offset
+    }
+
+    fn linear(&mut self, prefix: &str, n_in: usize, n_out: usize) -> LinearSlot {
+        let w = self.tensor(format!("{prefix}.weight"), vec![n_out, n_in]);
+        let b = self.tensor(format!("{prefix}.bias"), vec![n_out]);
+        LinearSlot { w, b, n_in, n_out }
+    }
+
+    fn norm(&mut self, prefix: &str, dim: usize) -> NormSlot {
+        let g = self.tensor(format!("{prefix}.weight"), vec![dim]);
+        let b = self.tensor(format!("{prefix}.bias"), vec![dim]);
+        NormSlot { g, b, dim }
+    }
+
+    fn trunk(&mut self, prefix: &str, n_in: usize, width: usize, depth: usize) -> TrunkLayout {
+        let mut layers = vec![LayerSlot {
+            linear: self.linear(&format!("{prefix}.input"), n_in, width),
+            norm: self.norm(&format!("{prefix}.input_norm"), width),
+        }];
+        for b in 0..depth / 4 {
+            for l in 0..4 {
+                let p = format!("{prefix}.blocks.{b}.{l}");
+                layers.push(LayerSlot {
+                    linear: self.linear(&format!("{p}.linear"), width, width),
+                    norm: self.norm(&format!("{p}.norm"), width),
+                });
+            }
+        }
+        TrunkLayout { n_in, width, layers }
+    }
+
+    fn encoder(&mut self, prefix: &str, n_in: usize, cfg: &ModelConfig) -> EncoderLayout {
+        let start = self.len;
+        let trunk = self.trunk(&format!("{prefix}.trunk"), n_in, cfg.width, cfg.critic_depth);
+        let out = self.linear(&format!("{prefix}.out"), cfg.width, cfg.repr_dim);
+        EncoderLayout { trunk, out, range: start..self.len }
+    }
+}
+
+impl ModelLayout {
+    pub fn new(cfg: &ModelConfig) -> Result<Self> {
+        cfg.validate()?;
+        let mut b = Builder { specs: Vec::new(), len: 0 };
+        let (s, g, a, w) = (cfg.state_dim, cfg.goal_dim, cfg.action_dim, cfg.width);
+        let trunk = b.trunk("actor.trunk", s + g, w, cfg.actor_depth);
+        let mean = b.linear("actor.mean", w, a);
+        let log_std = b.linear("actor.log_std", w, a);
+        let actor = ActorLayout { trunk, mean, log_std, range: 0..b.len };
+        let (critic, log_alpha) = if cfg.critic_depth > 0 {
+            let start = b.len;
+            let sa = b.encoder("critic.sa", s + a, cfg);
+            let g_enc = b.encoder("critic.g", g, cfg);
+            let critic = CriticLayout { sa, g: g_enc, range: start..b.len };
+            (Some(critic), Some(b.tensor("log_alpha".into(), vec![1])))
+        } else {
+            (None, None)
+        };
+        Ok(ModelLayout { actor, critic, log_alpha, len: b.len, specs: b.specs })
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&TensorSpec> {
+        self.specs.iter().find(|s| s.name == name)
+    }
+}
+
+/// A model's configuration, layout and parameters.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub cfg: ModelConfig,
+    pub layout: ModelLayout,
+    pub params: Vec<f32>,
+}
+
+impl Model {
+    /// Fresh parameters as DESIGN.md section 2: Linear weights U(−1/√fan_in, 1/√fan_in), biases 0,
+    /// LayerNorm scale 1 and bias 0, log α = 0. Deterministic in `seed`.
+    pub fn init(cfg: &ModelConfig, seed: u64) -> Result<Self> {
+        let layout = ModelLayout::new(cfg)?;
+        let mut params = vec![0f32; layout.len];
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for spec in &layout.specs {
+            let dst = &mut params[spec.range()];
+            if spec.name.ends_with("norm.weight") {
+                dst.fill(1.0);
+            } else if spec.shape.len() == 2 {
+                let bound = 1.0 / (spec.shape[1] as f32).sqrt();
+                dst.iter_mut().for_each(|x| *x = rng.random_range(-bound..bound));
+            }
+        }
+        Ok(Model { cfg: cfg.clone(), layout, params })
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.layout.len
+    }
+
+    /// The parameters of one named tensor.
+    pub fn tensor(&self, name: &str) -> Option<&[f32]> {
+        self.layout.spec(name).map(|s| &self.params[s.range()])
+    }
+}

@@ -1,0 +1,24 @@
+//! deepcrl `models`: the networks of goal-conditioned Contrastive RL, their update step, checkpoints
+//! and exports.
+//!
+//! - [`layout`]: the flat parameter buffer and the checkpoint names of every tensor.
+//! - [`reference`] and [`candle_update`]: the networks and the CRL update on candle's autograd
+//!   (any device, any float type; the reference for tests).
+//! - [`fast`]: the hand-written CPU training path (fused LayerNorm + SiLU, gemm, fused Adam).
+//! - [`infer`]: allocation-free actor inference for serving.
+//! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
+
+pub mod candle_update;
+pub mod checkpoint;
+pub mod config;
+pub mod crl;
+pub mod device;
+pub mod error;
+pub mod layout;
+pub mod onnx;
+pub mod reference;
+
+pub use config::ModelConfig;
+pub use crl::{Adam, AdamConfig, CrlBatch, CrlStats};
+pub use error::{ModelError, Result};
+pub use layout::{Model, ModelLayout};

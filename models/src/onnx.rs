@@ -1,0 +1,1 @@
+//! ONNX export of the deterministic actor: written by the onnx helper.
