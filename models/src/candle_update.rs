@@ -40,15 +40,15 @@ fn losses(net: &CandleModel, batch: &CrlBatch) -> Result<Losses> {
     let eps = input(net, batch.noise, b, cfg.action_dim)?;
 
     let log_alpha = net.get("log_alpha")?;
-    let alpha = log_alpha.exp()?.detach();
+    let alpha = log_alpha.exp()?.detach().reshape(())?;
     let (mean, log_std) = net.actor(&Tensor::cat(&[&s, &g], 1)?)?;
     let (a_pi, log_prob) = reference::sample_action(&mean, &log_std, &eps)?;
     let psi_pi = net.psi(&g)?.detach();
     let q = reference::q_values(&net.phi(&Tensor::cat(&[&s, &a_pi], 1)?)?, &psi_pi)?;
-    let actor = (log_prob.broadcast_mul(&alpha.reshape(())?)? - q)?.mean_all()?;
+    let actor = (log_prob.broadcast_mul(&alpha)? - q)?.mean_all()?;
     let target = reference::target_entropy(cfg.action_dim);
     let alpha_term = (log_prob.detach().neg()? - target)?.mean_all()?;
-    let alpha_grad = alpha.reshape(())?.mul(&alpha_term)?;
+    let alpha_grad = alpha.mul(&alpha_term)?;
 
     let phi = net.phi(&Tensor::cat(&[&s, &a], 1)?)?;
     let psi = net.psi(&g)?;

@@ -1,1 +1,519 @@
-//! Checkpoint files (safetensors + metadata): written by the checkpoint helper.
+//! Checkpoint files: a model's parameters as a safetensors file, with its [`ModelConfig`] in the header.
+//!
+//! This module owns the on-disk format of DESIGN.md section 5: one `F32` tensor per
+//! [`TensorSpec`](crate::layout::TensorSpec) of the model's layout (same names, same shapes,
+//! little-endian), and the header's `__metadata__` holding `deepcrl.format` (the integer
+//! [`FORMAT_VERSION`]) and `deepcrl.config` (the config as JSON). Every file is written to a
+//! temporary name in the target directory, synced and then renamed, so a reader never sees a
+//! partial file. Loading never panics: each problem is a [`ModelError::Checkpoint`] that names the
+//! file, says exactly what is wrong, and what to do about it.
+//!
+//! [`write_safetensors_atomic`] and [`read_safetensors`] are the format-agnostic halves, reused for
+//! other run files (optimiser state, the waypoint bank).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::Dtype;
+
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::layout::{Model, ModelLayout};
+
+/// The checkpoint format this build writes, and the newest it can read.
+pub const FORMAT_VERSION: u32 = 1;
+/// `__metadata__` key holding the format version as a decimal integer.
+pub const FORMAT_KEY: &str = "deepcrl.format";
+/// `__metadata__` key holding the [`ModelConfig`] as JSON.
+pub const CONFIG_KEY: &str = "deepcrl.config";
+
+/// One tensor read back from a safetensors file: name, shape and values.
+pub type TensorData = (String, Vec<usize>, Vec<f32>);
+
+/// How many names an error message lists before it says "and N more".
+const LIST_LIMIT: usize = 5;
+/// `f32` values converted to bytes per write call.
+const WRITE_CHUNK: usize = 1 << 16;
+
+/// The `__metadata__` of a checkpoint of a model with this config.
+pub fn checkpoint_metadata(cfg: &ModelConfig) -> Result<HashMap<String, String>> {
+    let json = serde_json::to_string(cfg)
+        .map_err(|e| ModelError::Config(format!("cannot serialise the config to JSON: {e}")))?;
+    Ok(HashMap::from([
+        (FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
+        (CONFIG_KEY.to_string(), json),
+    ]))
+}
+
+/// Writes `model` to `path` (atomically; the parent directory is created if missing).
+pub fn save(model: &Model, path: &Path) -> Result<()> {
+    let layout = ModelLayout::new(&model.cfg)?;
+    if layout != model.layout || model.params.len() != layout.len {
+        return Err(ModelError::checkpoint(
+            path,
+            format!(
+                "refusing to save: the model's layout ({} parameters in its buffer, {} in its \
+                 layout) does not match the layout of its config ({} parameters); the file could \
+                 not be loaded back",
+                model.params.len(),
+                model.layout.len,
+                layout.len
+            ),
+        ));
+    }
+    let tensors: Vec<(String, Vec<usize>, &[f32])> = layout
+        .specs
+        .iter()
+        .map(|s| (s.name.clone(), s.shape.clone(), &model.params[s.range()]))
+        .collect();
+    write_safetensors_atomic(path, &tensors, &checkpoint_metadata(&model.cfg)?)
+}
+
+/// Reads a checkpoint written by [`save`], checking its format version, config, tensor names,
+/// shapes, dtypes and values.
+pub fn load(path: &Path) -> Result<Model> {
+    let bytes = read_bytes(path)?;
+    let (metadata, tensors) = parse(path, &bytes)?;
+    let cfg = config_from_metadata(path, metadata.as_ref())?;
+    let layout = ModelLayout::new(&cfg).map_err(|e| {
+        let msg = match e {
+            ModelError::Config(m) => m,
+            other => other.to_string(),
+        };
+        ModelError::checkpoint(
+            path,
+            format!("its `{CONFIG_KEY}` is not a valid model configuration: {msg}"),
+        )
+    })?;
+    check_names(path, &cfg, &layout, &tensors)?;
+    let by_name: HashMap<&str, &RawTensor> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut params = vec![0f32; layout.len];
+    let mut non_finite = Vec::new();
+    for spec in &layout.specs {
+        let Some(t) = by_name.get(spec.name.as_str()) else {
+            return Err(ModelError::checkpoint(
+                path,
+                format!("tensor {} is missing", spec.name),
+            ));
+        };
+        check_f32(path, t)?;
+        if t.shape != spec.shape {
+            return Err(ModelError::checkpoint(
+                path,
+                format!(
+                    "tensor {} has shape {:?} but the config ({}) needs shape {:?}; the file was \
+                     edited or its config does not belong to its weights",
+                    spec.name,
+                    t.shape,
+                    describe(&cfg),
+                    spec.shape
+                ),
+            ));
+        }
+        let dst = &mut params[spec.range()];
+        decode_f32(t.data, dst);
+        let nan = dst.iter().filter(|x| x.is_nan()).count();
+        let inf = dst.iter().filter(|x| x.is_infinite()).count();
+        if nan + inf > 0 {
+            non_finite.push(format!("{} ({nan} NaN, {inf} infinite)", spec.name));
+        }
+    }
+    if !non_finite.is_empty() {
+        return Err(ModelError::checkpoint(
+            path,
+            format!(
+                "holds non-finite values in {}: {}; training diverged before this checkpoint \
+                 was written, so use an earlier checkpoint",
+                plural(non_finite.len(), "tensor"),
+                name_list(&non_finite)
+            ),
+        ));
+    }
+    Ok(Model {
+        cfg,
+        layout,
+        params,
+    })
+}
+
+/// Writes `F32` tensors (name, shape, values) and `metadata` as a safetensors file at `path`:
+/// to a temporary file in the same directory, flushed and synced, then renamed over `path`. The
+/// parent directory is created if missing; on any failure `path` is left as it was.
+pub fn write_safetensors_atomic(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, &[f32])],
+    metadata: &HashMap<String, String>,
+) -> Result<()> {
+    let mut infos = Vec::with_capacity(tensors.len());
+    let mut seen = HashSet::new();
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        if !seen.insert(name.as_str()) || name == "__metadata__" {
+            let why = if name == "__metadata__" {
+                "is reserved"
+            } else {
+                "appears twice"
+            };
+            return Err(ModelError::checkpoint(
+                path,
+                format!("cannot write: tensor name {name:?} {why}"),
+            ));
+        }
+        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if numel != Some(data.len()) {
+            return Err(ModelError::checkpoint(
+                path,
+                format!(
+                    "cannot write: tensor {name} has shape {shape:?} but {} values",
+                    data.len()
+                ),
+            ));
+        }
+        let end = offset + 4 * data.len();
+        infos.push((
+            name.clone(),
+            TensorInfo {
+                dtype: Dtype::F32,
+                shape: shape.clone(),
+                data_offsets: (offset, end),
+            },
+        ));
+        offset = end;
+    }
+    let meta = (!metadata.is_empty()).then(|| metadata.clone());
+    let header = Metadata::new(meta, infos).map_err(|e| {
+        ModelError::checkpoint(path, format!("cannot build the safetensors header: {e}"))
+    })?;
+    let mut header = serde_json::to_vec(&header).map_err(|e| {
+        ModelError::checkpoint(
+            path,
+            format!("cannot serialise the safetensors header: {e}"),
+        )
+    })?;
+    header.resize(header.len().next_multiple_of(8), b' ');
+
+    let Some(file_name) = path.file_name() else {
+        return Err(ModelError::checkpoint(
+            path,
+            "cannot write: the path does not name a file",
+        ));
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)
+        .map_err(|e| ModelError::io(format!("creating directory {}", dir.display()), e))?;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tmp_name = format!(
+        ".{}.tmp-{}-{}",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut tmp = TempFile {
+        path: dir.join(tmp_name),
+        keep: false,
+    };
+    let write = |tmp: &Path| -> io::Result<()> {
+        let file = File::create(tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(&header)?;
+        let mut buf = Vec::with_capacity(4 * WRITE_CHUNK);
+        for (_, _, data) in tensors {
+            for chunk in data.chunks(WRITE_CHUNK) {
+                buf.clear();
+                buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+                w.write_all(&buf)?;
+            }
+        }
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    };
+    write(&tmp.path).map_err(|e| ModelError::io(format!("writing {}", tmp.path.display()), e))?;
+    fs::rename(&tmp.path, path).map_err(|e| {
+        ModelError::io(
+            format!("renaming {} to {}", tmp.path.display(), path.display()),
+            e,
+        )
+    })?;
+    tmp.keep = true;
+    // Make the rename itself durable; not every platform can open a directory, so best effort.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads every tensor of a safetensors file whose tensors are all `F32`, with its `__metadata__`
+/// (empty when the file has none). Tensors come in file order.
+pub fn read_safetensors(path: &Path) -> Result<(HashMap<String, String>, Vec<TensorData>)> {
+    let bytes = read_bytes(path)?;
+    let (metadata, raw) = parse(path, &bytes)?;
+    let mut out = Vec::with_capacity(raw.len());
+    for t in raw {
+        check_f32(path, &t)?;
+        let mut values = vec![0f32; t.data.len() / 4];
+        decode_f32(t.data, &mut values);
+        out.push((t.name, t.shape, values));
+    }
+    Ok((metadata.unwrap_or_default(), out))
+}
+
+/// Removes the temporary file on every path out of the writer except a successful rename.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A tensor as stored: its bytes borrowed from the file contents.
+struct RawTensor<'a> {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: &'a [u8],
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| {
+        let msg = match e.kind() {
+            io::ErrorKind::NotFound => {
+                "does not exist; check the path (a run keeps its weights in runs/<name>/teacher.safetensors)"
+                    .to_string()
+            }
+            _ => format!("cannot be read: {e}"),
+        };
+        ModelError::checkpoint(path, msg)
+    })
+}
+
+/// Splits a safetensors file into its `__metadata__` and tensors, in file order.
+fn parse<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(Option<HashMap<String, String>>, Vec<RawTensor<'a>>)> {
+    let err = |msg: String| ModelError::checkpoint(path, msg);
+    let len = bytes.len();
+    let Some((prefix, rest)) = bytes.split_first_chunk::<8>() else {
+        return Err(err(format!(
+            "is not a safetensors file: it is only {len} bytes long, shorter than the 8-byte header \
+             length every safetensors file starts with"
+        )));
+    };
+    let n = u64::from_le_bytes(*prefix);
+    let Some(header) = usize::try_from(n).ok().and_then(|n| rest.get(..n)) else {
+        let msg = if rest.first() == Some(&b'{') && n < 100_000_000 {
+            format!(
+                "is truncated inside its header: the header should be {n} bytes but the file ends
+                 after {} header bytes (interrupted write or incomplete copy); re-copy it or use another checkpoint",
+                rest.len()
+            )
+        } else {
+            format!(
+                "is not a safetensors file: its first 8 bytes declare a {n}-byte header, but the \
+                 whole file is only {len} bytes (is it a text file or another format?)"
+            )
+        };
+        return Err(err(msg));
+    };
+    let data = &rest[header.len()..];
+    let header = std::str::from_utf8(header)
+        .map_err(|_| err("is not a safetensors file: its header is not UTF-8 text".to_string()))?;
+    let meta: Metadata = serde_json::from_str(header).map_err(|e| {
+        err(format!(
+            "is not a valid safetensors file: its JSON header cannot be parsed: {e}"
+        ))
+    })?;
+    let expected = meta.data_len();
+    if data.len() != expected {
+        let msg = if data.len() < expected {
+            format!(
+                "is truncated: its header describes {expected} bytes of tensor data but only {} are \
+                 present ({} bytes missing; the file should be {} bytes); it was cut off by an \
+                 interrupted write or copy, so re-copy it or use another checkpoint",
+                data.len(),
+                expected - data.len(),
+                8 + header.len() + expected
+            )
+        } else {
+            format!(
+                "is corrupt: it has {} unexpected bytes after the {expected} bytes of tensor data its \
+                 header describes",
+                data.len() - expected
+            )
+        };
+        return Err(err(msg));
+    }
+    let mut tensors = Vec::new();
+    for name in meta.offset_keys() {
+        let Some(info) = meta.info(&name) else {
+            continue;
+        };
+        let (s, e) = info.data_offsets;
+        let Some(slice) = data.get(s..e) else {
+            return Err(err(format!(
+                "tensor {name}: data offsets {s}..{e} lie outside the file"
+            )));
+        };
+        tensors.push(RawTensor {
+            dtype: info.dtype,
+            shape: info.shape.clone(),
+            data: slice,
+            name,
+        });
+    }
+    Ok((meta.metadata().clone(), tensors))
+}
+
+fn config_from_metadata(
+    path: &Path,
+    metadata: Option<&HashMap<String, String>>,
+) -> Result<ModelConfig> {
+    let err = |msg: String| ModelError::checkpoint(path, msg);
+    let not_ours = |what: &str| {
+        err(format!(
+            "is not a deepcrl checkpoint: its safetensors header has {what} (it may be a plain \
+             safetensors file from another tool); load a file written by deepcrl"
+        ))
+    };
+    let Some(metadata) = metadata else {
+        return Err(not_ours("no `__metadata__`"));
+    };
+    let Some(version) = metadata.get(FORMAT_KEY) else {
+        return Err(not_ours(&format!(
+            "no `{FORMAT_KEY}` entry in its `__metadata__`"
+        )));
+    };
+    match version.trim().parse::<u32>() {
+        Ok(v) if v > FORMAT_VERSION => return Err(err(format!(
+            "is in checkpoint format {v}, but this build reads format {FORMAT_VERSION} and older: \
+                 it was written by a newer deepcrl; upgrade deepcrl to load it"
+        ))),
+        Ok(v) if v >= 1 => {}
+        _ => {
+            return Err(err(format!(
+                "has `{FORMAT_KEY}` = {version:?}, which is not a valid format version (a positive \
+                 integer, {FORMAT_VERSION} for this build); the file is corrupt"
+            )))
+        }
+    }
+    let Some(json) = metadata.get(CONFIG_KEY) else {
+        return Err(err(format!(
+            "has no `{CONFIG_KEY}` entry in its `__metadata__`, so the model's shape is unknown; the \
+             file is corrupt or was not written by deepcrl"
+        )));
+    };
+    serde_json::from_str(json).map_err(|e| {
+        err(format!(
+            "its `{CONFIG_KEY}` metadata is not a valid model configuration: {e}; the file was edited \
+             or is corrupt"
+        ))
+    })
+}
+
+/// Fails with every missing and unexpected tensor name.
+fn check_names(
+    path: &Path,
+    cfg: &ModelConfig,
+    layout: &ModelLayout,
+    tensors: &[RawTensor],
+) -> Result<()> {
+    let in_file: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let in_layout: HashSet<&str> = layout.specs.iter().map(|s| s.name.as_str()).collect();
+    let missing: Vec<&str> = layout
+        .specs
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !in_file.contains(n))
+        .collect();
+    let extra: Vec<&str> = tensors
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| !in_layout.contains(n))
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "missing {}: {}",
+            plural(missing.len(), "tensor"),
+            name_list(&missing)
+        ));
+    }
+    if !extra.is_empty() {
+        parts.push(format!(
+            "unexpected {}: {}",
+            plural(extra.len(), "tensor"),
+            name_list(&extra)
+        ));
+    }
+    Err(ModelError::checkpoint(
+        path,
+        format!(
+            "its tensors do not match its config ({}): {}; the file was edited or its config does \
+             not belong to its weights",
+            describe(cfg),
+            parts.join("; ")
+        ),
+    ))
+}
+
+fn check_f32(path: &Path, t: &RawTensor) -> Result<()> {
+    if t.dtype == Dtype::F32 {
+        return Ok(());
+    }
+    Err(ModelError::checkpoint(
+        path,
+        format!(
+            "tensor {} has dtype {} but deepcrl stores every tensor as F32; convert the file to F32",
+            t.name, t.dtype
+        ),
+    ))
+}
+
+/// Little-endian `f32` bytes into `dst` (as many values as both hold).
+fn decode_f32(src: &[u8], dst: &mut [f32]) {
+    for (d, c) in dst.iter_mut().zip(src.chunks_exact(4)) {
+        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+}
+
+fn describe(cfg: &ModelConfig) -> String {
+    format!(
+        "env {}, actor_depth {}, critic_depth {}, width {}, repr_dim {}",
+        cfg.env, cfg.actor_depth, cfg.critic_depth, cfg.width, cfg.repr_dim
+    )
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `a, b, c, d, e and 7 more`.
+fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names.iter().take(LIST_LIMIT).map(AsRef::as_ref).collect();
+    let mut s = shown.join(", ");
+    if names.len() > LIST_LIMIT {
+        s.push_str(&format!(" and {} more", names.len() - LIST_LIMIT));
+    }
+    s
+}

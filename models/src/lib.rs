@@ -14,6 +14,7 @@ pub mod config;
 pub mod crl;
 pub mod device;
 pub mod error;
+pub mod fast;
 pub mod layout;
 pub mod onnx;
 pub mod reference;

@@ -1,0 +1,195 @@
+//! The small pieces around the trunks: biased Linear heads, the tanh-Gaussian actor head, and the
+//! contrastive critic loss with its gradient, each written against the equations of DESIGN.md
+//! sections 2–3.
+
+use gemm::Parallelism;
+
+use super::matmul::{col_sums, dy_w, dyt_x, x_wt};
+use crate::layout::LinearSlot;
+use crate::reference::{DIST_EPS, LOG_STD_MAX, LOG_STD_MIN, LSE_PENALTY};
+
+/// `y = x Wᵀ + b` for a head.
+pub fn linear_forward(s: &LinearSlot, params: &[f32], x: &[f32], batch: usize, y: &mut [f32]) {
+    x_wt(batch, s.n_out, s.n_in, x, &params[s.w..s.w + s.n_in * s.n_out], y, Parallelism::None);
+    let b = &params[s.b..s.b + s.n_out];
+    for row in y[..batch * s.n_out].chunks_exact_mut(s.n_out) {
+        row.iter_mut().zip(b).for_each(|(v, bi)| *v += bi);
+    }
+}
+
+/// Weight and bias gradients of a head (overwritten in `grads`).
+pub fn linear_param_grads(s: &LinearSlot, x: &[f32], dy: &[f32], batch: usize, grads: &mut [f32]) {
+    dyt_x(batch, s.n_out, s.n_in, dy, x, &mut grads[s.w..s.w + s.n_in * s.n_out], Parallelism::None);
+    col_sums(batch, s.n_out, dy, &mut grads[s.b..s.b + s.n_out]);
+}
+
+/// `dx = dy W` for a head.
+pub fn linear_input_grad(s: &LinearSlot, params: &[f32], dy: &[f32], batch: usize, dx: &mut [f32]) {
+    dy_w(batch, s.n_out, s.n_in, dy, &params[s.w..s.w + s.n_in * s.n_out], dx, Parallelism::None);
+}
+
+/// log(1 + eᵘ) without overflow.
+#[inline]
+fn softplus(u: f32) -> f32 {
+    u.max(0.0) + (-u.abs()).exp().ln_1p()
+}
+
+const HALF_LOG_2PI: f32 = 0.918_938_5;
+
+/// The actor's reparameterised sample for one batch: everything its backward needs.
+#[derive(Default, Debug)]
+pub struct ActorSample {
+    /// tanh of the raw log-std head output.
+    pub t: Vec<f32>,
+    pub std: Vec<f32>,
+    /// The sampled action a = tanh(mean + std·ε).
+    pub action: Vec<f32>,
+    /// log π(a) per row.
+    pub log_prob: Vec<f32>,
+}
+
+impl ActorSample {
+    /// From the head outputs `mean`, `raw` (pre-tanh log-std) and the noise ε, all `[B, A]`.
+    pub fn compute(&mut self, mean: &[f32], raw: &[f32], noise: &[f32], a_dim: usize) {
+        let n = mean.len();
+        for v in [&mut self.t, &mut self.std, &mut self.action] {
+            v.resize(n, 0.0);
+        }
+        self.log_prob.resize(n / a_dim, 0.0);
+        let half_range = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
+        for (row, lp) in self.log_prob.iter_mut().enumerate() {
+            let mut sum = 0.0;
+            for k in row * a_dim..(row + 1) * a_dim {
+                let t = raw[k].tanh();
+                let log_std = LOG_STD_MIN as f32 + half_range * (t + 1.0);
+                let std = log_std.exp();
+                let x = mean[k] + std * noise[k];
+                let z = (x - mean[k]) / std;
+                let correction = 2.0 * (std::f32::consts::LN_2 - x - softplus(-2.0 * x));
+                sum += -0.5 * z * z - log_std - HALF_LOG_2PI - correction;
+                self.t[k] = t;
+                self.std[k] = std;
+                self.action[k] = x.tanh();
+            }
+            *lp = sum;
+        }
+    }
+
+    /// Gradients of the heads' outputs from d(action) and d(log π) per row: writes d(mean) and
+    /// d(raw log-std). The Gaussian term's z = (x − mean)/std is the fixed ε under the
+    /// reparameterisation, so log π depends on mean and std only through −log_std and the tanh
+    /// correction, whose derivative in x is 2·tanh(x).
+    pub fn backward(&self, d_action: &[f32], d_log_prob: &[f32], noise: &[f32], a_dim: usize, d_mean: &mut [f32], d_raw: &mut [f32]) {
+        let half_range = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
+        for k in 0..self.action.len() {
+            let dlp = d_log_prob[k / a_dim];
+            let a = self.action[k];
+            let dx = d_action[k] * (1.0 - a * a) + dlp * 2.0 * a;
+            d_mean[k] = dx;
+            let d_log_std = dx * self.std[k] * noise[k] - dlp;
+            d_raw[k] = d_log_std * half_range * (1.0 - self.t[k] * self.t[k]);
+        }
+    }
+}
+
+/// Row-wise Q = −‖φ_i − ψ_i‖ and the gradient of mean(−Q)·scale with respect to φ.
+pub fn q_and_grad(phi: &[f32], psi: &[f32], dim: usize, scale: f32, q: &mut [f32], d_phi: &mut [f32]) {
+    for (i, qi) in q.iter_mut().enumerate() {
+        let (p, s) = (&phi[i * dim..(i + 1) * dim], &psi[i * dim..(i + 1) * dim]);
+        let d2: f32 = p.iter().zip(s).map(|(a, b)| (a - b) * (a - b)).sum();
+        let dist = (d2 + DIST_EPS as f32).sqrt();
+        *qi = -dist;
+        for k in 0..dim {
+            d_phi[i * dim + k] = scale * (p[k] - s[k]) / dist;
+        }
+    }
+}
+
+/// The critic loss on the `[B, B]` logit matrix and its gradients.
+#[derive(Default, Debug)]
+pub struct CriticLoss {
+    /// `[B, B]` distances d_ij.
+    dist: Vec<f32>,
+    /// `[B, B]` gradient coefficients C_ij.
+    coef: Vec<f32>,
+    /// `[B]` column sums of C.
+    tmp: Vec<f32>,
+    pub loss: f32,
+    pub accuracy: f32,
+    pub logits_pos: f32,
+    pub logits_neg: f32,
+}
+
+impl CriticLoss {
+    /// L = mean_i(−logits_ii + lse_i) + 0.1·mean_i(lse_i²), logits_ij = −‖φ_i − ψ_j‖; writes dL/dφ
+    /// and dL/dψ.
+    pub fn compute(&mut self, phi: &[f32], psi: &[f32], batch: usize, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) {
+        let bb = batch * batch;
+        self.dist.resize(bb, 0.0);
+        self.coef.resize(bb, 0.0);
+        self.tmp.resize(batch, 0.0);
+        // Distances are computed directly, not as ‖φ‖² + ‖ψ‖² − 2φ·ψ, which cancels badly when
+        // a pair is close (exactly where 1/d is large).
+        for i in 0..batch {
+            let p = &phi[i * dim..(i + 1) * dim];
+            for j in 0..batch {
+                let s = &psi[j * dim..(j + 1) * dim];
+                let d2: f32 = p.iter().zip(s).map(|(a, b)| (a - b) * (a - b)).sum();
+                self.dist[i * batch + j] = (d2 + DIST_EPS as f32).sqrt();
+            }
+        }
+        let inv_b = 1.0 / batch as f32;
+        let (mut loss, mut correct, mut pos) = (0f64, 0usize, 0f64);
+        let mut total = 0f64;
+        for i in 0..batch {
+            let row = &self.dist[i * batch..(i + 1) * batch];
+            // logits = −d, so the largest logit is the smallest distance.
+            let dmin = row.iter().cloned().fold(f32::INFINITY, f32::min);
+            let sum_exp: f32 = row.iter().map(|d| (dmin - d).exp()).sum();
+            let lse = sum_exp.ln() - dmin;
+            let diag = -row[i];
+            loss += (lse - diag) as f64 + LSE_PENALTY * (lse * lse) as f64;
+            let argmin = row.iter().enumerate().fold(0, |best, (j, d)| if *d < row[best] { j } else { best });
+            correct += (argmin == i) as usize;
+            pos += diag as f64;
+            total += row.iter().map(|d| -*d as f64).sum::<f64>();
+            // dL/dlogit_ij = (p_ij(1 + 0.2·lse_i) − δ_ij)/B; logit_ij = −d_ij so
+            // dL/dφ_i = Σ_j C_ij (φ_i − ψ_j) with C_ij = −(dL/dlogit_ij)/d_ij.
+            let crow = &mut self.coef[i * batch..(i + 1) * batch];
+            let k = 1.0 + 2.0 * LSE_PENALTY as f32 * lse;
+            for j in 0..batch {
+                let p = (dmin - row[j]).exp() / sum_exp;
+                let g = (p * k - if i == j { 1.0 } else { 0.0 }) * inv_b;
+                crow[j] = -g / row[j];
+            }
+        }
+        self.loss = (loss / batch as f64) as f32;
+        self.accuracy = correct as f32 / batch as f32;
+        self.logits_pos = (pos / batch as f64) as f32;
+        self.logits_neg = ((total - pos) / (batch * (batch - 1)) as f64) as f32;
+
+        // dφ = diag(rowsum C)·φ − C ψ ;  dψ = diag(colsum C)·ψ − Cᵀ φ.
+        self.finish(phi, psi, batch, dim, d_phi, d_psi);
+    }
+
+    fn finish(&mut self, phi: &[f32], psi: &[f32], batch: usize, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) {
+        let c = &self.coef;
+        // C ψ: [B, B]·[B, dim], row-major both: use dy_w with (m=B, n=B, k=dim).
+        dy_w(batch, batch, dim, c, psi, d_phi, Parallelism::None);
+        for i in 0..batch {
+            let rs: f32 = c[i * batch..(i + 1) * batch].iter().sum();
+            for k in 0..dim {
+                d_phi[i * dim + k] = rs * phi[i * dim + k] - d_phi[i * dim + k];
+            }
+        }
+        // Cᵀ φ: [B, B]ᵀ·[B, dim] = dyt_x with (m=B rows of C, n=B, k=dim).
+        dyt_x(batch, batch, dim, c, phi, d_psi, Parallelism::None);
+        let cs = &mut self.tmp;
+        col_sums(batch, batch, c, cs);
+        for j in 0..batch {
+            for k in 0..dim {
+                d_psi[j * dim + k] = cs[j] * psi[j * dim + k] - d_psi[j * dim + k];
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Hand-written forward and backward of a residual trunk on contiguous buffers.
+//!
+//! Forward saves, per layer, n̂ (the normalised Linear output) and r (its inverse std) and the
+//! layer's activation, which is the next layer's input; per block it saves the residual stream. That
+//! is everything backward needs: no op-by-op graph, no per-step allocation once the tape has grown to
+//! the batch size.
+
+use gemm::Parallelism;
+
+use super::matmul::{dy_w, dyt_x, x_wt};
+use super::norm_act::{self, NormGrads};
+use crate::layout::{LayerSlot, LinearSlot, TrunkLayout};
+
+/// Saved activations of one trunk forward, reused across steps.
+#[derive(Default, Debug)]
+pub struct TrunkTape {
+    batch: usize,
+    n_in: usize,
+    width: usize,
+    layers: usize,
+    input: Vec<f32>,
+    /// `[layers, B, W]`: n̂ of each layer.
+    nhat: Vec<f32>,
+    /// `[layers, B]`.
+    rstd: Vec<f32>,
+    /// `[layers, B, W]`: each layer's activation.
+    act: Vec<f32>,
+    /// `[blocks + 1, B, W]`: the residual stream before block b (entry 0 = input layer output) and
+    /// the trunk output (last entry).
+    stream: Vec<f32>,
+    /// Backward scratch, `[B, W]` each.
+    d_stream: Vec<f32>,
+    d_branch: Vec<f32>,
+    d_tmp: Vec<f32>,
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() != n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// Threading for one trunk pass: gemm's own split plus a split of the row-wise passes.
+#[derive(Clone, Copy, Debug)]
+pub struct Threads {
+    pub gemm: Parallelism,
+    pub rows: bool,
+}
+
+impl Threads {
+    pub const ONE: Threads = Threads { gemm: Parallelism::None, rows: false };
+
+    pub fn new(n: usize) -> Threads {
+        if n > 1 {
+            Threads { gemm: Parallelism::Rayon(n), rows: true }
+        } else {
+            Threads::ONE
+        }
+    }
+}
+
+/// The span of `layer`'s slot in a flat buffer, as a pair of slices.
+fn lin<'a>(p: &'a [f32], s: &LinearSlot) -> (&'a [f32], &'a [f32]) {
+    (&p[s.w..s.w + s.n_in * s.n_out], &p[s.b..s.b + s.n_out])
+}
+
+impl TrunkTape {
+    fn prepare(&mut self, layout: &TrunkLayout, batch: usize) {
+        let (w, l) = (layout.width, layout.layers.len());
+        self.batch = batch;
+        self.n_in = layout.n_in;
+        self.width = w;
+        self.layers = l;
+        grow(&mut self.input, batch * layout.n_in);
+        grow(&mut self.nhat, l * batch * w);
+        grow(&mut self.rstd, l * batch);
+        grow(&mut self.act, l * batch * w);
+        grow(&mut self.stream, (layout.blocks() + 1) * batch * w);
+        for v in [&mut self.d_stream, &mut self.d_branch, &mut self.d_tmp] {
+            grow(v, batch * w);
+        }
+    }
+
+    /// The trunk's output `[B, W]` from the last forward.
+    pub fn output(&self) -> &[f32] {
+        let bw = self.batch * self.width;
+        &self.stream[self.stream.len() - bw..]
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Runs the trunk on `x [B, n_in]`, saving what backward needs; returns the output `[B, W]`.
+    pub fn forward(&mut self, layout: &TrunkLayout, params: &[f32], x: &[f32], batch: usize, th: Threads) -> &[f32] {
+        self.prepare(layout, batch);
+        self.input.copy_from_slice(&x[..batch * layout.n_in]);
+        let bw = batch * layout.width;
+        for (i, slot) in layout.layers.iter().enumerate() {
+            let (acts_before, acts_rest) = self.act.split_at_mut(i * bw);
+            let inp: &[f32] = if i == 0 {
+                &self.input
+            } else if (i - 1) % 4 == 0 {
+                let b = (i - 1) / 4;
+                &self.stream[b * bw..(b + 1) * bw]
+            } else {
+                &acts_before[(i - 1) * bw..]
+            };
+            let z = &mut self.nhat[i * bw..(i + 1) * bw];
+            layer_forward(slot, params, inp, z, &mut self.rstd[i * batch..(i + 1) * batch], &mut acts_rest[..bw], batch, th);
+            if i == 0 {
+                self.stream[..bw].copy_from_slice(&acts_rest[..bw]);
+            } else if i % 4 == 0 {
+                // Block output: stream[b + 1] = stream[b] + act[i].
+                let b = (i - 1) / 4;
+                let (before, after) = self.stream.split_at_mut((b + 1) * bw);
+                let prev = &before[b * bw..];
+                for ((o, p), a) in after[..bw].iter_mut().zip(prev).zip(&acts_rest[..bw]) {
+                    *o = p + a;
+                }
+            }
+        }
+        self.output()
+    }
+
+    /// Backpropagates `d_out [B, W]` (the gradient of the trunk output). With `grads`, overwrites
+    /// the gradient of every trunk parameter in that flat buffer; with `dx`, writes the gradient of
+    /// the input `[B, n_in]`.
+    pub fn backward(&mut self, layout: &TrunkLayout, params: &[f32], d_out: &[f32], mut grads: Option<&mut [f32]>, dx: Option<&mut [f32]>, th: Threads) {
+        let (batch, w) = (self.batch, self.width);
+        let bw = batch * w;
+        self.d_stream.copy_from_slice(&d_out[..bw]);
+        for blk in (0..layout.blocks()).rev() {
+            self.d_branch.copy_from_slice(&self.d_stream);
+            for l in (0..4).rev() {
+                let i = 1 + 4 * blk + l;
+                let inp = if l == 0 { InputRef::Stream(blk) } else { InputRef::Act(i - 1) };
+                self.layer_backward(&layout.layers[i], params, i, inp, grads.as_deref_mut(), th);
+            }
+            for (s, b) in self.d_stream.iter_mut().zip(&self.d_branch) {
+                *s += b;
+            }
+        }
+        // Input layer: its activation is stream[0], whose gradient is d_stream.
+        std::mem::swap(&mut self.d_branch, &mut self.d_stream);
+        let slot = &layout.layers[0];
+        let rows = batch;
+        {
+            let g = grads.as_deref_mut();
+            norm_backward(slot, params, &mut self.d_branch, &self.nhat[..bw], &self.rstd[..rows], g, th);
+        }
+        if let Some(g) = grads {
+            dyt_x(batch, w, self.n_in, &self.d_branch, &self.input, &mut g[slot.linear.w..slot.linear.w + w * self.n_in], th.gemm);
+        }
+        if let Some(dx) = dx {
+            dy_w(batch, w, self.n_in, &self.d_branch, lin(params, &slot.linear).0, dx, th.gemm);
+        }
+    }
+
+    /// One block layer backward: `d_branch` holds d(activation of layer i) and leaves holding
+    /// d(input of layer i).
+    fn layer_backward(&mut self, slot: &LayerSlot, params: &[f32], i: usize, inp: InputRef, grads: Option<&mut [f32]>, th: Threads) {
+        let (batch, w) = (self.batch, self.width);
+        let bw = batch * w;
+        let mut grads = grads;
+        norm_backward(slot, params, &mut self.d_branch, &self.nhat[i * bw..(i + 1) * bw], &self.rstd[i * batch..(i + 1) * batch], grads.as_deref_mut(), th);
+        let inp = match inp {
+            InputRef::Stream(b) => &self.stream[b * bw..(b + 1) * bw],
+            InputRef::Act(j) => &self.act[j * bw..(j + 1) * bw],
+        };
+        if let Some(g) = grads {
+            dyt_x(batch, w, w, &self.d_branch, inp, &mut g[slot.linear.w..slot.linear.w + w * w], th.gemm);
+        }
+        dy_w(batch, w, w, &self.d_branch, lin(params, &slot.linear).0, &mut self.d_tmp, th.gemm);
+        std::mem::swap(&mut self.d_branch, &mut self.d_tmp);
+    }
+}
+
+/// Which saved buffer a layer read as input (kept as an index so backward can borrow the tape).
+enum InputRef {
+    Stream(usize),
+    Act(usize),
+}
+
+fn norm_backward(slot: &LayerSlot, params: &[f32], d: &mut [f32], nhat: &[f32], rstd: &[f32], grads: Option<&mut [f32]>, th: Threads) {
+    let w = slot.norm.dim;
+    let gamma = &params[slot.norm.g..slot.norm.g + w];
+    let beta = &params[slot.norm.b..slot.norm.b + w];
+    let ng = grads.map(|g| split3(g, slot));
+    norm_act::backward(d, nhat, rstd, gamma, beta, w, ng, th.rows);
+}
+
+/// Disjoint mutable views of a layer's γ, β and Linear-bias gradients in the flat buffer.
+fn split3<'a>(g: &'a mut [f32], slot: &LayerSlot) -> NormGrads<'a> {
+    let w = slot.norm.dim;
+    let mut spans = [(slot.norm.g, 0usize), (slot.norm.b, 1), (slot.linear.b, 2)];
+    spans.sort_unstable();
+    let mut out: [Option<&'a mut [f32]>; 3] = [None, None, None];
+    let mut rest = g;
+    let mut consumed = 0;
+    for (start, which) in spans {
+        let tail = std::mem::take(&mut rest);
+        let (_, from_start) = tail.split_at_mut(start - consumed);
+        let (mine, after) = from_start.split_at_mut(w);
+        out[which] = Some(mine);
+        rest = after;
+        consumed = start + w;
+    }
+    let [gamma, beta, bias] = out;
+    NormGrads {
+        gamma: gamma.expect("gamma span"),
+        beta: beta.expect("beta span"),
+        bias: bias.expect("bias span"),
+    }
+}
+
+/// Linear (no bias) then fused bias + LayerNorm + SiLU; `z` receives n̂.
+fn layer_forward(slot: &LayerSlot, params: &[f32], inp: &[f32], z: &mut [f32], rstd: &mut [f32], act: &mut [f32], batch: usize, th: Threads) {
+    linear_no_bias(slot, params, inp, z, batch, th);
+    norm_act_forward(slot, params, z, rstd, act, th);
+}
+
+fn linear_no_bias(slot: &LayerSlot, params: &[f32], inp: &[f32], z: &mut [f32], batch: usize, th: Threads) {
+    let (n_in, n_out) = (slot.linear.n_in, slot.linear.n_out);
+    x_wt(batch, n_out, n_in, inp, lin(params, &slot.linear).0, z, th.gemm);
+}
+
+fn norm_act_forward(slot: &LayerSlot, params: &[f32], z: &mut [f32], rstd: &mut [f32], act: &mut [f32], th: Threads) {
+    let n = slot.linear.n_out;
+    let bias = lin(params, &slot.linear).1;
+    let gamma = &params[slot.norm.g..slot.norm.g + n];
+    let beta = &params[slot.norm.b..slot.norm.b + n];
+    norm_act::forward(z, bias, gamma, beta, rstd, act, n, th.rows);
+}
+
+/// Scratch buffers for [`forward_no_tape`], grown to the largest batch seen.
+#[derive(Default, Debug)]
+pub struct InferScratch {
+    z: Vec<f32>,
+    a: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+/// Forward of a trunk without saving anything (inference): writes the output `[B, W]` to `out`.
+pub fn forward_no_tape(layout: &TrunkLayout, params: &[f32], x: &[f32], batch: usize, out: &mut [f32], s: &mut InferScratch, th: Threads) {
+    let bw = batch * layout.width;
+    grow(&mut s.z, bw);
+    grow(&mut s.a, bw);
+    grow(&mut s.rstd, batch);
+    let out = &mut out[..bw];
+    layer_forward(&layout.layers[0], params, x, &mut s.z, &mut s.rstd, out, batch, th);
+    for blk in 0..layout.blocks() {
+        for l in 0..4 {
+            let slot = &layout.layers[1 + 4 * blk + l];
+            let inp: &[f32] = if l == 0 { out } else { &s.a };
+            linear_no_bias(slot, params, inp, &mut s.z, batch, th);
+            norm_act_forward(slot, params, &mut s.z, &mut s.rstd, &mut s.a, th);
+        }
+        for (o, v) in out.iter_mut().zip(&s.a) {
+            *o += v;
+        }
+    }
+}
