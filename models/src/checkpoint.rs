@@ -34,6 +34,13 @@ pub const CONFIG_KEY: &str = "deepcrl.config";
 /// One tensor read back from a safetensors file: name, shape and values.
 pub type TensorData = (String, Vec<usize>, Vec<f32>);
 
+/// `return Err(ModelError::checkpoint(path, format!(...)))`.
+macro_rules! fail {
+    ($path:expr, $($fmt:tt)+) => {
+        return Err(ModelError::checkpoint($path, format!($($fmt)+)))
+    };
+}
+
 /// How many names an error message lists before it says "and N more".
 const LIST_LIMIT: usize = 5;
 /// `f32` values converted to bytes per write call.
@@ -43,33 +50,23 @@ const WRITE_CHUNK: usize = 1 << 16;
 pub fn checkpoint_metadata(cfg: &ModelConfig) -> Result<HashMap<String, String>> {
     let json = serde_json::to_string(cfg)
         .map_err(|e| ModelError::Config(format!("cannot serialise the config to JSON: {e}")))?;
-    Ok(HashMap::from([
-        (FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()),
-        (CONFIG_KEY.to_string(), json),
-    ]))
+    Ok(HashMap::from([(FORMAT_KEY.to_string(), FORMAT_VERSION.to_string()), (CONFIG_KEY.to_string(), json)]))
 }
 
 /// Writes `model` to `path` (atomically; the parent directory is created if missing).
 pub fn save(model: &Model, path: &Path) -> Result<()> {
     let layout = ModelLayout::new(&model.cfg)?;
     if layout != model.layout || model.params.len() != layout.len {
-        return Err(ModelError::checkpoint(
+        fail!(
             path,
-            format!(
-                "refusing to save: the model's layout ({} parameters in its buffer, {} in its \
-                 layout) does not match the layout of its config ({} parameters); the file could \
-                 not be loaded back",
-                model.params.len(),
-                model.layout.len,
-                layout.len
-            ),
-        ));
+            "refusing to save: the model's layout or buffer ({} parameters) does not match the \
+             layout of its config ({} parameters), so the file could not be loaded back",
+            model.params.len(),
+            layout.len
+        );
     }
-    let tensors: Vec<(String, Vec<usize>, &[f32])> = layout
-        .specs
-        .iter()
-        .map(|s| (s.name.clone(), s.shape.clone(), &model.params[s.range()]))
-        .collect();
+    let tensors: Vec<(String, Vec<usize>, &[f32])> =
+        layout.specs.iter().map(|s| (s.name.clone(), s.shape.clone(), &model.params[s.range()])).collect();
     write_safetensors_atomic(path, &tensors, &checkpoint_metadata(&model.cfg)?)
 }
 
@@ -79,40 +76,32 @@ pub fn load(path: &Path) -> Result<Model> {
     let bytes = read_bytes(path)?;
     let (metadata, tensors) = parse(path, &bytes)?;
     let cfg = config_from_metadata(path, metadata.as_ref())?;
-    let layout = ModelLayout::new(&cfg).map_err(|e| {
-        let msg = match e {
-            ModelError::Config(m) => m,
-            other => other.to_string(),
-        };
-        ModelError::checkpoint(
-            path,
-            format!("its `{CONFIG_KEY}` is not a valid model configuration: {msg}"),
-        )
-    })?;
+    let layout = match ModelLayout::new(&cfg) {
+        Ok(layout) => layout,
+        Err(ModelError::Config(e)) => {
+            fail!(path, "its `{CONFIG_KEY}` is not a valid model configuration: {e}")
+        }
+        Err(e) => return Err(e),
+    };
     check_names(path, &cfg, &layout, &tensors)?;
     let by_name: HashMap<&str, &RawTensor> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut params = vec![0f32; layout.len];
     let mut non_finite = Vec::new();
     for spec in &layout.specs {
         let Some(t) = by_name.get(spec.name.as_str()) else {
-            return Err(ModelError::checkpoint(
-                path,
-                format!("tensor {} is missing", spec.name),
-            ));
+            fail!(path, "tensor {} is missing", spec.name);
         };
         check_f32(path, t)?;
         if t.shape != spec.shape {
-            return Err(ModelError::checkpoint(
+            fail!(
                 path,
-                format!(
-                    "tensor {} has shape {:?} but the config ({}) needs shape {:?}; the file was \
-                     edited or its config does not belong to its weights",
-                    spec.name,
-                    t.shape,
-                    describe(&cfg),
-                    spec.shape
-                ),
-            ));
+                "tensor {} has shape {:?} but the config ({}) needs shape {:?}; the file was \
+                 edited or its config does not belong to its weights",
+                spec.name,
+                t.shape,
+                describe(&cfg),
+                spec.shape
+            );
         }
         let dst = &mut params[spec.range()];
         decode_f32(t.data, dst);
@@ -123,21 +112,14 @@ pub fn load(path: &Path) -> Result<Model> {
         }
     }
     if !non_finite.is_empty() {
-        return Err(ModelError::checkpoint(
+        fail!(
             path,
-            format!(
-                "holds non-finite values in {}: {}; training diverged before this checkpoint \
-                 was written, so use an earlier checkpoint",
-                plural(non_finite.len(), "tensor"),
-                name_list(&non_finite)
-            ),
-        ));
+            "holds non-finite values in {}; training diverged before this checkpoint was \
+             written, so use an earlier checkpoint",
+            tensor_list(&non_finite)
+        );
     }
-    Ok(Model {
-        cfg,
-        layout,
-        params,
-    })
+    Ok(Model { cfg, layout, params })
 }
 
 /// Writes `F32` tensors (name, shape, values) and `metadata` as a safetensors file at `path`:
@@ -153,61 +135,31 @@ pub fn write_safetensors_atomic(
     let mut offset = 0usize;
     for (name, shape, data) in tensors {
         if !seen.insert(name.as_str()) || name == "__metadata__" {
-            let why = if name == "__metadata__" {
-                "is reserved"
-            } else {
-                "appears twice"
-            };
-            return Err(ModelError::checkpoint(
-                path,
-                format!("cannot write: tensor name {name:?} {why}"),
-            ));
+            fail!(path, "cannot write: tensor name {name:?} is reserved or appears twice");
         }
-        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if numel != Some(data.len()) {
-            return Err(ModelError::checkpoint(
-                path,
-                format!(
-                    "cannot write: tensor {name} has shape {shape:?} but {} values",
-                    data.len()
-                ),
-            ));
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(data.len()) {
+            fail!(path, "cannot write: tensor {name} has shape {shape:?} but {} values", data.len());
         }
-        let end = offset + 4 * data.len();
-        infos.push((
-            name.clone(),
-            TensorInfo {
-                dtype: Dtype::F32,
-                shape: shape.clone(),
-                data_offsets: (offset, end),
-            },
-        ));
+        let (dtype, shape, end) = (Dtype::F32, shape.clone(), offset + 4 * data.len());
+        infos.push((name.clone(), TensorInfo { dtype, shape, data_offsets: (offset, end) }));
         offset = end;
     }
     let meta = (!metadata.is_empty()).then(|| metadata.clone());
-    let header = Metadata::new(meta, infos).map_err(|e| {
-        ModelError::checkpoint(path, format!("cannot build the safetensors header: {e}"))
-    })?;
-    let mut header = serde_json::to_vec(&header).map_err(|e| {
-        ModelError::checkpoint(
-            path,
-            format!("cannot serialise the safetensors header: {e}"),
-        )
-    })?;
+    let header = Metadata::new(meta, infos).map_err(|e| e.to_string());
+    let mut header = match header.and_then(|h| serde_json::to_vec(&h).map_err(|e| e.to_string())) {
+        Ok(h) => h,
+        Err(e) => fail!(path, "cannot build the safetensors header: {e}"),
+    };
     header.resize(header.len().next_multiple_of(8), b' ');
 
     let Some(file_name) = path.file_name() else {
-        return Err(ModelError::checkpoint(
-            path,
-            "cannot write: the path does not name a file",
-        ));
+        fail!(path, "cannot write: the path does not name a file");
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&dir)
-        .map_err(|e| ModelError::io(format!("creating directory {}", dir.display()), e))?;
+    fs::create_dir_all(&dir).map_err(|e| ModelError::io(format!("creating directory {}", dir.display()), e))?;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp_name = format!(
         ".{}.tmp-{}-{}",
@@ -215,10 +167,7 @@ pub fn write_safetensors_atomic(
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let mut tmp = TempFile {
-        path: dir.join(tmp_name),
-        keep: false,
-    };
+    let mut tmp = TempFile { path: dir.join(tmp_name), keep: false };
     let write = |tmp: &Path| -> io::Result<()> {
         let file = File::create(tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -236,12 +185,8 @@ pub fn write_safetensors_atomic(
         file.sync_all()
     };
     write(&tmp.path).map_err(|e| ModelError::io(format!("writing {}", tmp.path.display()), e))?;
-    fs::rename(&tmp.path, path).map_err(|e| {
-        ModelError::io(
-            format!("renaming {} to {}", tmp.path.display(), path.display()),
-            e,
-        )
-    })?;
+    let renaming = || format!("renaming {} to {}", tmp.path.display(), path.display());
+    fs::rename(&tmp.path, path).map_err(|e| ModelError::io(renaming(), e))?;
     tmp.keep = true;
     // Make the rename itself durable; not every platform can open a directory, so best effort.
     if let Ok(d) = File::open(&dir) {
@@ -288,74 +233,72 @@ struct RawTensor<'a> {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|e| {
-        let msg = match e.kind() {
-            io::ErrorKind::NotFound => {
-                "does not exist; check the path (a run keeps its weights in runs/<name>/teacher.safetensors)"
-                    .to_string()
-            }
-            _ => format!("cannot be read: {e}"),
-        };
-        ModelError::checkpoint(path, msg)
-    })
+    match fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fail!(
+            path,
+            "does not exist; check the path (a run keeps its weights in \
+             runs/<name>/teacher.safetensors)"
+        ),
+        Err(e) => fail!(path, "cannot be read: {e}"),
+    }
 }
 
+/// A file's `__metadata__` and its tensors in file order.
+type Parsed<'a> = (Option<HashMap<String, String>>, Vec<RawTensor<'a>>);
+
 /// Splits a safetensors file into its `__metadata__` and tensors, in file order.
-fn parse<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-) -> Result<(Option<HashMap<String, String>>, Vec<RawTensor<'a>>)> {
-    let err = |msg: String| ModelError::checkpoint(path, msg);
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Parsed<'a>> {
     let len = bytes.len();
     let Some((prefix, rest)) = bytes.split_first_chunk::<8>() else {
-        return Err(err(format!(
-            "is not a safetensors file: it is only {len} bytes long, shorter than the 8-byte header \
-             length every safetensors file starts with"
-        )));
+        fail!(
+            path,
+            "is not a safetensors file: it is only {len} bytes long, shorter than the 8-byte \
+             header length every safetensors file starts with"
+        );
     };
     let n = u64::from_le_bytes(*prefix);
     let Some(header) = usize::try_from(n).ok().and_then(|n| rest.get(..n)) else {
-        let msg = if rest.first() == Some(&b'{') && n < 100_000_000 {
-            format!(
-                "is truncated inside its header: the header should be {n} bytes but the file ends
-                 after {} header bytes (interrupted write or incomplete copy); re-copy it or use another checkpoint",
+        if rest.first() == Some(&b'{') && n < 100_000_000 {
+            fail!(
+                path,
+                "is truncated inside its header: the header should be {n} bytes but only {} are \
+                 present (interrupted write or incomplete copy); re-copy it or use another \
+                 checkpoint",
                 rest.len()
-            )
-        } else {
-            format!(
-                "is not a safetensors file: its first 8 bytes declare a {n}-byte header, but the \
-                 whole file is only {len} bytes (is it a text file or another format?)"
-            )
-        };
-        return Err(err(msg));
+            );
+        }
+        fail!(
+            path,
+            "is not a safetensors file: its first 8 bytes declare a {n}-byte header, but the \
+             whole file is only {len} bytes (is it a text file or another format?)"
+        );
     };
     let data = &rest[header.len()..];
-    let header = std::str::from_utf8(header)
-        .map_err(|_| err("is not a safetensors file: its header is not UTF-8 text".to_string()))?;
-    let meta: Metadata = serde_json::from_str(header).map_err(|e| {
-        err(format!(
-            "is not a valid safetensors file: its JSON header cannot be parsed: {e}"
-        ))
-    })?;
-    let expected = meta.data_len();
-    if data.len() != expected {
-        let msg = if data.len() < expected {
-            format!(
-                "is truncated: its header describes {expected} bytes of tensor data but only {} are \
-                 present ({} bytes missing; the file should be {} bytes); it was cut off by an \
-                 interrupted write or copy, so re-copy it or use another checkpoint",
-                data.len(),
-                expected - data.len(),
-                8 + header.len() + expected
-            )
-        } else {
-            format!(
-                "is corrupt: it has {} unexpected bytes after the {expected} bytes of tensor data its \
-                 header describes",
-                data.len() - expected
-            )
-        };
-        return Err(err(msg));
+    let Ok(header) = std::str::from_utf8(header) else {
+        fail!(path, "is not a safetensors file: its header is not UTF-8 text");
+    };
+    let meta: Metadata = match serde_json::from_str(header) {
+        Ok(m) => m,
+        Err(e) => fail!(path, "is not a safetensors file: its JSON header is invalid: {e}"),
+    };
+    let (expected, found) = (meta.data_len(), data.len());
+    if found < expected {
+        fail!(
+            path,
+            "is truncated: its header describes {expected} bytes of tensor data but only {found} \
+             are present ({} bytes missing; the file should be {} bytes); it was cut off by an \
+             interrupted write or copy, so re-copy it or use another checkpoint",
+            expected - found,
+            8 + header.len() + expected
+        );
+    } else if found > expected {
+        fail!(
+            path,
+            "is corrupt: {} unexpected bytes follow the {expected} bytes of tensor data its \
+             header describes",
+            found - expected
+        );
     }
     let mut tensors = Vec::new();
     for name in meta.offset_keys() {
@@ -363,127 +306,91 @@ fn parse<'a>(
             continue;
         };
         let (s, e) = info.data_offsets;
-        let Some(slice) = data.get(s..e) else {
-            return Err(err(format!(
-                "tensor {name}: data offsets {s}..{e} lie outside the file"
-            )));
+        let Some(data) = data.get(s..e) else {
+            fail!(path, "tensor {name}: data offsets {s}..{e} lie outside the file");
         };
-        tensors.push(RawTensor {
-            dtype: info.dtype,
-            shape: info.shape.clone(),
-            data: slice,
-            name,
-        });
+        let (dtype, shape) = (info.dtype, info.shape.clone());
+        tensors.push(RawTensor { name, dtype, shape, data });
     }
     Ok((meta.metadata().clone(), tensors))
 }
 
-fn config_from_metadata(
-    path: &Path,
-    metadata: Option<&HashMap<String, String>>,
-) -> Result<ModelConfig> {
-    let err = |msg: String| ModelError::checkpoint(path, msg);
-    let not_ours = |what: &str| {
-        err(format!(
-            "is not a deepcrl checkpoint: its safetensors header has {what} (it may be a plain \
+fn config_from_metadata(path: &Path, meta: Option<&HashMap<String, String>>) -> Result<ModelConfig> {
+    let version = meta.and_then(|m| m.get(FORMAT_KEY));
+    let (Some(meta), Some(version)) = (meta, version) else {
+        let what = if meta.is_none() { "`__metadata__`" } else { "`deepcrl.format` entry" };
+        fail!(
+            path,
+            "is not a deepcrl checkpoint: its safetensors header has no {what} (it may be a plain \
              safetensors file from another tool); load a file written by deepcrl"
-        ))
-    };
-    let Some(metadata) = metadata else {
-        return Err(not_ours("no `__metadata__`"));
-    };
-    let Some(version) = metadata.get(FORMAT_KEY) else {
-        return Err(not_ours(&format!(
-            "no `{FORMAT_KEY}` entry in its `__metadata__`"
-        )));
+        );
     };
     match version.trim().parse::<u32>() {
-        Ok(v) if v > FORMAT_VERSION => return Err(err(format!(
+        Ok(v) if v > FORMAT_VERSION => fail!(
+            path,
             "is in checkpoint format {v}, but this build reads format {FORMAT_VERSION} and older: \
-                 it was written by a newer deepcrl; upgrade deepcrl to load it"
-        ))),
+             it was written by a newer deepcrl; upgrade deepcrl to load it"
+        ),
         Ok(v) if v >= 1 => {}
-        _ => {
-            return Err(err(format!(
-                "has `{FORMAT_KEY}` = {version:?}, which is not a valid format version (a positive \
-                 integer, {FORMAT_VERSION} for this build); the file is corrupt"
-            )))
-        }
+        _ => fail!(
+            path,
+            "has `{FORMAT_KEY}` = {version:?}, which is not a valid format version (a positive \
+             integer, {FORMAT_VERSION} for this build); the file is corrupt"
+        ),
     }
-    let Some(json) = metadata.get(CONFIG_KEY) else {
-        return Err(err(format!(
-            "has no `{CONFIG_KEY}` entry in its `__metadata__`, so the model's shape is unknown; the \
-             file is corrupt or was not written by deepcrl"
-        )));
+    let Some(json) = meta.get(CONFIG_KEY) else {
+        fail!(
+            path,
+            "has no `{CONFIG_KEY}` entry in its `__metadata__`, so the model's shape is unknown; \
+             the file is corrupt or was not written by deepcrl"
+        );
     };
-    serde_json::from_str(json).map_err(|e| {
-        err(format!(
-            "its `{CONFIG_KEY}` metadata is not a valid model configuration: {e}; the file was edited \
-             or is corrupt"
-        ))
-    })
+    match serde_json::from_str(json) {
+        Ok(cfg) => Ok(cfg),
+        Err(e) => fail!(
+            path,
+            "its `{CONFIG_KEY}` is not a valid model configuration: {e}; the file was edited or \
+             is corrupt"
+        ),
+    }
 }
 
 /// Fails with every missing and unexpected tensor name.
-fn check_names(
-    path: &Path,
-    cfg: &ModelConfig,
-    layout: &ModelLayout,
-    tensors: &[RawTensor],
-) -> Result<()> {
+fn check_names(path: &Path, cfg: &ModelConfig, layout: &ModelLayout, tensors: &[RawTensor]) -> Result<()> {
     let in_file: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
     let in_layout: HashSet<&str> = layout.specs.iter().map(|s| s.name.as_str()).collect();
-    let missing: Vec<&str> = layout
-        .specs
-        .iter()
-        .map(|s| s.name.as_str())
-        .filter(|n| !in_file.contains(n))
-        .collect();
-    let extra: Vec<&str> = tensors
-        .iter()
-        .map(|t| t.name.as_str())
-        .filter(|n| !in_layout.contains(n))
-        .collect();
-    if missing.is_empty() && extra.is_empty() {
-        return Ok(());
-    }
+    let names = layout.specs.iter().map(|s| s.name.as_str());
+    let missing: Vec<&str> = names.filter(|n| !in_file.contains(n)).collect();
+    let names = tensors.iter().map(|t| t.name.as_str());
+    let extra: Vec<&str> = names.filter(|n| !in_layout.contains(n)).collect();
     let mut parts = Vec::new();
-    if !missing.is_empty() {
-        parts.push(format!(
-            "missing {}: {}",
-            plural(missing.len(), "tensor"),
-            name_list(&missing)
-        ));
+    for (what, list) in [("missing", &missing), ("unexpected", &extra)] {
+        if !list.is_empty() {
+            parts.push(format!("{what} {}", tensor_list(list)));
+        }
     }
-    if !extra.is_empty() {
-        parts.push(format!(
-            "unexpected {}: {}",
-            plural(extra.len(), "tensor"),
-            name_list(&extra)
-        ));
-    }
-    Err(ModelError::checkpoint(
-        path,
-        format!(
+    if !parts.is_empty() {
+        fail!(
+            path,
             "its tensors do not match its config ({}): {}; the file was edited or its config does \
              not belong to its weights",
             describe(cfg),
             parts.join("; ")
-        ),
-    ))
+        );
+    }
+    Ok(())
 }
 
 fn check_f32(path: &Path, t: &RawTensor) -> Result<()> {
     if t.dtype == Dtype::F32 {
         return Ok(());
     }
-    Err(ModelError::checkpoint(
+    fail!(
         path,
-        format!(
-            "tensor {} has dtype {} but deepcrl stores every tensor as F32; convert the file to F32",
-            t.name, t.dtype
-        ),
-    ))
+        "tensor {} has dtype {} but deepcrl stores every tensor as F32; convert the file to F32",
+        t.name,
+        t.dtype
+    )
 }
 
 /// Little-endian `f32` bytes into `dst` (as many values as both hold).
@@ -500,18 +407,11 @@ fn describe(cfg: &ModelConfig) -> String {
     )
 }
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
-/// `a, b, c, d, e and 7 more`.
-fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+/// `12 tensors: a, b, c, d, e and 7 more`.
+fn tensor_list<S: AsRef<str>>(names: &[S]) -> String {
     let shown: Vec<&str> = names.iter().take(LIST_LIMIT).map(AsRef::as_ref).collect();
-    let mut s = shown.join(", ");
+    let plural = if names.len() == 1 { "" } else { "s" };
+    let mut s = format!("{} tensor{plural}: {}", names.len(), shown.join(", "));
     if names.len() > LIST_LIMIT {
         s.push_str(&format!(" and {} more", names.len() - LIST_LIMIT));
     }

@@ -68,10 +68,8 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |msg: String| Err(ModelError::Config(msg));
         // critic_depth 0 means "no critic": an actor-only student.
-        for (name, d, zero_ok) in [
-            ("actor_depth", self.actor_depth, false),
-            ("critic_depth", self.critic_depth, true),
-        ] {
+        for (name, d, zero_ok) in [("actor_depth", self.actor_depth, false), ("critic_depth", self.critic_depth, true)]
+        {
             if (d == 0 && !zero_ok) || d % 4 != 0 {
                 return bad(format!(
                     "{name} = {d}: depth counts the Linear layers inside residual blocks of 4, so it \

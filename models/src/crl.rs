@@ -34,9 +34,7 @@ impl CrlBatch<'_> {
         ];
         for (name, len, dim) in checks {
             if len != b * dim {
-                return Err(ModelError::Shape(format!(
-                    "{name} has {len} values, expected batch {b} × {dim}"
-                )));
+                return Err(ModelError::Shape(format!("{name} has {len} values, expected batch {b} × {dim}")));
             }
         }
         if b < 2 {

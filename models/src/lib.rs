@@ -15,6 +15,7 @@ pub mod crl;
 pub mod device;
 pub mod error;
 pub mod fast;
+pub mod infer;
 pub mod layout;
 pub mod onnx;
 pub mod reference;

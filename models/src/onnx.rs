@@ -37,8 +37,8 @@ use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
 use onnx_protobuf::{
-    type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto,
-    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 use crate::error::{ModelError, Result};
@@ -69,7 +69,15 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
             model.layout.len
         )));
     }
-    let actor_bytes = 4 * model.layout.actor.range.len();
+    let (cfg, actor) = (&model.cfg, &model.layout.actor);
+    if actor.trunk.n_in != cfg.state_dim + cfg.goal_dim || actor.mean.n_out != cfg.action_dim {
+        return Err(ModelError::Onnx(format!(
+            "the layout (actor input {}, action {}) does not match the config (state {} + goal {}, \
+             action {}); rebuild the layout from the config",
+            actor.trunk.n_in, actor.mean.n_out, cfg.state_dim, cfg.goal_dim, cfg.action_dim
+        )));
+    }
+    let actor_bytes = 4 * actor.range.len();
     if actor_bytes > PROTOBUF_LIMIT {
         return Err(ModelError::Onnx(format!(
             "the actor's weights take {actor_bytes} bytes, over the 2 GiB limit of one ONNX protobuf \
@@ -80,26 +88,15 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
         .map_err(|e| ModelError::Onnx(format!("cannot serialise the model config: {e}")))?;
 
     let mut g = GraphBuilder::new(model);
-    let cfg = &model.cfg;
-    let x = g.node(
-        "Concat",
-        "actor.input",
-        &["state", "goal"],
-        vec![attr_int("axis", 1)],
-    );
+    let x = g.node("Concat", "actor.input", &["state", "goal"], vec![attr_int("axis", 1)]);
     let mut h = g.layer(&x, "actor.trunk.input", "actor.trunk.input_norm")?;
-    for b in 0..model.layout.actor.trunk.blocks() {
+    for b in 0..actor.trunk.blocks() {
         let mut a = h.clone();
         for l in 0..4 {
             let p = format!("actor.trunk.blocks.{b}.{l}");
             a = g.layer(&a, &format!("{p}.linear"), &format!("{p}.norm"))?;
         }
-        h = g.node(
-            "Add",
-            &format!("actor.trunk.blocks.{b}.residual"),
-            &[&h, &a],
-            vec![],
-        );
+        h = g.node("Add", &format!("actor.trunk.blocks.{b}.residual"), &[&h, &a], vec![]);
     }
     let mean = g.linear(&h, "actor.mean", "mean")?;
     let raw = g.linear(&h, "actor.log_std", "actor.log_std")?;
@@ -113,11 +110,7 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
     g.node("Add", "log_std", &[&scaled, &min], vec![]);
     g.node("Tanh", "action", &[&mean], vec![]);
 
-    let GraphBuilder {
-        nodes,
-        initializers,
-        ..
-    } = g;
+    let GraphBuilder { nodes, initializers, .. } = g;
     let graph = GraphProto {
         name: "deepcrl_actor".to_string(),
         doc_string: "deepcrl deterministic actor: action = tanh(mean)".to_string(),
@@ -130,11 +123,7 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
         output: vec![
             value_info("action", cfg.action_dim, "deterministic action tanh(mean)"),
             value_info("mean", cfg.action_dim, "Gaussian mean before the tanh"),
-            value_info(
-                "log_std",
-                cfg.action_dim,
-                "Gaussian log standard deviation in [-5, 2]",
-            ),
+            value_info("log_std", cfg.action_dim, "Gaussian log standard deviation in [-5, 2]"),
         ],
         ..GraphProto::default()
     };
@@ -156,9 +145,7 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
         }],
         ..ModelProto::default()
     };
-    proto
-        .write_to_bytes()
-        .map_err(|e| ModelError::Onnx(format!("cannot serialise the ONNX model: {e}")))
+    proto.write_to_bytes().map_err(|e| ModelError::Onnx(format!("cannot serialise the ONNX model: {e}")))
 }
 
 /// Exports the actor to `path` as an ONNX file.
@@ -167,9 +154,8 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
 /// `path`, so a reader never sees a half-written file.
 pub fn export_actor(model: &Model, path: &Path) -> Result<()> {
     let bytes = actor_to_onnx(model)?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| ModelError::Onnx(format!("{} does not name a file", path.display())))?;
+    let file_name =
+        path.file_name().ok_or_else(|| ModelError::Onnx(format!("{} does not name a file", path.display())))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -202,28 +188,12 @@ struct GraphBuilder<'a> {
 
 impl<'a> GraphBuilder<'a> {
     fn new(model: &'a Model) -> Self {
-        let specs = model
-            .layout
-            .specs
-            .iter()
-            .map(|s| (s.name.as_str(), s))
-            .collect();
-        GraphBuilder {
-            model,
-            specs,
-            nodes: Vec::new(),
-            initializers: Vec::new(),
-        }
+        let specs = model.layout.specs.iter().map(|s| (s.name.as_str(), s)).collect();
+        GraphBuilder { model, specs, nodes: Vec::new(), initializers: Vec::new() }
     }
 
     /// Adds a node whose one output is named `name`, and returns that name.
-    fn node(
-        &mut self,
-        op: &str,
-        name: &str,
-        inputs: &[&str],
-        attribute: Vec<AttributeProto>,
-    ) -> String {
+    fn node(&mut self, op: &str, name: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
         self.nodes.push(NodeProto {
             op_type: op.to_string(),
             name: name.to_string(),
@@ -238,19 +208,15 @@ impl<'a> GraphBuilder<'a> {
     /// Adds the checkpoint tensor `name` as an initializer (raw little-endian f32) and returns its
     /// name; `rank` is the rank it must have.
     fn param(&mut self, name: &str, rank: usize) -> Result<String> {
-        let spec = self
-            .specs
-            .get(name)
-            .ok_or_else(|| ModelError::Onnx(format!("the model has no tensor {name}")))?;
+        let spec = self.specs.get(name).ok_or_else(|| ModelError::Onnx(format!("the model has no tensor {name}")))?;
         if spec.shape.len() != rank {
-            return Err(ModelError::Onnx(format!(
-                "tensor {name} has shape {:?}, expected rank {rank}",
-                spec.shape
-            )));
+            return Err(ModelError::Onnx(format!("tensor {name} has shape {:?}, expected rank {rank}", spec.shape)));
         }
-        let values = self.model.params.get(spec.range()).ok_or_else(|| {
-            ModelError::Onnx(format!("tensor {name} lies outside the parameter buffer"))
-        })?;
+        let values = self
+            .model
+            .params
+            .get(spec.range())
+            .ok_or_else(|| ModelError::Onnx(format!("tensor {name} lies outside the parameter buffer")))?;
         let dims = spec.shape.iter().map(|&d| d as i64).collect();
         self.initializers.push(f32_tensor(name, dims, values));
         Ok(name.to_string())
@@ -284,29 +250,14 @@ impl<'a> GraphBuilder<'a> {
 /// An f32 tensor stored as little-endian `raw_data`.
 fn f32_tensor(name: &str, dims: Vec<i64>, values: &[f32]) -> TensorProto {
     let raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    TensorProto {
-        name: name.to_string(),
-        dims,
-        data_type: DataType::FLOAT as i32,
-        raw_data,
-        ..TensorProto::default()
-    }
+    TensorProto { name: name.to_string(), dims, data_type: DataType::FLOAT as i32, raw_data, ..TensorProto::default() }
 }
 
 /// An f32 `[batch, dim]` graph input or output.
 fn value_info(name: &str, dim: usize, doc: &str) -> ValueInfoProto {
-    let dims = [
-        dimension::Value::DimParam(BATCH_DIM.to_string()),
-        dimension::Value::DimValue(dim as i64),
-    ];
+    let dims = [dimension::Value::DimParam(BATCH_DIM.to_string()), dimension::Value::DimValue(dim as i64)];
     let shape = TensorShapeProto {
-        dim: dims
-            .into_iter()
-            .map(|v| Dimension {
-                value: Some(v),
-                ..Dimension::default()
-            })
-            .collect(),
+        dim: dims.into_iter().map(|v| Dimension { value: Some(v), ..Dimension::default() }).collect(),
         ..TensorShapeProto::default()
     };
     let tensor = type_proto::Tensor {
@@ -316,30 +267,16 @@ fn value_info(name: &str, dim: usize, doc: &str) -> ValueInfoProto {
     };
     ValueInfoProto {
         name: name.to_string(),
-        type_: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(tensor)),
-            ..TypeProto::default()
-        })
-        .into(),
+        type_: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..TypeProto::default() }).into(),
         doc_string: doc.to_string(),
         ..ValueInfoProto::default()
     }
 }
 
 fn attr_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        type_: AttributeType::INT.into(),
-        i,
-        ..AttributeProto::default()
-    }
+    AttributeProto { name: name.to_string(), type_: AttributeType::INT.into(), i, ..AttributeProto::default() }
 }
 
 fn attr_float(name: &str, f: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        type_: AttributeType::FLOAT.into(),
-        f,
-        ..AttributeProto::default()
-    }
+    AttributeProto { name: name.to_string(), type_: AttributeType::FLOAT.into(), f, ..AttributeProto::default() }
 }

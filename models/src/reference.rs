@@ -47,8 +47,7 @@ impl CandleModel {
         let mut vars = HashMap::new();
         let mut names = Vec::new();
         for spec in &model.layout.specs {
-            let t = Tensor::from_slice(&model.params[spec.range()], spec.shape.as_slice(), device)?
-                .to_dtype(dtype)?;
+            let t = Tensor::from_slice(&model.params[spec.range()], spec.shape.as_slice(), device)?.to_dtype(dtype)?;
             vars.insert(spec.name.clone(), Var::from_tensor(&t)?);
             names.push(spec.name.clone());
         }

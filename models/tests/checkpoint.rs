@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use models::checkpoint::{
-    self, checkpoint_metadata, load, read_safetensors, save, write_safetensors_atomic, CONFIG_KEY,
-    FORMAT_KEY,
+    self, checkpoint_metadata, load, read_safetensors, save, write_safetensors_atomic, CONFIG_KEY, FORMAT_KEY,
 };
 use models::{Model, ModelConfig, ModelError};
 use safetensors::Dtype;
@@ -18,14 +17,7 @@ fn small_cfg() -> ModelConfig {
 /// the zeros and ones of a fresh init.
 fn model(cfg: &ModelConfig, seed: u64) -> Model {
     let mut m = Model::init(cfg, seed).unwrap();
-    let specials = [
-        -0.0f32,
-        f32::MIN_POSITIVE / 3.0,
-        f32::MAX,
-        f32::MIN,
-        1e-30,
-        -1.5,
-    ];
+    let specials = [-0.0f32, f32::MIN_POSITIVE / 3.0, f32::MAX, f32::MIN, 1e-30, -1.5];
     for (i, p) in m.params.iter_mut().enumerate() {
         if i % 7 == 0 {
             *p = specials[(i / 7) % specials.len()];
@@ -35,11 +27,7 @@ fn model(cfg: &ModelConfig, seed: u64) -> Model {
 }
 
 fn tensors_of(m: &Model) -> Vec<(String, Vec<usize>, &[f32])> {
-    m.layout
-        .specs
-        .iter()
-        .map(|s| (s.name.clone(), s.shape.clone(), &m.params[s.range()]))
-        .collect()
+    m.layout.specs.iter().map(|s| (s.name.clone(), s.shape.clone(), &m.params[s.range()])).collect()
 }
 
 fn assert_same(a: &Model, b: &Model) {
@@ -101,10 +89,7 @@ fn round_trip_keeps_provenance() {
     let m = model(&cfg, 4);
     save(&m, &path).unwrap();
     let back = load(&path).unwrap();
-    assert_eq!(
-        back.cfg.parent.as_deref(),
-        Some("runs/teacher/teacher.safetensors")
-    );
+    assert_eq!(back.cfg.parent.as_deref(), Some("runs/teacher/teacher.safetensors"));
     assert_eq!(back.cfg.training_step, 123_456_789_012);
     assert_same(&m, &back);
 }
@@ -119,11 +104,7 @@ fn round_trip_actor_only() {
     assert!(m.layout.critic.is_none());
     save(&m, &path).unwrap();
     let back = load(&path).unwrap();
-    assert!(back
-        .layout
-        .specs
-        .iter()
-        .all(|s| s.name.starts_with("actor.")));
+    assert!(back.layout.specs.iter().all(|s| s.name.starts_with("actor.")));
     assert_same(&m, &back);
 }
 
@@ -138,13 +119,15 @@ fn metadata_holds_format_and_config() {
     let cfg: ModelConfig = serde_json::from_str(&meta[CONFIG_KEY]).unwrap();
     assert_eq!(cfg, m.cfg);
     assert_eq!(tensors.len(), m.layout.specs.len());
+    // The file is plain safetensors: the crate's own reader accepts it.
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.len(), m.layout.specs.len());
+    assert_eq!(st.tensor("log_alpha").unwrap().dtype(), Dtype::F32);
     for (name, shape, values) in &tensors {
         let spec = m.layout.spec(name).unwrap();
         assert_eq!(shape, &spec.shape);
-        assert!(values
-            .iter()
-            .zip(&m.params[spec.range()])
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(values.iter().zip(&m.params[spec.range()]).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }
 
@@ -152,11 +135,7 @@ fn metadata_holds_format_and_config() {
 fn atomic_write_leaves_no_temp_files_and_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     // The parent directory does not exist yet.
-    let path = dir
-        .path()
-        .join("runs")
-        .join("a")
-        .join("teacher.safetensors");
+    let path = dir.path().join("runs").join("a").join("teacher.safetensors");
     let first = model(&small_cfg(), 1);
     save(&first, &path).unwrap();
     let second = model(&ModelConfig::point_maze(4).with_width(8), 2);
@@ -177,10 +156,7 @@ fn writer_rejects_bad_input_without_touching_the_target() {
     let meta = HashMap::new();
     let wrong_len = [("a".to_string(), vec![2, 2], &data[..])];
     assert!(write_safetensors_atomic(&path, &wrong_len, &meta).is_err());
-    let dup = [
-        ("a".to_string(), vec![3], &data[..]),
-        ("a".to_string(), vec![3], &data[..]),
-    ];
+    let dup = [("a".to_string(), vec![3], &data[..]), ("a".to_string(), vec![3], &data[..])];
     assert!(write_safetensors_atomic(&path, &dup, &meta).is_err());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -227,9 +203,7 @@ fn missing_tensor() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let m = model(&small_cfg(), 8);
-    write_edited(&path, &m, &checkpoint_metadata(&m.cfg).unwrap(), |t| {
-        t.retain(|(n, _, _)| n != "actor.mean.bias")
-    });
+    write_edited(&path, &m, &checkpoint_metadata(&m.cfg).unwrap(), |t| t.retain(|(n, _, _)| n != "actor.mean.bias"));
     assert_contains(&load_err(&path), &["missing 1 tensor", "actor.mean.bias"]);
 }
 
@@ -238,9 +212,7 @@ fn many_missing_tensors_are_summarised() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let m = model(&small_cfg(), 8);
-    write_edited(&path, &m, &checkpoint_metadata(&m.cfg).unwrap(), |t| {
-        t.retain(|(n, _, _)| !n.starts_with("critic."))
-    });
+    write_edited(&path, &m, &checkpoint_metadata(&m.cfg).unwrap(), |t| t.retain(|(n, _, _)| !n.starts_with("critic.")));
     assert_contains(&load_err(&path), &["critic.sa.trunk.input.weight", "more"]);
 }
 
@@ -262,16 +234,10 @@ fn wrong_shape() {
     let path = dir.path().join("m.safetensors");
     let m = model(&small_cfg(), 10);
     write_edited(&path, &m, &checkpoint_metadata(&m.cfg).unwrap(), |t| {
-        let w = t
-            .iter_mut()
-            .find(|(n, _, _)| n == "actor.mean.weight")
-            .unwrap();
+        let w = t.iter_mut().find(|(n, _, _)| n == "actor.mean.weight").unwrap();
         w.1 = vec![32, 2];
     });
-    assert_contains(
-        &load_err(&path),
-        &["actor.mean.weight", "[32, 2]", "[2, 32]"],
-    );
+    assert_contains(&load_err(&path), &["actor.mean.weight", "[32, 2]", "[2, 32]"]);
 }
 
 #[test]
@@ -302,10 +268,7 @@ fn missing_metadata() {
     let path = dir.path().join("m.safetensors");
     let m = model(&small_cfg(), 12);
     write_edited(&path, &m, &HashMap::new(), |_| {});
-    assert_contains(
-        &load_err(&path),
-        &["not a deepcrl checkpoint", "__metadata__"],
-    );
+    assert_contains(&load_err(&path), &["not a deepcrl checkpoint", "__metadata__"]);
     let mut meta = checkpoint_metadata(&m.cfg).unwrap();
     meta.remove(FORMAT_KEY);
     write_edited(&path, &m, &meta, |_| {});
@@ -318,15 +281,9 @@ fn invalid_config_json() {
     let path = dir.path().join("m.safetensors");
     let m = model(&small_cfg(), 13);
     let mut meta = checkpoint_metadata(&m.cfg).unwrap();
-    meta.insert(
-        CONFIG_KEY.into(),
-        "{\"env\": \"point_u_maze\", \"width\": ".into(),
-    );
+    meta.insert(CONFIG_KEY.into(), "{\"env\": \"point_u_maze\", \"width\": ".into());
     write_edited(&path, &m, &meta, |_| {});
-    assert_contains(
-        &load_err(&path),
-        &[CONFIG_KEY, "not a valid model configuration", "EOF"],
-    );
+    assert_contains(&load_err(&path), &[CONFIG_KEY, "not a valid model configuration", "EOF"]);
 }
 
 #[test]
@@ -353,9 +310,7 @@ fn f64_tensor() {
         .map(|s| {
             let src = &m.params[s.range()];
             if s.name == "log_alpha" {
-                src.iter()
-                    .flat_map(|&x| f64::from(x).to_le_bytes())
-                    .collect()
+                src.iter().flat_map(|&x| f64::from(x).to_le_bytes()).collect()
             } else {
                 src.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
@@ -367,22 +322,12 @@ fn f64_tensor() {
         .iter()
         .zip(&bytes)
         .map(|(s, b)| {
-            let dtype = if s.name == "log_alpha" {
-                Dtype::F64
-            } else {
-                Dtype::F32
-            };
+            let dtype = if s.name == "log_alpha" { Dtype::F64 } else { Dtype::F32 };
             let view = safetensors::tensor::TensorView::new(dtype, s.shape.clone(), b).unwrap();
             (s.name.clone(), view)
         })
         .collect();
-    assert_eq!(
-        views
-            .iter()
-            .filter(|(_, v)| v.dtype() == Dtype::F64)
-            .count(),
-        1
-    );
+    assert_eq!(views.iter().filter(|(_, v)| v.dtype() == Dtype::F64).count(), 1);
     let meta = checkpoint_metadata(&m.cfg).unwrap();
     safetensors::serialize_to_file(views, Some(meta), &path).unwrap();
     assert_contains(&load_err(&path), &["log_alpha", "F64", "F32"]);
@@ -398,8 +343,5 @@ fn nan_value() {
     m.params[spec.offset + 1] = f32::NAN;
     m.params[spec.offset + 2] = f32::NEG_INFINITY;
     save(&m, &path).unwrap();
-    assert_contains(
-        &load_err(&path),
-        &["critic.g.out.weight", "2 NaN", "1 infinite"],
-    );
+    assert_contains(&load_err(&path), &["critic.g.out.weight", "2 NaN", "1 infinite"]);
 }

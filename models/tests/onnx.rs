@@ -10,8 +10,7 @@ use onnx_protobuf::{Message, ModelProto};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tract_onnx::prelude::{
-    tvec, DatumExt, Framework, InferenceModel, InferenceModelExt, IntoRunnable, IntoTValue,
-    Tensor as TTensor,
+    tvec, DatumExt, Framework, InferenceModel, InferenceModelExt, IntoRunnable, IntoTValue, Tensor as TTensor,
 };
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -45,11 +44,7 @@ fn candle_actor(model: &Model, state: &[f32], goal: &[f32], batch: usize) -> Tes
     let g = CTensor::from_slice(goal, (batch, model.cfg.goal_dim), &dev)?;
     let (mean, log_std) = net.actor(&CTensor::cat(&[&s, &g], 1)?)?;
     let flat = |t: &CTensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>());
-    Ok(Outputs {
-        action: flat(&mean.tanh()?)?,
-        mean: flat(&mean)?,
-        log_std: flat(&log_std)?,
-    })
+    Ok(Outputs { action: flat(&mean.tanh()?)?, mean: flat(&mean)?, log_std: flat(&log_std)? })
 }
 
 /// Optimises `model` (with concrete input shapes when `batch` is given) and runs it.
@@ -80,19 +75,12 @@ fn tract_run(
     let log_std = vecs.pop().unwrap_or_default();
     let mean = vecs.pop().unwrap_or_default();
     let action = vecs.pop().unwrap_or_default();
-    Ok(Outputs {
-        action,
-        mean,
-        log_std,
-    })
+    Ok(Outputs { action, mean, log_std })
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Asserts every output agrees within `TOL` and returns the three max abs errors.
@@ -102,10 +90,7 @@ fn compare(label: &str, got: &Outputs, want: &Outputs) -> [f32; 3] {
         max_abs_diff(&got.mean, &want.mean),
         max_abs_diff(&got.log_std, &want.log_std),
     ];
-    eprintln!(
-        "{label}: max abs error action {:.3e}, mean {:.3e}, log_std {:.3e}",
-        errs[0], errs[1], errs[2]
-    );
+    eprintln!("{label}: max abs error action {:.3e}, mean {:.3e}, log_std {:.3e}", errs[0], errs[1], errs[2]);
     for (name, e) in ["action", "mean", "log_std"].iter().zip(errs) {
         assert!(e <= TOL, "{label}: {name} differs by {e:e} (> {TOL:e})");
     }
@@ -174,11 +159,7 @@ fn export_actor_writes_a_loadable_file() -> TestResult {
     let (state, goal) = inputs(&cfg, BATCH, 9);
     let onnx = tract_onnx::onnx().model_for_path(&path)?;
     let got = tract_run(onnx, &cfg, Some(BATCH), &state, &goal)?;
-    compare(
-        "exported file",
-        &got,
-        &candle_actor(&model2, &state, &goal, BATCH)?,
-    );
+    compare("exported file", &got, &candle_actor(&model2, &state, &goal, BATCH)?);
     Ok(())
 }
 
@@ -187,9 +168,7 @@ fn export_actor_reports_a_missing_directory() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("no/such/dir/actor.onnx");
     let model = Model::init(&ModelConfig::point_maze(4).with_width(16), 0)?;
-    let err = export_actor(&model, &path)
-        .err()
-        .ok_or("export into a missing directory succeeded")?;
+    let err = export_actor(&model, &path).err().ok_or("export into a missing directory succeeded")?;
     assert!(err.to_string().contains("actor.onnx"), "{err}");
     assert!(!Path::new(&path).exists());
     Ok(())
@@ -209,29 +188,16 @@ fn metadata_holds_the_config() -> TestResult {
     assert_eq!(proto.opset_import.len(), 1);
     assert_eq!(proto.opset_import[0].domain, "");
     assert_eq!(proto.opset_import[0].version, OPSET_VERSION);
-    let entry = proto
-        .metadata_props
-        .iter()
-        .find(|e| e.key == CONFIG_KEY)
-        .ok_or("no deepcrl.config metadata")?;
+    let entry = proto.metadata_props.iter().find(|e| e.key == CONFIG_KEY).ok_or("no deepcrl.config metadata")?;
     let stored: ModelConfig = serde_json::from_str(&entry.value)?;
     assert_eq!(stored, cfg);
 
     // Initializers carry the checkpoint names, shapes and values.
     let graph = proto.graph.as_ref().ok_or("no graph")?;
     let name = "actor.trunk.blocks.1.2.linear.weight";
-    let init = graph
-        .initializer
-        .iter()
-        .find(|t| t.name == name)
-        .ok_or("missing initializer")?;
+    let init = graph.initializer.iter().find(|t| t.name == name).ok_or("missing initializer")?;
     assert_eq!(init.dims, vec![32, 32]);
-    let want: Vec<u8> = model
-        .tensor(name)
-        .ok_or("missing tensor")?
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let want: Vec<u8> = model.tensor(name).ok_or("missing tensor")?.iter().flat_map(|v| v.to_le_bytes()).collect();
     assert_eq!(init.raw_data, want);
     let inputs: Vec<_> = graph.input.iter().map(|v| v.name.as_str()).collect();
     let outputs: Vec<_> = graph.output.iter().map(|v| v.name.as_str()).collect();
@@ -240,10 +206,8 @@ fn metadata_holds_the_config() -> TestResult {
 
     // tract sees the same metadata.
     let onnx = tract_onnx::onnx().model_for_read(&mut bytes.as_slice())?;
-    let prop = onnx
-        .properties
-        .get(&format!("onnx.metadata_props.{CONFIG_KEY}"))
-        .ok_or("tract did not read the metadata")?;
+    let prop =
+        onnx.properties.get(&format!("onnx.metadata_props.{CONFIG_KEY}")).ok_or("tract did not read the metadata")?;
     let view = prop.to_plain_array_view::<String>()?;
     let json = view.iter().next().ok_or("empty metadata tensor")?;
     assert_eq!(serde_json::from_str::<ModelConfig>(json)?, cfg);

@@ -79,7 +79,15 @@ impl ActorSample {
     /// d(raw log-std). The Gaussian term's z = (x − mean)/std is the fixed ε under the
     /// reparameterisation, so log π depends on mean and std only through −log_std and the tanh
     /// correction, whose derivative in x is 2·tanh(x).
-    pub fn backward(&self, d_action: &[f32], d_log_prob: &[f32], noise: &[f32], a_dim: usize, d_mean: &mut [f32], d_raw: &mut [f32]) {
+    pub fn backward(
+        &self,
+        d_action: &[f32],
+        d_log_prob: &[f32],
+        noise: &[f32],
+        a_dim: usize,
+        d_mean: &mut [f32],
+        d_raw: &mut [f32],
+    ) {
         let half_range = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
         for k in 0..self.action.len() {
             let dlp = d_log_prob[k / a_dim];
@@ -123,7 +131,15 @@ pub struct CriticLoss {
 impl CriticLoss {
     /// L = mean_i(−logits_ii + lse_i) + 0.1·mean_i(lse_i²), logits_ij = −‖φ_i − ψ_j‖; writes dL/dφ
     /// and dL/dψ.
-    pub fn compute(&mut self, phi: &[f32], psi: &[f32], batch: usize, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) {
+    pub fn compute(
+        &mut self,
+        phi: &[f32],
+        psi: &[f32],
+        batch: usize,
+        dim: usize,
+        d_phi: &mut [f32],
+        d_psi: &mut [f32],
+    ) {
         let bb = batch * batch;
         self.dist.resize(bb, 0.0);
         self.coef.resize(bb, 0.0);

@@ -12,11 +12,25 @@ pub fn x_wt(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32], p
     // row-major, rhs k×n read as the transpose of the row-major n×k weight.
     unsafe {
         gemm(
-            m, n, k,
-            y.as_mut_ptr(), 1, n as isize, false,
-            x.as_ptr(), 1, k as isize,
-            w.as_ptr(), k as isize, 1,
-            0.0, 1.0, false, false, false, par,
+            m,
+            n,
+            k,
+            y.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }
@@ -27,11 +41,25 @@ pub fn dy_w(m: usize, n: usize, k: usize, dy: &[f32], w: &[f32], dx: &mut [f32],
     // SAFETY: bounds asserted above; all three operands are row-major.
     unsafe {
         gemm(
-            m, k, n,
-            dx.as_mut_ptr(), 1, k as isize, false,
-            dy.as_ptr(), 1, n as isize,
-            w.as_ptr(), 1, k as isize,
-            0.0, 1.0, false, false, false, par,
+            m,
+            k,
+            n,
+            dx.as_mut_ptr(),
+            1,
+            k as isize,
+            false,
+            dy.as_ptr(),
+            1,
+            n as isize,
+            w.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }
@@ -42,11 +70,25 @@ pub fn dyt_x(m: usize, n: usize, k: usize, dy: &[f32], x: &[f32], dw: &mut [f32]
     // SAFETY: bounds asserted above; lhs is dy read transposed (row stride 1, column stride n).
     unsafe {
         gemm(
-            n, k, m,
-            dw.as_mut_ptr(), 1, k as isize, false,
-            dy.as_ptr(), n as isize, 1,
-            x.as_ptr(), 1, k as isize,
-            0.0, 1.0, false, false, false, par,
+            n,
+            k,
+            m,
+            dw.as_mut_ptr(),
+            1,
+            k as isize,
+            false,
+            dy.as_ptr(),
+            n as isize,
+            1,
+            x.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
         )
     }
 }
@@ -65,7 +107,13 @@ pub fn col_sums(m: usize, n: usize, x: &[f32], out: &mut [f32]) {
 mod tests {
     use super::*;
 
-    fn naive(m: usize, n: usize, k: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+    fn naive(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: impl Fn(usize, usize) -> f32,
+        b: impl Fn(usize, usize) -> f32,
+    ) -> Vec<f32> {
         let mut out = vec![0f32; m * n];
         for i in 0..m {
             for j in 0..n {

@@ -4,6 +4,7 @@
 //! r = 1/√(var + 1e-6), y = γ·n̂ + β, a = y·σ(y). Saved for backward: n̂ (written over z) and r.
 //! Backward recomputes y and σ(y) from n̂ instead of storing them, which halves the memory a deep
 //! trunk keeps per layer.
+#![allow(clippy::too_many_arguments)] // kernel signatures name every buffer explicitly, like BLAS
 
 use rayon::join;
 
@@ -18,17 +19,23 @@ fn sigmoid(y: f32) -> f32 {
 }
 
 /// Normalises each row of `z` in place into n̂, writes r to `rstd` and the activation to `act`.
-pub fn forward(z: &mut [f32], bias: &[f32], gamma: &[f32], beta: &[f32], rstd: &mut [f32], act: &mut [f32], w: usize, par: bool) {
+pub fn forward(
+    z: &mut [f32],
+    bias: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    rstd: &mut [f32],
+    act: &mut [f32],
+    w: usize,
+    par: bool,
+) {
     let rows = rstd.len();
     if par && rows >= PAR_ROWS {
         let h = rows / 2;
         let (z0, z1) = z.split_at_mut(h * w);
         let (r0, r1) = rstd.split_at_mut(h);
         let (a0, a1) = act.split_at_mut(h * w);
-        join(
-            || forward(z0, bias, gamma, beta, r0, a0, w, false),
-            || forward(z1, bias, gamma, beta, r1, a1, w, false),
-        );
+        join(|| forward(z0, bias, gamma, beta, r0, a0, w, false), || forward(z1, bias, gamma, beta, r1, a1, w, false));
         return;
     }
     let inv_w = 1.0 / w as f32;
@@ -64,7 +71,16 @@ pub struct NormGrads<'a> {
 
 /// Turns the activation gradient `d` (in place) into the gradient of the Linear output, and, when
 /// `grads` is given, overwrites it with the row sums for γ, β and the Linear bias.
-pub fn backward(d: &mut [f32], nhat: &[f32], rstd: &[f32], gamma: &[f32], beta: &[f32], w: usize, grads: Option<NormGrads>, par: bool) {
+pub fn backward(
+    d: &mut [f32],
+    nhat: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    w: usize,
+    grads: Option<NormGrads>,
+    par: bool,
+) {
     let rows = rstd.len();
     if par && rows >= PAR_ROWS {
         let h = rows / 2;
@@ -83,8 +99,30 @@ pub fn backward(d: &mut [f32], nhat: &[f32], rstd: &[f32], gamma: &[f32], beta: 
                 let (tg, rest) = tail.split_at_mut(w);
                 let (tb, tbias) = rest.split_at_mut(w);
                 join(
-                    || backward(d0, n0, r0, gamma, beta, w, Some(NormGrads { gamma: g.gamma, beta: g.beta, bias: g.bias }), false),
-                    || backward(d1, n1, r1, gamma, beta, w, Some(NormGrads { gamma: tg, beta: tb, bias: tbias }), false),
+                    || {
+                        backward(
+                            d0,
+                            n0,
+                            r0,
+                            gamma,
+                            beta,
+                            w,
+                            Some(NormGrads { gamma: g.gamma, beta: g.beta, bias: g.bias }),
+                            false,
+                        )
+                    },
+                    || {
+                        backward(
+                            d1,
+                            n1,
+                            r1,
+                            gamma,
+                            beta,
+                            w,
+                            Some(NormGrads { gamma: tg, beta: tb, bias: tbias }),
+                            false,
+                        )
+                    },
                 );
                 for (dst, src) in [(&mut *g.gamma, &*tg), (&mut *g.beta, &*tb), (&mut *g.bias, &*tbias)] {
                     dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);

@@ -4,6 +4,7 @@
 //! layer's activation, which is the next layer's input; per block it saves the residual stream. That
 //! is everything backward needs: no op-by-op graph, no per-step allocation once the tape has grown to
 //! the batch size.
+#![allow(clippy::too_many_arguments)] // kernel signatures name every buffer explicitly, like BLAS
 
 use gemm::Parallelism;
 
@@ -107,7 +108,16 @@ impl TrunkTape {
                 &acts_before[(i - 1) * bw..]
             };
             let z = &mut self.nhat[i * bw..(i + 1) * bw];
-            layer_forward(slot, params, inp, z, &mut self.rstd[i * batch..(i + 1) * batch], &mut acts_rest[..bw], batch, th);
+            layer_forward(
+                slot,
+                params,
+                inp,
+                z,
+                &mut self.rstd[i * batch..(i + 1) * batch],
+                &mut acts_rest[..bw],
+                batch,
+                th,
+            );
             if i == 0 {
                 self.stream[..bw].copy_from_slice(&acts_rest[..bw]);
             } else if i % 4 == 0 {
@@ -126,7 +136,15 @@ impl TrunkTape {
     /// Backpropagates `d_out [B, W]` (the gradient of the trunk output). With `grads`, overwrites
     /// the gradient of every trunk parameter in that flat buffer; with `dx`, writes the gradient of
     /// the input `[B, n_in]`.
-    pub fn backward(&mut self, layout: &TrunkLayout, params: &[f32], d_out: &[f32], mut grads: Option<&mut [f32]>, dx: Option<&mut [f32]>, th: Threads) {
+    pub fn backward(
+        &mut self,
+        layout: &TrunkLayout,
+        params: &[f32],
+        d_out: &[f32],
+        mut grads: Option<&mut [f32]>,
+        dx: Option<&mut [f32]>,
+        th: Threads,
+    ) {
         let (batch, w) = (self.batch, self.width);
         let bw = batch * w;
         self.d_stream.copy_from_slice(&d_out[..bw]);
@@ -150,7 +168,15 @@ impl TrunkTape {
             norm_backward(slot, params, &mut self.d_branch, &self.nhat[..bw], &self.rstd[..rows], g, th);
         }
         if let Some(g) = grads {
-            dyt_x(batch, w, self.n_in, &self.d_branch, &self.input, &mut g[slot.linear.w..slot.linear.w + w * self.n_in], th.gemm);
+            dyt_x(
+                batch,
+                w,
+                self.n_in,
+                &self.d_branch,
+                &self.input,
+                &mut g[slot.linear.w..slot.linear.w + w * self.n_in],
+                th.gemm,
+            );
         }
         if let Some(dx) = dx {
             dy_w(batch, w, self.n_in, &self.d_branch, lin(params, &slot.linear).0, dx, th.gemm);
@@ -159,11 +185,27 @@ impl TrunkTape {
 
     /// One block layer backward: `d_branch` holds d(activation of layer i) and leaves holding
     /// d(input of layer i).
-    fn layer_backward(&mut self, slot: &LayerSlot, params: &[f32], i: usize, inp: InputRef, grads: Option<&mut [f32]>, th: Threads) {
+    fn layer_backward(
+        &mut self,
+        slot: &LayerSlot,
+        params: &[f32],
+        i: usize,
+        inp: InputRef,
+        grads: Option<&mut [f32]>,
+        th: Threads,
+    ) {
         let (batch, w) = (self.batch, self.width);
         let bw = batch * w;
         let mut grads = grads;
-        norm_backward(slot, params, &mut self.d_branch, &self.nhat[i * bw..(i + 1) * bw], &self.rstd[i * batch..(i + 1) * batch], grads.as_deref_mut(), th);
+        norm_backward(
+            slot,
+            params,
+            &mut self.d_branch,
+            &self.nhat[i * bw..(i + 1) * bw],
+            &self.rstd[i * batch..(i + 1) * batch],
+            grads.as_deref_mut(),
+            th,
+        );
         let inp = match inp {
             InputRef::Stream(b) => &self.stream[b * bw..(b + 1) * bw],
             InputRef::Act(j) => &self.act[j * bw..(j + 1) * bw],
@@ -182,7 +224,15 @@ enum InputRef {
     Act(usize),
 }
 
-fn norm_backward(slot: &LayerSlot, params: &[f32], d: &mut [f32], nhat: &[f32], rstd: &[f32], grads: Option<&mut [f32]>, th: Threads) {
+fn norm_backward(
+    slot: &LayerSlot,
+    params: &[f32],
+    d: &mut [f32],
+    nhat: &[f32],
+    rstd: &[f32],
+    grads: Option<&mut [f32]>,
+    th: Threads,
+) {
     let w = slot.norm.dim;
     let gamma = &params[slot.norm.g..slot.norm.g + w];
     let beta = &params[slot.norm.b..slot.norm.b + w];
@@ -207,15 +257,20 @@ fn split3<'a>(g: &'a mut [f32], slot: &LayerSlot) -> NormGrads<'a> {
         consumed = start + w;
     }
     let [gamma, beta, bias] = out;
-    NormGrads {
-        gamma: gamma.expect("gamma span"),
-        beta: beta.expect("beta span"),
-        bias: bias.expect("bias span"),
-    }
+    NormGrads { gamma: gamma.expect("gamma span"), beta: beta.expect("beta span"), bias: bias.expect("bias span") }
 }
 
 /// Linear (no bias) then fused bias + LayerNorm + SiLU; `z` receives n̂.
-fn layer_forward(slot: &LayerSlot, params: &[f32], inp: &[f32], z: &mut [f32], rstd: &mut [f32], act: &mut [f32], batch: usize, th: Threads) {
+fn layer_forward(
+    slot: &LayerSlot,
+    params: &[f32],
+    inp: &[f32],
+    z: &mut [f32],
+    rstd: &mut [f32],
+    act: &mut [f32],
+    batch: usize,
+    th: Threads,
+) {
     linear_no_bias(slot, params, inp, z, batch, th);
     norm_act_forward(slot, params, z, rstd, act, th);
 }
@@ -242,7 +297,15 @@ pub struct InferScratch {
 }
 
 /// Forward of a trunk without saving anything (inference): writes the output `[B, W]` to `out`.
-pub fn forward_no_tape(layout: &TrunkLayout, params: &[f32], x: &[f32], batch: usize, out: &mut [f32], s: &mut InferScratch, th: Threads) {
+pub fn forward_no_tape(
+    layout: &TrunkLayout,
+    params: &[f32],
+    x: &[f32],
+    batch: usize,
+    out: &mut [f32],
+    s: &mut InferScratch,
+    th: Threads,
+) {
     let bw = batch * layout.width;
     grow(&mut s.z, bw);
     grow(&mut s.a, bw);

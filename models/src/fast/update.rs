@@ -62,7 +62,13 @@ impl FastTrainer {
             return Err(ModelError::Config("CRL training needs a critic (critic_depth > 0)".into()));
         }
         let n = model.layout.len;
-        Ok(FastTrainer { adam: Adam::new(adam, n), grads: vec![0.0; n], threads: Threads::new(threads), ws: Workspace::default(), model })
+        Ok(FastTrainer {
+            adam: Adam::new(adam, n),
+            grads: vec![0.0; n],
+            threads: Threads::new(threads),
+            ws: Workspace::default(),
+            model,
+        })
     }
 
     /// One full update: gradients, then Adam on actor, α and critic.
@@ -122,7 +128,14 @@ impl FastTrainer {
             d_action[i * ad..(i + 1) * ad].copy_from_slice(&ws.d_sa_in[i * (sd + ad) + sd..(i + 1) * (sd + ad)]);
         }
         sized(&mut ws.d_log_prob, b).fill(alpha * inv_b);
-        ws.sample.backward(&ws.d_action, &ws.d_log_prob, batch.noise, ad, sized(&mut ws.d_mean, b * ad), sized(&mut ws.d_raw, b * ad));
+        ws.sample.backward(
+            &ws.d_action,
+            &ws.d_log_prob,
+            batch.noise,
+            ad,
+            sized(&mut ws.d_mean, b * ad),
+            sized(&mut ws.d_raw, b * ad),
+        );
         let h_a = ws.actor.output();
         linear_param_grads(&lay.actor.mean, h_a, &ws.d_mean, b, grads);
         linear_param_grads(&lay.actor.log_std, h_a, &ws.d_raw, b, grads);

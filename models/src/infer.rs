@@ -1,0 +1,115 @@
+//! Actor inference for serving: batch-1 and small-batch forward of the deterministic actor on plain
+//! contiguous `f32`, with no autograd graph and no allocation once the scratch has grown.
+//!
+//! ```
+//! use models::{Model, ModelConfig, infer::ActorInfer};
+//! let model = Model::init(&ModelConfig::point_maze(8).with_width(32), 0).unwrap();
+//! let mut actor = ActorInfer::new(&model);
+//! let action = actor.act(&[0.0, 0.0, 0.0, 0.0], &[4.0, 4.0]).unwrap();
+//! assert_eq!(action.len(), 2);
+//! assert!(action.iter().all(|a| a.abs() <= 1.0));
+//! ```
+
+use crate::error::{ModelError, Result};
+use crate::fast::heads::linear_forward;
+use crate::fast::trunk::{forward_no_tape, InferScratch, Threads};
+use crate::layout::{ActorLayout, Model};
+use crate::reference::{LOG_STD_MAX, LOG_STD_MIN};
+
+/// A deterministic actor ready to answer requests; one per serving thread.
+pub struct ActorInfer {
+    layout: ActorLayout,
+    params: Vec<f32>,
+    state_dim: usize,
+    goal_dim: usize,
+    action_dim: usize,
+    width: usize,
+    obs: Vec<f32>,
+    h: Vec<f32>,
+    mean: Vec<f32>,
+    log_std: Vec<f32>,
+    action: Vec<f32>,
+    scratch: InferScratch,
+}
+
+impl ActorInfer {
+    /// Copies the actor's parameters out of `model` (the critic is not needed to act).
+    pub fn new(model: &Model) -> Self {
+        let c = &model.cfg;
+        ActorInfer {
+            layout: model.layout.actor.clone(),
+            // The actor's span starts at offset 0, so its slots index this copy unchanged.
+            params: model.params[model.layout.actor.range.clone()].to_vec(),
+            state_dim: c.state_dim,
+            goal_dim: c.goal_dim,
+            action_dim: c.action_dim,
+            width: c.width,
+            obs: Vec::new(),
+            h: Vec::new(),
+            mean: Vec::new(),
+            log_std: Vec::new(),
+            action: Vec::new(),
+            scratch: InferScratch::default(),
+        }
+    }
+
+    pub fn action_dim(&self) -> usize {
+        self.action_dim
+    }
+
+    /// Deterministic action tanh(mean) for one state and goal.
+    pub fn act(&mut self, state: &[f32], goal: &[f32]) -> Result<&[f32]> {
+        self.act_batch(state, goal, 1)
+    }
+
+    /// Deterministic actions `[batch, action_dim]` for row-major states and goals.
+    pub fn act_batch(&mut self, states: &[f32], goals: &[f32], batch: usize) -> Result<&[f32]> {
+        self.forward(states, goals, batch)?;
+        self.action.clear();
+        self.action.extend(self.mean.iter().map(|m| m.tanh()));
+        Ok(&self.action)
+    }
+
+    /// The Gaussian before the tanh: (mean, log_std), each `[batch, action_dim]`.
+    pub fn distribution(&mut self, states: &[f32], goals: &[f32], batch: usize) -> Result<(&[f32], &[f32])> {
+        self.forward(states, goals, batch)?;
+        Ok((&self.mean, &self.log_std))
+    }
+
+    fn forward(&mut self, states: &[f32], goals: &[f32], batch: usize) -> Result<()> {
+        let (sd, gd) = (self.state_dim, self.goal_dim);
+        for (what, data, dim) in [("state", states, sd), ("goal", goals, gd)] {
+            if data.len() != batch * dim {
+                return Err(ModelError::Shape(format!("{what} has {} values, expected {batch} × {dim}", data.len())));
+            }
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                return Err(ModelError::Shape(format!("{what}[{i}] is {} (must be finite)", data[i])));
+            }
+        }
+        self.obs.clear();
+        for i in 0..batch {
+            self.obs.extend_from_slice(&states[i * sd..(i + 1) * sd]);
+            self.obs.extend_from_slice(&goals[i * gd..(i + 1) * gd]);
+        }
+        self.h.resize(batch * self.width, 0.0);
+        forward_no_tape(
+            &self.layout.trunk,
+            &self.params,
+            &self.obs,
+            batch,
+            &mut self.h,
+            &mut self.scratch,
+            Threads::ONE,
+        );
+        let n = batch * self.action_dim;
+        self.mean.resize(n, 0.0);
+        self.log_std.resize(n, 0.0);
+        linear_forward(&self.layout.mean, &self.params, &self.h, batch, &mut self.mean);
+        linear_forward(&self.layout.log_std, &self.params, &self.h, batch, &mut self.log_std);
+        let half = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
+        for v in &mut self.log_std {
+            *v = LOG_STD_MIN as f32 + half * (v.tanh() + 1.0);
+        }
+        Ok(())
+    }
+}

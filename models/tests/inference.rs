@@ -1,0 +1,57 @@
+//! The serving path gives the training path's actions.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{perturbed_model, OwnedBatch};
+use models::infer::ActorInfer;
+use models::reference::CandleModel;
+use models::ModelConfig;
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+}
+
+#[test]
+fn inference_matches_candle_actor_batch_1_and_batch_16() {
+    for (depth, width) in [(8, 256), (16, 64)] {
+        let cfg = ModelConfig::point_maze(depth).with_width(width);
+        let model = perturbed_model(&cfg, 5);
+        let net = CandleModel::from_model(&model, &Device::Cpu, DType::F32).unwrap();
+        let mut actor = ActorInfer::new(&model);
+        for batch in [1usize, 16] {
+            let data = OwnedBatch::random(&cfg, batch.max(2), 9);
+            let (s, g) = (&data.states[..batch * 4], &data.goals[..batch * 2]);
+            let obs = Tensor::cat(
+                &[
+                    Tensor::from_slice(s, (batch, 4), &Device::Cpu).unwrap(),
+                    Tensor::from_slice(g, (batch, 2), &Device::Cpu).unwrap(),
+                ],
+                1,
+            )
+            .unwrap();
+            let (mean, log_std) = net.actor(&obs).unwrap();
+            let mean = mean.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let log_std = log_std.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let action: Vec<f32> = mean.iter().map(|m| m.tanh()).collect();
+            let got = actor.act_batch(s, g, batch).unwrap().to_vec();
+            assert!(max_diff(&got, &action) <= 1e-5, "depth {depth} batch {batch}: action");
+            let (m, l) = actor.distribution(s, g, batch).unwrap();
+            assert!(max_diff(m, &mean) <= 1e-5, "depth {depth} batch {batch}: mean");
+            assert!(max_diff(l, &log_std) <= 1e-5, "depth {depth} batch {batch}: log_std");
+        }
+    }
+}
+
+#[test]
+fn inference_rejects_bad_input() {
+    let model = models::Model::init(&ModelConfig::point_maze(4).with_width(16), 0).unwrap();
+    let mut actor = ActorInfer::new(&model);
+    let err = actor.act(&[0.0; 3], &[0.0; 2]).unwrap_err().to_string();
+    assert!(err.contains("state has 3 values, expected 1 × 4"), "{err}");
+    let err = actor.act(&[0.0, f32::NAN, 0.0, 0.0], &[0.0; 2]).unwrap_err().to_string();
+    assert!(err.contains("state[1] is NaN"), "{err}");
+    let err = actor.act(&[0.0; 4], &[f32::INFINITY, 0.0]).unwrap_err().to_string();
+    assert!(err.contains("goal[0] is inf"), "{err}");
+}
