@@ -26,6 +26,13 @@ pub struct LinearSlot {
     pub n_out: usize,
 }
 
+impl LinearSlot {
+    /// The same slot in a buffer that starts `delta` values later (for a sub-span of the buffer).
+    pub fn rebased(&self, delta: usize) -> Self {
+        LinearSlot { w: self.w - delta, b: self.b - delta, ..*self }
+    }
+}
+
 /// A LayerNorm over `dim` features: scale at `g`, bias at `b`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NormSlot {
@@ -49,7 +56,22 @@ pub struct TrunkLayout {
     pub layers: Vec<LayerSlot>,
 }
 
+impl NormSlot {
+    pub fn rebased(&self, delta: usize) -> Self {
+        NormSlot { g: self.g - delta, b: self.b - delta, ..*self }
+    }
+}
+
 impl TrunkLayout {
+    pub fn rebased(&self, delta: usize) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| LayerSlot { linear: l.linear.rebased(delta), norm: l.norm.rebased(delta) })
+            .collect();
+        TrunkLayout { layers, ..*self }
+    }
+
     pub fn blocks(&self) -> usize {
         (self.layers.len() - 1) / 4
     }
@@ -77,6 +99,22 @@ pub struct CriticLayout {
     pub sa: EncoderLayout,
     pub g: EncoderLayout,
     pub range: Range<usize>,
+}
+
+impl EncoderLayout {
+    pub fn rebased(&self, delta: usize) -> Self {
+        let range = self.range.start - delta..self.range.end - delta;
+        EncoderLayout { trunk: self.trunk.rebased(delta), out: self.out.rebased(delta), range }
+    }
+}
+
+impl CriticLayout {
+    /// The critic's slots relative to the start of its own span, so code can work on
+    /// `params[critic.range]` alone while another thread works on the actor's span.
+    pub fn local(&self) -> Self {
+        let d = self.range.start;
+        CriticLayout { sa: self.sa.rebased(d), g: self.g.rebased(d), range: 0..self.range.len() }
+    }
 }
 
 /// A named tensor inside the flat buffer.

@@ -7,6 +7,7 @@
 pub mod heads;
 pub mod matmul;
 pub mod norm_act;
+pub mod simd;
 pub mod trunk;
 pub mod update;
 

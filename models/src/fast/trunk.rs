@@ -33,6 +33,8 @@ pub struct TrunkTape {
     d_stream: Vec<f32>,
     d_branch: Vec<f32>,
     d_tmp: Vec<f32>,
+    /// Per-thread partial sums of the norm and bias gradients.
+    norm_scratch: Vec<f32>,
 }
 
 fn grow(v: &mut Vec<f32>, n: usize) {
@@ -165,7 +167,16 @@ impl TrunkTape {
         let rows = batch;
         {
             let g = grads.as_deref_mut();
-            norm_backward(slot, params, &mut self.d_branch, &self.nhat[..bw], &self.rstd[..rows], g, th);
+            norm_backward(
+                slot,
+                params,
+                &mut self.d_branch,
+                &self.nhat[..bw],
+                &self.rstd[..rows],
+                g,
+                th,
+                &mut self.norm_scratch,
+            );
         }
         if let Some(g) = grads {
             dyt_x(
@@ -205,6 +216,7 @@ impl TrunkTape {
             &self.rstd[i * batch..(i + 1) * batch],
             grads.as_deref_mut(),
             th,
+            &mut self.norm_scratch,
         );
         let inp = match inp {
             InputRef::Stream(b) => &self.stream[b * bw..(b + 1) * bw],
@@ -232,12 +244,13 @@ fn norm_backward(
     rstd: &[f32],
     grads: Option<&mut [f32]>,
     th: Threads,
+    scratch: &mut Vec<f32>,
 ) {
     let w = slot.norm.dim;
     let gamma = &params[slot.norm.g..slot.norm.g + w];
     let beta = &params[slot.norm.b..slot.norm.b + w];
     let ng = grads.map(|g| split3(g, slot));
-    norm_act::backward(d, nhat, rstd, gamma, beta, w, ng, th.rows);
+    norm_act::backward(d, nhat, rstd, gamma, beta, w, ng, th.rows, scratch);
 }
 
 /// Disjoint mutable views of a layer's γ, β and Linear-bias gradients in the flat buffer.

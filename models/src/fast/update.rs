@@ -2,23 +2,61 @@
 //!
 //! Actor + α step with the pre-update critic: sample a ~ π(s, g) by reparameterisation, Q through φ
 //! (input gradients only, the critic is frozen) and ψ(g), loss mean(α log π − Q). Critic step on the
-//! same batch: InfoNCE + 0.1·logsumexp² on (s, a_replay, g). ψ(g) is the same in both steps (the
-//! critic has not moved yet), so its forward runs once and its tape serves the critic backward.
-//! Then fused Adam over the one flat parameter buffer.
+//! same batch: InfoNCE + 0.1·logsumexp² on (s, a_replay, g). Then fused Adam over the one flat
+//! parameter buffer.
+//!
+//! Both steps read the same pre-update critic, so they are independent once ψ(g) is known, and ψ(g)
+//! is shared (its forward runs once). With two threads the update runs as two chains of whole
+//! trunks instead of splitting every small matmul:
+//!
+//! ```text
+//! phase 1:  actor forward + sample        ‖  ψ(g) forward
+//! phase 2:  φ(s, π) fwd/bwd, actor bwd    ‖  φ(s, a) fwd, critic loss, φ bwd, ψ bwd
+//! ```
+#![allow(clippy::too_many_arguments)] // the chains take their disjoint buffers explicitly
+
+use rayon::join;
 
 use super::heads::{linear_forward, linear_input_grad, linear_param_grads, q_and_grad, ActorSample, CriticLoss};
 use super::trunk::{Threads, TrunkTape};
 use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats};
 use crate::error::{ModelError, Result};
-use crate::layout::Model;
+use crate::layout::{ActorLayout, CriticLayout, Model};
 use crate::reference::target_entropy;
 
-/// Reusable buffers of one update.
+fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if v.len() != n {
+        v.resize(n, 0.0);
+    }
+    v
+}
+
+/// Rows of `[a | b]` from row-major `a [B, da]` and `b [B, db]`.
+fn concat_rows(a: &[f32], da: usize, b: &[f32], db: usize, rows: usize, out: &mut Vec<f32>) {
+    let out = sized(out, rows * (da + db));
+    for (i, row) in out.chunks_exact_mut(da + db).enumerate() {
+        row[..da].copy_from_slice(&a[i * da..(i + 1) * da]);
+        row[da..].copy_from_slice(&b[i * db..(i + 1) * db]);
+    }
+}
+
+/// Sizes of one update.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: usize,
+    s: usize,
+    g: usize,
+    a: usize,
+    w: usize,
+    r: usize,
+}
+
+/// The actor chain's buffers.
 #[derive(Default, Debug)]
-struct Workspace {
-    actor: TrunkTape,
-    sa: TrunkTape,
-    g: TrunkTape,
+struct ActorWs {
+    trunk: TrunkTape,
+    /// φ on (s, π's action): only its input gradient is taken.
+    sa_pi: TrunkTape,
     obs: Vec<f32>,
     sa_in: Vec<f32>,
     d_sa_in: Vec<f32>,
@@ -30,43 +68,146 @@ struct Workspace {
     d_log_prob: Vec<f32>,
     sample: ActorSample,
     phi: Vec<f32>,
-    psi: Vec<f32>,
     d_phi: Vec<f32>,
-    d_psi: Vec<f32>,
     q: Vec<f32>,
     d_h: Vec<f32>,
     d_h2: Vec<f32>,
-    critic: CriticLoss,
+    mean_log_prob: f32,
+    mean_q: f32,
 }
 
-fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
-    if v.len() != n {
-        v.resize(n, 0.0);
+/// The critic chain's buffers.
+#[derive(Default, Debug)]
+struct CriticWs {
+    sa: TrunkTape,
+    g: TrunkTape,
+    sa_in: Vec<f32>,
+    phi: Vec<f32>,
+    d_phi: Vec<f32>,
+    d_psi: Vec<f32>,
+    d_h: Vec<f32>,
+    loss: CriticLoss,
+}
+
+impl ActorWs {
+    /// Actor trunk, heads and the reparameterised sample.
+    fn forward(&mut self, lay: &ActorLayout, p: &[f32], batch: &CrlBatch, d: Dims, th: Threads) {
+        concat_rows(batch.states, d.s, batch.goals, d.g, d.b, &mut self.obs);
+        let h = self.trunk.forward(&lay.trunk, p, &self.obs, d.b, th);
+        linear_forward(&lay.mean, p, h, d.b, sized(&mut self.mean, d.b * d.a));
+        linear_forward(&lay.log_std, p, h, d.b, sized(&mut self.raw, d.b * d.a));
+        self.sample.compute(&self.mean, &self.raw, batch.noise, d.a);
     }
-    v
+
+    /// Q through the frozen φ, then the actor's gradients into `g_actor` (the actor's span).
+    fn backward(
+        &mut self,
+        lay: &ActorLayout,
+        p: &[f32],
+        critic: &CriticLayout,
+        pc: &[f32],
+        psi: &[f32],
+        alpha: f32,
+        batch: &CrlBatch,
+        d: Dims,
+        g_actor: &mut [f32],
+        th: Threads,
+    ) {
+        concat_rows(batch.states, d.s, &self.sample.action, d.a, d.b, &mut self.sa_in);
+        let h_sa = self.sa_pi.forward(&critic.sa.trunk, pc, &self.sa_in, d.b, th);
+        linear_forward(&critic.sa.out, pc, h_sa, d.b, sized(&mut self.phi, d.b * d.r));
+        let inv_b = 1.0 / d.b as f32;
+        sized(&mut self.q, d.b);
+        q_and_grad(&self.phi, psi, d.r, inv_b, &mut self.q, sized(&mut self.d_phi, d.b * d.r));
+        self.mean_log_prob = self.sample.log_prob.iter().sum::<f32>() * inv_b;
+        self.mean_q = self.q.iter().sum::<f32>() * inv_b;
+
+        linear_input_grad(&critic.sa.out, pc, &self.d_phi, d.b, sized(&mut self.d_h, d.b * d.w));
+        let d_in = sized(&mut self.d_sa_in, d.b * (d.s + d.a));
+        self.sa_pi.backward(&critic.sa.trunk, pc, &self.d_h, None, Some(d_in), th);
+        let d_action = sized(&mut self.d_action, d.b * d.a);
+        for (dst, row) in d_action.chunks_exact_mut(d.a).zip(self.d_sa_in.chunks_exact(d.s + d.a)) {
+            dst.copy_from_slice(&row[d.s..]);
+        }
+        sized(&mut self.d_log_prob, d.b).fill(alpha * inv_b);
+        let (d_mean, d_raw) = (sized(&mut self.d_mean, d.b * d.a), sized(&mut self.d_raw, d.b * d.a));
+        self.sample.backward(&self.d_action, &self.d_log_prob, batch.noise, d.a, d_mean, d_raw);
+
+        let h_a = self.trunk.output();
+        linear_param_grads(&lay.mean, h_a, &self.d_mean, d.b, g_actor);
+        linear_param_grads(&lay.log_std, h_a, &self.d_raw, d.b, g_actor);
+        let d_h = sized(&mut self.d_h, d.b * d.w);
+        linear_input_grad(&lay.mean, p, &self.d_mean, d.b, d_h);
+        let d_h2 = sized(&mut self.d_h2, d.b * d.w);
+        linear_input_grad(&lay.log_std, p, &self.d_raw, d.b, d_h2);
+        d_h.iter_mut().zip(d_h2.iter()).for_each(|(x, y)| *x += y);
+        self.trunk.backward(&lay.trunk, p, &self.d_h, Some(g_actor), None, th);
+    }
 }
 
-/// Trains a model in place with the fast path: `grads` then Adam.
+impl CriticWs {
+    fn psi_forward(&mut self, c: &CriticLayout, pc: &[f32], goals: &[f32], d: Dims, psi: &mut Vec<f32>, th: Threads) {
+        let h = self.g.forward(&c.g.trunk, pc, goals, d.b, th);
+        linear_forward(&c.g.out, pc, h, d.b, sized(psi, d.b * d.r));
+    }
+
+    /// The critic loss on (s, a_replay, g) and the gradients of both encoders into `g_critic`.
+    fn step(
+        &mut self,
+        c: &CriticLayout,
+        pc: &[f32],
+        psi: &[f32],
+        batch: &CrlBatch,
+        d: Dims,
+        g_critic: &mut [f32],
+        th: Threads,
+    ) {
+        concat_rows(batch.states, d.s, batch.actions, d.a, d.b, &mut self.sa_in);
+        let h = self.sa.forward(&c.sa.trunk, pc, &self.sa_in, d.b, th);
+        linear_forward(&c.sa.out, pc, h, d.b, sized(&mut self.phi, d.b * d.r));
+        let (d_phi, d_psi) = (sized(&mut self.d_phi, d.b * d.r), sized(&mut self.d_psi, d.b * d.r));
+        self.loss.compute(&self.phi, psi, d.b, d.r, d_phi, d_psi);
+
+        linear_param_grads(&c.sa.out, self.sa.output(), &self.d_phi, d.b, g_critic);
+        linear_input_grad(&c.sa.out, pc, &self.d_phi, d.b, sized(&mut self.d_h, d.b * d.w));
+        self.sa.backward(&c.sa.trunk, pc, &self.d_h, Some(g_critic), None, th);
+        linear_param_grads(&c.g.out, self.g.output(), &self.d_psi, d.b, g_critic);
+        linear_input_grad(&c.g.out, pc, &self.d_psi, d.b, sized(&mut self.d_h, d.b * d.w));
+        self.g.backward(&c.g.trunk, pc, &self.d_h, Some(g_critic), None, th);
+    }
+}
+
+/// Trains a model in place with the fast path: `compute_grads` then Adam.
 pub struct FastTrainer {
     pub model: Model,
     pub adam: Adam,
     /// The gradients of the last update, in the parameter layout.
     pub grads: Vec<f32>,
-    pub threads: Threads,
-    ws: Workspace,
+    threads: usize,
+    /// The critic's slots relative to its own span.
+    critic: CriticLayout,
+    actor_ws: ActorWs,
+    critic_ws: CriticWs,
+    psi: Vec<f32>,
 }
 
 impl FastTrainer {
+    /// `threads`: 1 runs everything on the calling thread; 2 or more run the two chains above in
+    /// parallel on rayon's pool.
     pub fn new(model: Model, adam: AdamConfig, threads: usize) -> Result<Self> {
-        if model.layout.critic.is_none() {
+        let critic = model.layout.critic.as_ref().map(CriticLayout::local);
+        let (Some(critic), Some(_)) = (critic, model.layout.log_alpha) else {
             return Err(ModelError::Config("CRL training needs a critic (critic_depth > 0)".into()));
-        }
+        };
         let n = model.layout.len;
         Ok(FastTrainer {
             adam: Adam::new(adam, n),
             grads: vec![0.0; n],
-            threads: Threads::new(threads),
-            ws: Workspace::default(),
+            threads,
+            critic,
+            actor_ws: ActorWs::default(),
+            critic_ws: CriticWs::default(),
+            psi: Vec::new(),
             model,
         })
     }
@@ -82,100 +223,50 @@ impl FastTrainer {
     pub fn compute_grads(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
         let cfg = &self.model.cfg;
         let b = batch.size(cfg)?;
-        let (sd, gd, ad, w, rd) = (cfg.state_dim, cfg.goal_dim, cfg.action_dim, cfg.width, cfg.repr_dim);
+        let d = Dims { b, s: cfg.state_dim, g: cfg.goal_dim, a: cfg.action_dim, w: cfg.width, r: cfg.repr_dim };
         let lay = &self.model.layout;
-        let critic = lay.critic.as_ref().ok_or_else(|| ModelError::Config("no critic".into()))?;
-        let la = lay.log_alpha.ok_or_else(|| ModelError::Config("no log_alpha".into()))?;
+        let (actor, critic) = (&lay.actor, &self.critic);
+        let span = lay.critic.as_ref().map(|c| c.range.clone()).unwrap_or_default();
+        let la = lay.log_alpha.unwrap_or_default();
         let p = &self.model.params;
-        let th = self.threads;
-        let ws = &mut self.ws;
-        let grads = &mut self.grads;
-
-        // ---- actor + α step (critic frozen) ----
-        let obs = sized(&mut ws.obs, b * (sd + gd));
-        for i in 0..b {
-            obs[i * (sd + gd)..i * (sd + gd) + sd].copy_from_slice(&batch.states[i * sd..(i + 1) * sd]);
-            obs[i * (sd + gd) + sd..(i + 1) * (sd + gd)].copy_from_slice(&batch.goals[i * gd..(i + 1) * gd]);
-        }
-        let h_a = ws.actor.forward(&lay.actor.trunk, p, obs, b, th);
-        linear_forward(&lay.actor.mean, p, h_a, b, sized(&mut ws.mean, b * ad));
-        linear_forward(&lay.actor.log_std, p, h_a, b, sized(&mut ws.raw, b * ad));
-        ws.sample.compute(&ws.mean, &ws.raw, batch.noise, ad);
-
-        let h_g = ws.g.forward(&critic.g.trunk, p, batch.goals, b, th);
-        linear_forward(&critic.g.out, p, h_g, b, sized(&mut ws.psi, b * rd));
-
-        let sa_in = sized(&mut ws.sa_in, b * (sd + ad));
-        for i in 0..b {
-            sa_in[i * (sd + ad)..i * (sd + ad) + sd].copy_from_slice(&batch.states[i * sd..(i + 1) * sd]);
-            sa_in[i * (sd + ad) + sd..(i + 1) * (sd + ad)].copy_from_slice(&ws.sample.action[i * ad..(i + 1) * ad]);
-        }
-        let h_sa = ws.sa.forward(&critic.sa.trunk, p, sa_in, b, th);
-        linear_forward(&critic.sa.out, p, h_sa, b, sized(&mut ws.phi, b * rd));
-
-        let inv_b = 1.0 / b as f32;
+        let (pa, pc) = (&p[..span.start], &p[span.clone()]);
+        let (g_actor, rest) = self.grads.split_at_mut(span.start);
+        let g_critic = &mut rest[..span.len()];
         let alpha = p[la].exp();
-        sized(&mut ws.q, b);
-        q_and_grad(&ws.phi, &ws.psi, rd, inv_b, &mut ws.q, sized(&mut ws.d_phi, b * rd));
-        let mean_log_prob = ws.sample.log_prob.iter().sum::<f32>() * inv_b;
-        let mean_q = ws.q.iter().sum::<f32>() * inv_b;
-        let actor_loss = alpha * mean_log_prob - mean_q;
+        let (aw, cw, psi) = (&mut self.actor_ws, &mut self.critic_ws, &mut self.psi);
+        let par = self.threads > 1;
+        let th = Threads::ONE;
 
-        linear_input_grad(&critic.sa.out, p, &ws.d_phi, b, sized(&mut ws.d_h, b * w));
-        ws.sa.backward(&critic.sa.trunk, p, &ws.d_h, None, Some(sized(&mut ws.d_sa_in, b * (sd + ad))), th);
-        let d_action = sized(&mut ws.d_action, b * ad);
-        for i in 0..b {
-            d_action[i * ad..(i + 1) * ad].copy_from_slice(&ws.d_sa_in[i * (sd + ad) + sd..(i + 1) * (sd + ad)]);
-        }
-        sized(&mut ws.d_log_prob, b).fill(alpha * inv_b);
-        ws.sample.backward(
-            &ws.d_action,
-            &ws.d_log_prob,
-            batch.noise,
-            ad,
-            sized(&mut ws.d_mean, b * ad),
-            sized(&mut ws.d_raw, b * ad),
+        both(par, || aw.forward(actor, pa, batch, d, th), || cw.psi_forward(critic, pc, batch.goals, d, psi, th));
+        let psi = &*psi;
+        both(
+            par,
+            || aw.backward(actor, pa, critic, pc, psi, alpha, batch, d, g_actor, th),
+            || cw.step(critic, pc, psi, batch, d, g_critic, th),
         );
-        let h_a = ws.actor.output();
-        linear_param_grads(&lay.actor.mean, h_a, &ws.d_mean, b, grads);
-        linear_param_grads(&lay.actor.log_std, h_a, &ws.d_raw, b, grads);
-        let d_h = sized(&mut ws.d_h, b * w);
-        linear_input_grad(&lay.actor.mean, p, &ws.d_mean, b, d_h);
-        let d_h2 = sized(&mut ws.d_h2, b * w);
-        linear_input_grad(&lay.actor.log_std, p, &ws.d_raw, b, d_h2);
-        d_h.iter_mut().zip(d_h2.iter()).for_each(|(a, b)| *a += b);
-        ws.actor.backward(&lay.actor.trunk, p, &ws.d_h, Some(grads), None, th);
 
-        let target = target_entropy(ad) as f32;
-        let alpha_grad = alpha * (-mean_log_prob - target);
-        grads[la] = alpha_grad;
-
-        // ---- critic step on (s, a_replay, g) ----
-        let sa_in = sized(&mut ws.sa_in, b * (sd + ad));
-        for i in 0..b {
-            sa_in[i * (sd + ad)..i * (sd + ad) + sd].copy_from_slice(&batch.states[i * sd..(i + 1) * sd]);
-            sa_in[i * (sd + ad) + sd..(i + 1) * (sd + ad)].copy_from_slice(&batch.actions[i * ad..(i + 1) * ad]);
-        }
-        let h_sa = ws.sa.forward(&critic.sa.trunk, p, sa_in, b, th);
-        linear_forward(&critic.sa.out, p, h_sa, b, sized(&mut ws.phi, b * rd));
-        ws.critic.compute(&ws.phi, &ws.psi, b, rd, sized(&mut ws.d_phi, b * rd), sized(&mut ws.d_psi, b * rd));
-
-        linear_param_grads(&critic.sa.out, ws.sa.output(), &ws.d_phi, b, grads);
-        linear_input_grad(&critic.sa.out, p, &ws.d_phi, b, sized(&mut ws.d_h, b * w));
-        ws.sa.backward(&critic.sa.trunk, p, &ws.d_h, Some(grads), None, th);
-        linear_param_grads(&critic.g.out, ws.g.output(), &ws.d_psi, b, grads);
-        linear_input_grad(&critic.g.out, p, &ws.d_psi, b, sized(&mut ws.d_h, b * w));
-        ws.g.backward(&critic.g.trunk, p, &ws.d_h, Some(grads), None, th);
-
+        let target = target_entropy(d.a) as f32;
+        let alpha_grad = alpha * (-aw.mean_log_prob - target);
+        self.grads[la] = alpha_grad;
         Ok(CrlStats {
-            critic_loss: ws.critic.loss,
-            actor_loss,
+            critic_loss: cw.loss.loss,
+            actor_loss: alpha * aw.mean_log_prob - aw.mean_q,
             alpha_loss: alpha_grad,
             alpha,
-            entropy: -mean_log_prob,
-            critic_accuracy: ws.critic.accuracy,
-            logits_pos: ws.critic.logits_pos,
-            logits_neg: ws.critic.logits_neg,
+            entropy: -aw.mean_log_prob,
+            critic_accuracy: cw.loss.accuracy,
+            logits_pos: cw.loss.logits_pos,
+            logits_neg: cw.loss.logits_neg,
         })
+    }
+}
+
+/// Runs two closures, on two threads when `par`.
+fn both(par: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    if par {
+        join(a, b);
+    } else {
+        a();
+        b();
     }
 }
