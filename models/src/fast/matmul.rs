@@ -93,6 +93,28 @@ pub fn dyt_x(m: usize, n: usize, k: usize, dy: &[f32], x: &[f32], dw: &mut [f32]
     }
 }
 
+/// Batches up to this size use [`x_wt_small`] instead of gemm.
+pub const SMALL_BATCH: usize = 8;
+
+#[inline(always)]
+fn x_wt_small_body(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
+    for (j, wr) in w[..n * k].chunks_exact(k).enumerate() {
+        for i in 0..m {
+            y[i * n + j] = super::simd::sum_map2(wr, &x[i * k..(i + 1) * k], |a, b| a * b);
+        }
+    }
+}
+
+super::simd::dispatch!(fn x_wt_small_kernel(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) => x_wt_small_body);
+
+/// `y = x wᵀ` for a handful of rows (serving): each weight row is streamed once and dotted with
+/// every input row. gemm would pack the whole weight matrix first, which costs more than the
+/// product itself at batch 1.
+pub fn x_wt_small(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
+    assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt_small: buffer too small");
+    x_wt_small_kernel(m, n, k, x, w, y)
+}
+
 /// Column sums of a row-major `[m, n]` matrix into `out[n]` (bias gradients).
 pub fn col_sums(m: usize, n: usize, x: &[f32], out: &mut [f32]) {
     out[..n].fill(0.0);
@@ -142,6 +164,10 @@ mod tests {
         let mut dw = vec![1f32; n * k];
         dyt_x(m, n, k, &dy, &x, &mut dw, Parallelism::None);
         assert!(close(&dw, &naive(n, k, m, |i, l| dy[l * n + i], |l, j| x[l * k + j])));
+
+        let mut small = vec![0f32; m * n];
+        x_wt_small(m, n, k, &x, &w, &mut small);
+        assert!(close(&small, &y));
 
         let mut cs = vec![9f32; n];
         col_sums(m, n, &dy, &mut cs);

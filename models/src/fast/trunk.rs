@@ -8,7 +8,7 @@
 
 use gemm::Parallelism;
 
-use super::matmul::{dy_w, dyt_x, x_wt};
+use super::matmul::{dy_w, dyt_x, x_wt, x_wt_small, SMALL_BATCH};
 use super::norm_act::{self, NormGrads};
 use crate::layout::{LayerSlot, LinearSlot, TrunkLayout};
 
@@ -290,7 +290,12 @@ fn layer_forward(
 
 fn linear_no_bias(slot: &LayerSlot, params: &[f32], inp: &[f32], z: &mut [f32], batch: usize, th: Threads) {
     let (n_in, n_out) = (slot.linear.n_in, slot.linear.n_out);
-    x_wt(batch, n_out, n_in, inp, lin(params, &slot.linear).0, z, th.gemm);
+    let w = lin(params, &slot.linear).0;
+    if batch <= SMALL_BATCH {
+        x_wt_small(batch, n_out, n_in, inp, w, z);
+    } else {
+        x_wt(batch, n_out, n_in, inp, w, z, th.gemm);
+    }
 }
 
 fn norm_act_forward(slot: &LayerSlot, params: &[f32], z: &mut [f32], rstd: &mut [f32], act: &mut [f32], th: Threads) {
