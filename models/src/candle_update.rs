@@ -74,6 +74,24 @@ fn losses(net: &CandleModel, batch: &CrlBatch) -> Result<Losses> {
     Ok(Losses { actor, alpha_grad, critic, stats })
 }
 
+/// candle's backward walks the graph recursively: at depth 1024 it needs more than the 2 MiB a
+/// spawned thread gets by default (it aborts the process, it cannot be caught), so deep models run
+/// their update on a scoped thread with a large stack.
+fn with_deep_stack<T: Send>(cfg: &crate::ModelConfig, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    const DEEP: usize = 128;
+    if cfg.actor_depth.max(cfg.critic_depth) <= DEEP {
+        return f();
+    }
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("candle-backward".into())
+            .stack_size(256 << 20)
+            .spawn_scoped(scope, f)
+            .map_err(|e| crate::error::ModelError::io("spawning the candle backward thread", e))?;
+        handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 fn is_critic(name: &str) -> bool {
     name.starts_with("critic.")
 }
@@ -81,6 +99,10 @@ fn is_critic(name: &str) -> bool {
 /// Gradients of one update in the flat parameter layout (actor span: actor loss; critic span: critic
 /// loss; `log_alpha`: α loss), plus the update's scalars. Parameters are not changed.
 pub fn candle_grads(net: &CandleModel, model: &Model, batch: &CrlBatch) -> Result<(Vec<f32>, CrlStats)> {
+    with_deep_stack(&net.cfg, || candle_grads_inner(net, model, batch))
+}
+
+fn candle_grads_inner(net: &CandleModel, model: &Model, batch: &CrlBatch) -> Result<(Vec<f32>, CrlStats)> {
     let l = losses(net, batch)?;
     let actor_grads = l.actor.backward()?;
     let critic_grads = l.critic.backward()?;
@@ -123,6 +145,11 @@ impl CandleTrainer {
 
     /// One full update: actor + α with the pre-update critic, then the critic, on the same batch.
     pub fn step(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
+        let cfg = self.net.cfg.clone();
+        with_deep_stack(&cfg, || self.step_inner(batch))
+    }
+
+    fn step_inner(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
         let l = losses(&self.net, batch)?;
         // The actor loss's store also holds gradients for the critic (the graph runs through it):
         // those are replaced by the critic loss's, so the actor step leaves the critic frozen.

@@ -120,8 +120,6 @@ pub struct CriticLoss {
     dist: Vec<f32>,
     /// `[B, B]` gradient coefficients C_ij.
     coef: Vec<f32>,
-    /// `[B]` column sums of C.
-    tmp: Vec<f32>,
     pub loss: f32,
     pub accuracy: f32,
     pub logits_pos: f32,
@@ -143,7 +141,6 @@ impl CriticLoss {
         let bb = batch * batch;
         self.dist.resize(bb, 0.0);
         self.coef.resize(bb, 0.0);
-        self.tmp.resize(batch, 0.0);
         // Distances are computed directly, not as ‖φ‖² + ‖ψ‖² − 2φ·ψ, which cancels badly when
         // a pair is close (exactly where 1/d is large).
         for i in 0..batch {
@@ -184,28 +181,38 @@ impl CriticLoss {
         self.logits_pos = (pos / batch as f64) as f32;
         self.logits_neg = ((total - pos) / (batch * (batch - 1)) as f64) as f32;
 
-        // dφ = diag(rowsum C)·φ − C ψ ;  dψ = diag(colsum C)·ψ − Cᵀ φ.
-        self.finish(phi, psi, batch, dim, d_phi, d_psi);
+        pair_grads(&self.coef, phi, psi, batch, dim, d_phi, d_psi);
     }
+}
 
-    fn finish(&mut self, phi: &[f32], psi: &[f32], batch: usize, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) {
-        let c = &self.coef;
-        // C ψ: [B, B]·[B, dim], row-major both: use dy_w with (m=B, n=B, k=dim).
-        dy_w(batch, batch, dim, c, psi, d_phi, Parallelism::None);
-        for i in 0..batch {
-            let rs: f32 = c[i * batch..(i + 1) * batch].iter().sum();
-            for k in 0..dim {
-                d_phi[i * dim + k] = rs * phi[i * dim + k] - d_phi[i * dim + k];
-            }
-        }
-        // Cᵀ φ: [B, B]ᵀ·[B, dim] = dyt_x with (m=B rows of C, n=B, k=dim).
-        dyt_x(batch, batch, dim, c, phi, d_psi, Parallelism::None);
-        let cs = &mut self.tmp;
-        col_sums(batch, batch, c, cs);
+/// dφ_i = Σ_j C_ij (φ_i − ψ_j) and dψ_j = −Σ_i C_ij (φ_i − ψ_j), summed over the differences
+/// themselves. The shorter form rowsum(C)·φ − Cψ cancels catastrophically when a pair is close
+/// (C_ii ~ 1/d_ii is large) and φ is far from the origin.
+#[inline(always)]
+fn pair_grads_body(
+    c: &[f32],
+    phi: &[f32],
+    psi: &[f32],
+    batch: usize,
+    dim: usize,
+    d_phi: &mut [f32],
+    d_psi: &mut [f32],
+) {
+    d_psi[..batch * dim].fill(0.0);
+    for i in 0..batch {
+        let p = &phi[i * dim..(i + 1) * dim];
+        let dp = &mut d_phi[i * dim..(i + 1) * dim];
+        dp.fill(0.0);
         for j in 0..batch {
+            let cij = c[i * batch + j];
+            let (s, ds) = (&psi[j * dim..(j + 1) * dim], &mut d_psi[j * dim..(j + 1) * dim]);
             for k in 0..dim {
-                d_psi[j * dim + k] = cs[j] * psi[j * dim + k] - d_psi[j * dim + k];
+                let diff = cij * (p[k] - s[k]);
+                dp[k] += diff;
+                ds[k] -= diff;
             }
         }
     }
 }
+
+super::simd::dispatch!(fn pair_grads(c: &[f32], phi: &[f32], psi: &[f32], batch: usize, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) => pair_grads_body);
