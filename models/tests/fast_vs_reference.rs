@@ -3,26 +3,11 @@
 mod common;
 
 use candle_core::{DType, Device};
-use common::{perturbed_model, OwnedBatch};
+use common::{assert_stats_close, perturbed_model, worst_tensor_error, OwnedBatch};
 use models::candle_update::candle_grads;
 use models::fast::FastTrainer;
 use models::reference::CandleModel;
 use models::{AdamConfig, ModelConfig};
-
-/// Largest |fast − reference| over a tensor, relative to the tensor's largest reference value
-/// (floored at 1, so tiny gradients are compared absolutely).
-fn worst_error(model: &models::Model, fast: &[f32], reference: &[f32]) -> (String, f32) {
-    let mut worst = (String::new(), 0f32);
-    for spec in &model.layout.specs {
-        let (f, r) = (&fast[spec.range()], &reference[spec.range()]);
-        let scale = r.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let err = f.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
-        if err > worst.1 || worst.0.is_empty() {
-            worst = (spec.name.clone(), err);
-        }
-    }
-    worst
-}
 
 fn check(depth: usize, width: usize, batch: usize, threads: usize) {
     let cfg = ModelConfig::point_maze(depth).with_width(width);
@@ -33,21 +18,10 @@ fn check(depth: usize, width: usize, batch: usize, threads: usize) {
     let mut fast = FastTrainer::new(model.clone(), AdamConfig::default(), threads).unwrap();
     let stats = fast.compute_grads(&data.view()).unwrap();
 
-    let (name, err) = worst_error(&model, &fast.grads, &ref_grads);
+    let (err, name) = worst_tensor_error(&model, &fast.grads, &ref_grads);
     eprintln!("depth {depth} width {width}: worst relative gradient error {err:e} in {name}");
     assert!(err <= 1e-4, "depth {depth}: gradient of {name} differs by {err:e} (relative)");
-    let pairs = [
-        ("critic_loss", stats.critic_loss, ref_stats.critic_loss),
-        ("actor_loss", stats.actor_loss, ref_stats.actor_loss),
-        ("alpha_loss", stats.alpha_loss, ref_stats.alpha_loss),
-        ("entropy", stats.entropy, ref_stats.entropy),
-        ("critic_accuracy", stats.critic_accuracy, ref_stats.critic_accuracy),
-        ("logits_pos", stats.logits_pos, ref_stats.logits_pos),
-        ("logits_neg", stats.logits_neg, ref_stats.logits_neg),
-    ];
-    for (what, a, b) in pairs {
-        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{what}: fast {a} vs reference {b}");
-    }
+    assert_stats_close(&stats, &ref_stats, 1e-4, &format!("depth {depth}"));
     // Every parameter receives a gradient (candle's fused norms would silently drop them).
     for spec in &model.layout.specs {
         let g = &fast.grads[spec.range()];

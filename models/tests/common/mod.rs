@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: seeded models and batches.
 #![allow(dead_code)]
 
-use models::{Model, ModelConfig};
+use models::{CrlStats, Model, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -42,5 +42,42 @@ impl OwnedBatch {
 
     pub fn view(&self) -> models::CrlBatch<'_> {
         models::CrlBatch { states: &self.states, actions: &self.actions, goals: &self.goals, noise: &self.noise }
+    }
+}
+
+/// Per tensor: max |fast − reference| / max |reference|; the worst over tensors, with its name. A
+/// tensor whose reference gradient is exactly zero must be exactly zero on the fast path too.
+pub fn worst_tensor_error(model: &Model, fast: &[f32], reference: &[f32]) -> (f32, String) {
+    let mut worst = (0f32, String::new());
+    for spec in &model.layout.specs {
+        let (f, r) = (&fast[spec.range()], &reference[spec.range()]);
+        let scale = r.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if scale == 0.0 {
+            eprintln!("{}: gradient is exactly zero (saturated tanh)", spec.name);
+            assert!(f.iter().all(|v| *v == 0.0), "{}: candle's gradient is zero, the fast path's is not", spec.name);
+            continue;
+        }
+        let err = f.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
+        if err >= worst.0 {
+            worst = (err, spec.name.clone());
+        }
+    }
+    worst
+}
+
+/// Asserts every scalar of two updates agrees within `rel` (relative, floored at 1).
+pub fn assert_stats_close(fast: &CrlStats, reference: &CrlStats, rel: f32, context: &str) {
+    let pairs = [
+        ("critic_loss", fast.critic_loss, reference.critic_loss),
+        ("actor_loss", fast.actor_loss, reference.actor_loss),
+        ("alpha_loss", fast.alpha_loss, reference.alpha_loss),
+        ("alpha", fast.alpha, reference.alpha),
+        ("entropy", fast.entropy, reference.entropy),
+        ("critic_accuracy", fast.critic_accuracy, reference.critic_accuracy),
+        ("logits_pos", fast.logits_pos, reference.logits_pos),
+        ("logits_neg", fast.logits_neg, reference.logits_neg),
+    ];
+    for (what, a, b) in pairs {
+        assert!((a - b).abs() <= rel * b.abs().max(1.0), "{context} {what}: fast {a} vs reference {b}");
     }
 }

@@ -1,0 +1,81 @@
+//! deepcrl `envs`: goal-conditioned environments in pure Rust (no ML dependency), vectorised over a
+//! batch of environments, with rollouts, closed-loop evaluation and trajectory plots.
+//!
+//! Every environment is a [`GoalEnv`]: a batch of `num_envs` copies stepped together over flat `f32`
+//! buffers. An observation is `[state (state_dim), commanded goal (goal_dim)]`; a state's position in
+//! goal space is `state[goal_indices]`; an episode lasts `episode_length` steps, after which the
+//! environment resets itself and starts a new trajectory id.
+//!
+//! ```
+//! use envs::{make, GoalEnv};
+//! let mut env = make("point_u_maze", 4, 0).unwrap();
+//! assert_eq!(env.spec().obs_dim(), 6);
+//! let info = env.step(&[1.0; 8]).unwrap();
+//! assert_eq!(info.len(), 4);
+//! ```
+
+pub mod error;
+pub mod point_maze;
+pub mod reacher;
+pub mod registry;
+pub mod vec_env;
+
+pub use error::{EnvError, Result};
+pub use registry::{make, make_with, EnvOptions, ENV_NAMES};
+
+/// The fixed description of an environment.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EnvSpec {
+    pub name: String,
+    pub state_dim: usize,
+    pub goal_dim: usize,
+    /// Which state entries form the state's position in goal space.
+    pub goal_indices: Vec<usize>,
+    pub action_dim: usize,
+    pub episode_length: usize,
+    /// Success when ‖state[goal_indices] − goal‖ is below this.
+    pub success_threshold: f32,
+}
+
+impl EnvSpec {
+    pub fn obs_dim(&self) -> usize {
+        self.state_dim + self.goal_dim
+    }
+
+    /// Distance in goal space between an observation's state and its commanded goal.
+    pub fn goal_distance(&self, obs: &[f32]) -> f32 {
+        let goal = &obs[self.state_dim..self.state_dim + self.goal_dim];
+        self.goal_indices.iter().zip(goal).map(|(&i, g)| (obs[i] - g) * (obs[i] - g)).sum::<f32>().sqrt()
+    }
+
+    pub fn is_success(&self, obs: &[f32]) -> bool {
+        self.goal_distance(obs) < self.success_threshold
+    }
+}
+
+/// What happened to one environment in one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepInfo {
+    /// The trajectory the transition belongs to; unique across the batch and across resets.
+    pub traj_id: u64,
+    /// Index of the transition within its episode (0-based).
+    pub t: u32,
+    /// This step ended the episode (its length was reached): the environment has been reset and its
+    /// observation now belongs to the next trajectory.
+    pub truncated: bool,
+    /// The state reached by this step is within the success threshold of the goal.
+    pub success: bool,
+}
+
+/// A batch of goal-conditioned environments.
+pub trait GoalEnv: Send {
+    fn spec(&self) -> &EnvSpec;
+    fn num_envs(&self) -> usize;
+    /// Restarts every environment from `seed`: the same seed gives bit-identical trajectories.
+    fn reset(&mut self, seed: u64);
+    /// Current observations, `[num_envs, state_dim + goal_dim]`.
+    fn observations(&self) -> &[f32];
+    /// Applies `actions` (`[num_envs, action_dim]`, clipped to [−1, 1]; NaN is an error) and returns
+    /// what happened to each environment. Observations are updated in place.
+    fn step(&mut self, actions: &[f32]) -> Result<&[StepInfo]>;
+}

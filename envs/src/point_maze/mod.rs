@@ -1,0 +1,144 @@
+//! `point_maze`: a point mass in a maze of square wall cells (a port of JaxGCRL's `simple_maze`,
+//! DESIGN.md section 4).
+//!
+//! The point (radius 0.25) is pushed by force 5·action against damping −v with inertia
+//! 0.327 + 1 (mass + armature); a control step is 10 substeps of 0.005 s (semi-implicit Euler).
+//! Contact with walls is inelastic: after each substep the disk is pushed out of every overlapping
+//! wall box and loses the velocity component into it. The fastest the point can go is 5 units/s, or
+//! 0.025 per substep, a tenth of its radius, so it can never tunnel through a wall.
+//!
+//! State (x, y, vx, vy); goal (x, y); success within 0.5 of the goal.
+
+pub mod layout;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+pub use layout::{Cell, Layout, CELL};
+
+use crate::vec_env::Dynamics;
+use crate::EnvSpec;
+
+pub const RADIUS: f32 = 0.25;
+pub const FORCE: f32 = 5.0;
+pub const INERTIA: f32 = 0.327 + 1.0;
+pub const SUBSTEPS: usize = 10;
+pub const DT: f32 = 0.005;
+pub const SUCCESS: f32 = 0.5;
+
+/// One maze episode's state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PointState {
+    pub pos: [f32; 2],
+    pub vel: [f32; 2],
+    pub goal: [f32; 2],
+}
+
+/// The dynamics of one maze: its layout, goal cells and where episodes start.
+#[derive(Clone, Debug)]
+pub struct PointMaze {
+    spec: EnvSpec,
+    layout: Layout,
+    goals: Vec<(usize, usize)>,
+    starts: Vec<(usize, usize)>,
+}
+
+impl PointMaze {
+    /// `random_starts`: start each episode in a uniformly chosen free cell instead of `R` (a lever
+    /// for exploration in training; evaluation always starts at `R`).
+    pub fn new(name: &str, layout: Layout, episode_length: usize, random_starts: bool) -> Self {
+        let spec = EnvSpec {
+            name: name.to_string(),
+            state_dim: 4,
+            goal_dim: 2,
+            goal_indices: vec![0, 1],
+            action_dim: 2,
+            episode_length,
+            success_threshold: SUCCESS,
+        };
+        let starts = if random_starts { layout.free_cells() } else { vec![layout.start()] };
+        PointMaze { spec, goals: layout.goal_cells(), starts, layout }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Pushes the disk at `pos` out of every wall cell it overlaps, removing the velocity into
+    /// each wall it touches.
+    pub fn collide(&self, pos: &mut [f32; 2], vel: &mut [f32; 2]) {
+        let (ci, cj) = Layout::cell_of(*pos);
+        for di in -1..=1 {
+            for dj in -1..=1 {
+                let (i, j) = (ci + di, cj + dj);
+                if !self.layout.is_wall(i, j) {
+                    continue;
+                }
+                let (cx, cy) = (CELL * i as f32, CELL * j as f32);
+                let h = CELL / 2.0;
+                let q = [pos[0].clamp(cx - h, cx + h), pos[1].clamp(cy - h, cy + h)];
+                let d = [pos[0] - q[0], pos[1] - q[1]];
+                let dist = (d[0] * d[0] + d[1] * d[1]).sqrt();
+                if dist >= RADIUS {
+                    continue;
+                }
+                let n = if dist > 1e-6 {
+                    [d[0] / dist, d[1] / dist]
+                } else {
+                    // The centre is inside the box (only possible from a bad initial state): leave
+                    // by the nearest face.
+                    let pen = [h - (pos[0] - cx).abs(), h - (pos[1] - cy).abs()];
+                    if pen[0] < pen[1] {
+                        [(pos[0] - cx).signum(), 0.0]
+                    } else {
+                        [0.0, (pos[1] - cy).signum()]
+                    }
+                };
+                let q = if dist > 1e-6 { q } else { [cx + n[0] * h, cy + n[1] * h] };
+                pos[0] = q[0] + n[0] * RADIUS;
+                pos[1] = q[1] + n[1] * RADIUS;
+                let vn = vel[0] * n[0] + vel[1] * n[1];
+                if vn < 0.0 {
+                    vel[0] -= vn * n[0];
+                    vel[1] -= vn * n[1];
+                }
+            }
+        }
+    }
+}
+
+impl Dynamics for PointMaze {
+    type State = PointState;
+
+    fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    fn reset(&self, rng: &mut ChaCha8Rng) -> PointState {
+        let (si, sj) = self.starts[rng.random_range(0..self.starts.len())];
+        let c = Layout::center(si, sj);
+        let pos = [c[0] + rng.random_range(-0.1..0.1), c[1] + rng.random_range(-0.1..0.1)];
+        let vel = [0.1 * rng.sample::<f32, _>(StandardNormal), 0.1 * rng.sample::<f32, _>(StandardNormal)];
+        let (gi, gj) = self.goals[rng.random_range(0..self.goals.len())];
+        PointState { pos, vel, goal: Layout::center(gi, gj) }
+    }
+
+    fn step(&self, s: &mut PointState, action: &[f32], _rng: &mut ChaCha8Rng) {
+        for _ in 0..SUBSTEPS {
+            for k in 0..2 {
+                let acc = (FORCE * action[k] - s.vel[k]) / INERTIA;
+                s.vel[k] += DT * acc;
+                s.pos[k] += DT * s.vel[k];
+            }
+            self.collide(&mut s.pos, &mut s.vel);
+        }
+    }
+
+    fn observe(&self, s: &PointState, out: &mut [f32]) {
+        out[..6].copy_from_slice(&[s.pos[0], s.pos[1], s.vel[0], s.vel[1], s.goal[0], s.goal[1]]);
+    }
+}
+
+#[cfg(test)]
+mod tests;
