@@ -253,24 +253,17 @@ fn norm_backward(
     norm_act::backward(d, nhat, rstd, gamma, beta, w, ng, th.rows, scratch);
 }
 
-/// Disjoint mutable views of a layer's γ, β and Linear-bias gradients in the flat buffer.
+/// Disjoint mutable views of a layer's γ, β and Linear-bias gradients in the flat buffer. The
+/// layout stores them back to back (`linear.bias`, `norm.weight`, `norm.bias`).
 fn split3<'a>(g: &'a mut [f32], slot: &LayerSlot) -> NormGrads<'a> {
     let w = slot.norm.dim;
-    let mut spans = [(slot.norm.g, 0usize), (slot.norm.b, 1), (slot.linear.b, 2)];
-    spans.sort_unstable();
-    let mut out: [Option<&'a mut [f32]>; 3] = [None, None, None];
-    let mut rest = g;
-    let mut consumed = 0;
-    for (start, which) in spans {
-        let tail = std::mem::take(&mut rest);
-        let (_, from_start) = tail.split_at_mut(start - consumed);
-        let (mine, after) = from_start.split_at_mut(w);
-        out[which] = Some(mine);
-        rest = after;
-        consumed = start + w;
-    }
-    let [gamma, beta, bias] = out;
-    NormGrads { gamma: gamma.expect("gamma span"), beta: beta.expect("beta span"), bias: bias.expect("bias span") }
+    assert!(
+        slot.norm.g == slot.linear.b + w && slot.norm.b == slot.norm.g + w,
+        "layout invariant: a layer's bias, norm scale and norm bias are contiguous"
+    );
+    let (bias, rest) = g[slot.linear.b..slot.linear.b + 3 * w].split_at_mut(w);
+    let (gamma, beta) = rest.split_at_mut(w);
+    NormGrads { gamma, beta, bias }
 }
 
 /// Linear (no bias) then fused bias + LayerNorm + SiLU; `z` receives n̂.
