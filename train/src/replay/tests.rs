@@ -73,7 +73,7 @@ fn hindsight_goals_stay_inside_their_trajectory() {
     let draws = r.sample(20_000, 0.9, &mut rng, &mut sample);
     let mut last_steps = 0;
     for (b, &(time, env, k)) in draws.iter().enumerate() {
-        assert!(time >= 123 - 50 && time < 123, "time {time} is not stored");
+        assert!((123 - 50..123).contains(&time), "time {time} is not stored");
         let (id, t) = r.id_at(time, env);
         let (id2, _) = r.id_at(time + k, env);
         assert_eq!(id, id2, "goal crossed from trajectory {id} into {id2}");
