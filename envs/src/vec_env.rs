@@ -36,6 +36,9 @@ struct Slot<S> {
     episode: u64,
 }
 
+/// One environment's slice of the batch as the step loop sees it.
+type Item<'a, S> = (usize, ((&'a mut Slot<S>, &'a mut [f32]), &'a mut StepInfo));
+
 /// A batch of `num_envs` environments of one kind.
 pub struct VecEnv<D: Dynamics> {
     dynamics: D,
@@ -109,7 +112,7 @@ impl<D: Dynamics> GoalEnv for VecEnv<D> {
             return Err(EnvError::NonFiniteAction { index, env: index / a_dim, value: actions[index] });
         }
         let d = &self.dynamics;
-        let step_one = |(i, ((slot, out), info)): (usize, ((&mut Slot<D::State>, &mut [f32]), &mut StepInfo))| {
+        let step_one = |(i, ((slot, out), info)): Item<'_, D::State>| {
             let mut clipped = [0f32; 16];
             let act = &mut clipped[..a_dim];
             for (c, a) in act.iter_mut().zip(&actions[i * a_dim..(i + 1) * a_dim]) {

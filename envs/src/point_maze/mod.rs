@@ -126,10 +126,9 @@ impl Dynamics for PointMaze {
 
     fn step(&self, s: &mut PointState, action: &[f32], _rng: &mut ChaCha8Rng) {
         for _ in 0..SUBSTEPS {
-            for k in 0..2 {
-                let acc = (FORCE * action[k] - s.vel[k]) / INERTIA;
-                s.vel[k] += DT * acc;
-                s.pos[k] += DT * s.vel[k];
+            for ((v, p), a) in s.vel.iter_mut().zip(s.pos.iter_mut()).zip(action) {
+                *v += DT * (FORCE * a - *v) / INERTIA;
+                *p += DT * *v;
             }
             self.collide(&mut s.pos, &mut s.vel);
         }
