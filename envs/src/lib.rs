@@ -15,12 +15,16 @@
 //! ```
 
 pub mod error;
+pub mod eval;
+pub mod plot;
 pub mod point_maze;
+pub mod policies;
 pub mod reacher;
 pub mod registry;
 pub mod vec_env;
 
 pub use error::{EnvError, Result};
+pub use eval::{evaluate, evaluate_with, EpisodeRecord, EvalOptions, EvalReport, Policy, Stat, Trajectory};
 pub use registry::{make, make_with, EnvOptions, ENV_NAMES};
 
 /// The fixed description of an environment.

@@ -207,7 +207,18 @@ impl Layout {
 
     /// The cell containing a world position.
     pub fn cell_of(pos: [f32; 2]) -> (i64, i64) {
-        ((pos[0] / CELL).round() as i64, (pos[1] / CELL).round() as i64)
+        // floor(x + ½) through a truncating cast: `f32::round` is a library call on baseline x86-64
+        // and this runs every physics substep.
+        let nearest = |x: f32| {
+            let v = x / CELL + 0.5;
+            let t = v as i64;
+            if (t as f32) > v {
+                t - 1
+            } else {
+                t
+            }
+        };
+        (nearest(pos[0]), nearest(pos[1]))
     }
 
     /// Steps from `from` to every cell through free cells (4-connected); `None` for walls and
@@ -295,6 +306,14 @@ mod tests {
         let l = Layout::builtin("big_maze").unwrap();
         let again = Layout::parse("big_maze", &format!("# a comment\n{}\n\n", l.to_text())).unwrap();
         assert_eq!(l, again);
+    }
+
+    #[test]
+    fn cell_of_rounds_to_the_nearest_centre() {
+        assert_eq!(Layout::cell_of([4.0, 8.0]), (1, 2));
+        assert_eq!(Layout::cell_of([5.99, 6.01]), (1, 2));
+        assert_eq!(Layout::cell_of([-1.9, -2.1]), (0, -1));
+        assert_eq!(Layout::cell_of([0.0, -0.0]), (0, 0));
     }
 
     #[test]

@@ -1,0 +1,38 @@
+//! Environment throughput (DESIGN.md section 9): one batched `step` of `point_big_maze` and
+//! `reacher` at 1, 256 and 4096 parallel environments, reported as environment steps per second
+//! (criterion throughput elements = num_envs per iteration).
+//!
+//! `RAYON_NUM_THREADS=2 cargo bench -p envs --bench envs -- --warm-up-time 1 --measurement-time 3`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use envs::eval::Policy;
+use envs::policies::RandomPolicy;
+use envs::{make_with, EnvOptions};
+
+fn bench_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("env_step");
+    for name in ["point_big_maze", "reacher"] {
+        for num_envs in [1usize, 256, 4096] {
+            // Episodes of 1000 steps: resets happen inside the measurement at their natural rate.
+            let mut env = make_with(name, num_envs, 0, &EnvOptions::default()).expect("registered environment");
+            let a_dim = env.spec().action_dim;
+            // A fixed pool of random actions, cycled so that no RNG cost is timed.
+            let pool = 16;
+            let mut actions = vec![0f32; pool * num_envs * a_dim];
+            RandomPolicy::new(a_dim, 1).act(&[], pool * num_envs, &mut actions).expect("action buffer sized");
+            let mut k = 0;
+            group.throughput(Throughput::Elements(num_envs as u64));
+            group.bench_with_input(BenchmarkId::new(name, num_envs), &num_envs, |b, &n| {
+                b.iter(|| {
+                    let chunk = &actions[k * n * a_dim..(k + 1) * n * a_dim];
+                    k = (k + 1) % pool;
+                    env.step(chunk).expect("valid actions").len()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_step);
+criterion_main!(benches);

@@ -1,0 +1,120 @@
+//! Trajectory plots for the maze family (DESIGN.md section 4): walls, the start cell, goal cells and
+//! each episode's path with its goal, as a PNG written atomically (temporary file, then rename).
+//!
+//! The picture is laid out like the layout text: row i runs down the page, column j to the right.
+//! In world coordinates that puts y = 4·column on the horizontal axis and x = 4·row on the vertical
+//! axis, increasing downward; the axis labels say so.
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use crate::error::{EnvError, Result};
+use crate::eval::Trajectory;
+use crate::point_maze::{Cell, Layout, CELL};
+
+/// Pixels per maze cell.
+const PX: u32 = 80;
+
+/// Draws `trajectories` (positions in goal space, (x, y)) over `layout` into a PNG at `path`.
+pub fn plot_maze_trajectories(layout: &Layout, trajectories: &[Trajectory], title: &str, path: &Path) -> Result<()> {
+    let err = |msg: String| EnvError::Plot { path: path.display().to_string(), msg };
+    if let Some((k, _)) = trajectories.iter().enumerate().find(|(_, t)| t.goal.len() < 2) {
+        return Err(err(format!("trajectory {k} has no 2-D goal: only maze trajectories can be plotted")));
+    }
+    if let Some(k) = trajectories.iter().position(|t| t.positions.iter().any(|p| p.len() < 2)) {
+        return Err(err(format!("trajectory {k} has positions with fewer than 2 coordinates")));
+    }
+    let file_name = path.file_name().ok_or_else(|| err("the output path names no file".into()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("creating its folder: {e}")))?;
+    }
+    // The encoder picks the format from the extension, so the temporary file ends in `.png` too.
+    let tmp: PathBuf = path.with_file_name(format!(".{}.{}.tmp.png", file_name.to_string_lossy(), std::process::id()));
+    let drawn = draw(layout, trajectories, title, &tmp).map_err(err);
+    let result = drawn.and_then(|()| {
+        std::fs::rename(&tmp, path).map_err(|e| err(format!("renaming {} into place: {e}", tmp.display())))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Chart coordinates, in cells: (horizontal, vertical) = (world y, −world x) / 4, so rows run downward.
+fn screen(p: &[f32]) -> (f64, f64) {
+    (f64::from(p[1] / CELL), -f64::from(p[0] / CELL))
+}
+
+fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -> std::result::Result<(), String> {
+    let s = |e: &dyn std::fmt::Display| e.to_string();
+    let (rows, cols) = (layout.rows as u32, layout.cols as u32);
+    let (caption, x_area, y_area, margin) = (40, 45, 60, 15);
+    let size = (cols * PX + y_area + 2 * margin, rows * PX + caption + x_area + 2 * margin);
+    let root = BitMapBackend::new(out, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| s(&e))?;
+    let c = f64::from(CELL);
+    // Shrink the title until it fits the width (DejaVu Sans averages about 0.55 em per character).
+    let title_px = (f64::from(size.0 - 2 * margin) / (0.56 * title.chars().count().max(1) as f64)).clamp(10.0, 22.0);
+    // The chart works in cell units, so ticks fall on cell centres; labels give world coordinates.
+    let x_range = -0.5..f64::from(cols) - 0.5;
+    let y_range = -(f64::from(rows) - 0.5)..0.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", title_px))
+        .margin(margin)
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(|e| s(&e))?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("world y = 4·column")
+        .y_desc("world x = 4·row (downward)")
+        .x_labels(cols as usize + 1)
+        .y_labels(rows as usize + 1)
+        .y_label_formatter(&|v| format!("{}", -v * c + 0.0))
+        .x_label_formatter(&|v| format!("{}", v * c + 0.0))
+        .draw()
+        .map_err(|e| s(&e))?;
+
+    let wall = RGBColor(110, 110, 110);
+    let start = RGBColor(170, 220, 170);
+    let goal = RGBColor(255, 236, 170);
+    let cells = (0..layout.rows).flat_map(|i| (0..layout.cols).map(move |j| (i, j)));
+    let boxes = cells.filter_map(|(i, j)| {
+        let colour = match layout.cell(i as i64, j as i64) {
+            Cell::Wall => wall,
+            Cell::Start => start,
+            Cell::Goal => goal,
+            Cell::Free => return None,
+        };
+        let [cx, cy] = Layout::center(i, j);
+        let (x, y) = screen(&[cx, cy]);
+        Some(Rectangle::new([(x - 0.5, y + 0.5), (x + 0.5, y - 0.5)], colour.filled()))
+    });
+    chart.draw_series(boxes).map_err(|e| s(&e))?;
+    let [sx, sy] = Layout::center(layout.start().0, layout.start().1);
+    let label_style = ("sans-serif", 16).into_font().color(&BLACK);
+    chart
+        .draw_series(std::iter::once(Text::new("start", screen(&[sx - 1.8, sy - 1.8]), label_style)))
+        .map_err(|e| s(&e))?;
+
+    for (k, traj) in trajectories.iter().enumerate() {
+        let colour = Palette99::pick(k).to_rgba();
+        let line = traj.positions.iter().map(|p| screen(p));
+        chart.draw_series(LineSeries::new(line, colour.stroke_width(2))).map_err(|e| s(&e))?;
+        if let Some(end) = traj.positions.last() {
+            chart.draw_series(std::iter::once(Circle::new(screen(end), 3, colour.filled()))).map_err(|e| s(&e))?;
+        }
+        let g = screen(&traj.goal);
+        if traj.success {
+            let dots = [Circle::new(g, 7, colour.filled()), Circle::new(g, 7, BLACK.stroke_width(1))];
+            chart.draw_series(dots).map_err(|e| s(&e))?;
+        } else {
+            chart.draw_series(std::iter::once(Cross::new(g, 7, colour.stroke_width(3)))).map_err(|e| s(&e))?;
+        }
+    }
+    root.present().map_err(|e| s(&e))?;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! Trajectory plots are written as PNG files, atomically, and bad input is a clear error.
+
+use envs::eval::Trajectory;
+use envs::plot::plot_maze_trajectories;
+use envs::point_maze::Layout;
+
+#[test]
+fn maze_plot_is_a_png_and_leaves_no_temporary_file() {
+    let dir = std::env::temp_dir().join(format!("envs-plot-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("nested/u.png");
+    let layout = Layout::builtin("u_maze_eval").unwrap();
+    let line = |goal: [f32; 2], success| Trajectory {
+        goal: goal.to_vec(),
+        positions: vec![vec![4.0, 4.0], vec![4.0, 12.0], vec![12.0, 12.0], goal.to_vec()],
+        success,
+    };
+    let trajs = [line([12.0, 4.0], true), line([12.0, 8.0], false)];
+    plot_maze_trajectories(&layout, &trajs, "u maze", &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("u.png")]);
+
+    let bad = Trajectory { goal: vec![0.1], positions: vec![], success: false };
+    let e = plot_maze_trajectories(&layout, &[bad], "x", &dir.join("bad.png")).unwrap_err().to_string();
+    assert!(e.contains("2-D goal"), "{e}");
+    assert!(!dir.join("bad.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
