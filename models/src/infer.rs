@@ -53,6 +53,16 @@ impl ActorInfer {
         }
     }
 
+    /// Takes the actor's current parameters from `model` (same shape), e.g. after training updates.
+    pub fn refresh(&mut self, model: &Model) -> Result<()> {
+        let src = &model.params[model.layout.actor.range.clone()];
+        if src.len() != self.params.len() || model.layout.actor != self.layout {
+            return Err(ModelError::Shape("refresh: the model's actor has a different shape".into()));
+        }
+        self.params.copy_from_slice(src);
+        Ok(())
+    }
+
     pub fn action_dim(&self) -> usize {
         self.action_dim
     }

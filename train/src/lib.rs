@@ -1,6 +1,14 @@
 //! deepcrl `train`: Contrastive RL training of deep goal-conditioned teachers (DESIGN.md section 3).
 //!
-//! This crate is being built in slices; so far it has the trajectory replay and the hindsight goal
-//! sampler ([`replay`]). The training loop, CLI, evaluation and checkpoints come next (issue 4).
+//! - [`config`]: every hyperparameter in one `TrainConfig`.
+//! - [`replay`]: per-environment trajectory replay and the hindsight goal sampler.
+//! - [`collect`]: the stochastic actor stepping the vectorised environments.
+//! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
+//!
+//! Still to come (issue 4): resume and train state, Ctrl-C, curves.png, a progress bar, the waypoint
+//! bank, and the recipe that makes the default run succeed.
 
+pub mod collect;
+pub mod config;
 pub mod replay;
+pub mod run;

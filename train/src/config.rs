@@ -1,0 +1,141 @@
+//! `TrainConfig`: every hyperparameter of a training run in one place, with its default and meaning.
+//!
+//! A run's configuration comes from the defaults, then an optional `--config FILE.toml` (any subset of
+//! the fields), then command-line flags, each overriding the one before. The resolved configuration is
+//! written to `runs/<name>/config.toml`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The resolved configuration of one training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Environment name from the `envs` registry.
+    pub env: String,
+    /// Steps per episode.
+    pub episode_length: usize,
+    /// Mazes: start training episodes in any free cell (evaluation always starts at R).
+    pub random_starts: bool,
+    /// Linear layers in the critic encoders' residual blocks (a multiple of 4).
+    pub depth: usize,
+    /// Linear layers in the actor's residual blocks; `None` = `depth`.
+    pub actor_depth: Option<usize>,
+    pub width: usize,
+    pub batch_size: usize,
+    /// Environments stepped in parallel during collection.
+    pub num_envs: usize,
+    /// Environment steps per environment in one collection round.
+    pub unroll_length: usize,
+    /// SGD updates after each collection round.
+    pub sgd_steps_per_round: usize,
+    /// Training stops after this many environment steps (all environments counted).
+    pub total_env_steps: u64,
+    /// Environment steps collected with the initial policy before the first update.
+    pub prefill_env_steps: u64,
+    /// Replay capacity per environment, in time steps.
+    pub replay_steps: usize,
+    /// Discount of the hindsight goal offsets.
+    pub gamma: f64,
+    pub lr: f32,
+    /// Evaluate (and checkpoint) every this many environment steps.
+    pub eval_every: u64,
+    pub eval_episodes: usize,
+    pub seed: u64,
+    /// `cpu` or `cuda[:N]`.
+    pub device: String,
+    /// Threads for the update (the CPU path uses two chains; 1 runs them in turn).
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            env: "point_u_maze".into(),
+            episode_length: 200,
+            random_starts: false,
+            depth: 4,
+            actor_depth: None,
+            width: 256,
+            batch_size: 256,
+            num_envs: 64,
+            unroll_length: 16,
+            // One SGD step per 16 environment steps: the calibration peer's best ratio (peers/calib).
+            sgd_steps_per_round: 64,
+            total_env_steps: 800_000,
+            // One round of whole episodes.
+            prefill_env_steps: 12_800,
+            replay_steps: 10_000,
+            gamma: 0.99,
+            lr: 3e-4,
+            eval_every: 50_000,
+            eval_episodes: 64,
+            seed: 0,
+            device: "cpu".into(),
+            threads: 2,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file of overrides on top of the defaults.
+    pub fn from_toml_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn actor_depth(&self) -> usize {
+        self.actor_depth.unwrap_or(self.depth)
+    }
+
+    /// Environment steps of one collection round.
+    pub fn round_env_steps(&self) -> u64 {
+        (self.num_envs * self.unroll_length) as u64
+    }
+
+    /// Checks what the types cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("width", self.width),
+            ("batch_size", self.batch_size),
+            ("num_envs", self.num_envs),
+            ("unroll_length", self.unroll_length),
+            ("episode_length", self.episode_length),
+            ("replay_steps", self.replay_steps),
+            ("eval_episodes", self.eval_episodes),
+            ("threads", self.threads),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{name} must be positive"));
+        }
+        for (name, d) in [("depth", self.depth), ("actor_depth", self.actor_depth())] {
+            if d == 0 || d % 4 != 0 {
+                return Err(format!("{name} = {d}: must be a positive multiple of 4 (4, 8, 16, ..., 1024)"));
+            }
+        }
+        if self.batch_size < 2 {
+            return Err("batch_size must be at least 2 (the critic contrasts within the batch)".into());
+        }
+        if !(0.0..1.0).contains(&self.gamma) || self.gamma == 0.0 {
+            return Err(format!("gamma = {} must be in (0, 1)", self.gamma));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("lr = {} must be a positive number", self.lr));
+        }
+        if self.eval_every == 0 {
+            return Err("eval_every must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// A run directory name from the environment, depth and the current time.
+    pub fn default_run_dir(&self) -> PathBuf {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        PathBuf::from("runs").join(format!("{}-d{}-{secs}", self.env, self.depth))
+    }
+}

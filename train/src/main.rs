@@ -1,0 +1,125 @@
+//! `cargo run --release -p train -- [flags]`: trains a deep CRL teacher. Flags override
+//! `--config FILE.toml`, which overrides the defaults; `--help` lists them all.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use train::config::TrainConfig;
+
+/// Train a goal-conditioned Contrastive RL teacher (DESIGN.md section 3).
+#[derive(Parser, Debug)]
+#[command(name = "train", version, about, long_about = None)]
+struct Cli {
+    /// TOML file with any TrainConfig fields; flags given here override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Environment: point_u_maze, point_big_maze, point_hardest_maze, reacher (evaluated on its _eval goals).
+    #[arg(long)]
+    env: Option<String>,
+    /// Steps per episode.
+    #[arg(long)]
+    episode_length: Option<usize>,
+    /// Mazes: start training episodes in any free cell (evaluation always starts at R).
+    #[arg(long)]
+    random_starts: Option<bool>,
+    /// Linear layers in the critic's (and, unless --actor-depth, the actor's) residual blocks; multiple of 4.
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Linear layers in the actor's residual blocks (default: --depth).
+    #[arg(long)]
+    actor_depth: Option<usize>,
+    /// Hidden width of every layer.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Transitions per SGD update.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Environments stepped in parallel.
+    #[arg(long)]
+    num_envs: Option<usize>,
+    /// Steps per environment in each collection round.
+    #[arg(long)]
+    unroll_length: Option<usize>,
+    /// SGD updates after each collection round.
+    #[arg(long)]
+    sgd_steps_per_round: Option<usize>,
+    /// Stop after this many environment steps (all environments counted).
+    #[arg(long)]
+    total_env_steps: Option<u64>,
+    /// Evaluate and checkpoint every this many environment steps.
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Episodes per evaluation (on the _eval goal distribution, deterministic actor).
+    #[arg(long)]
+    eval_episodes: Option<usize>,
+    /// Seed of everything random in the run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// cpu (cuda[:N] is not wired into train yet).
+    #[arg(long)]
+    device: Option<String>,
+    /// Run directory (default: runs/<env>-d<depth>-<unix time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
+    let mut c = match &cli.config {
+        Some(path) => TrainConfig::from_toml_file(path)?,
+        None => TrainConfig::default(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $(if let Some(v) = cli.$f.clone() { c.$f = v; })* };
+    }
+    set!(env, episode_length, random_starts, depth, width, batch_size, num_envs, unroll_length);
+    set!(sgd_steps_per_round, total_env_steps, eval_every, eval_episodes, seed, device);
+    if cli.actor_depth.is_some() {
+        c.actor_depth = cli.actor_depth;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match resolve(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = cli.out.clone().unwrap_or_else(|| cfg.default_run_dir());
+    eprintln!("training {} (depth {}, actor depth {}) into {}", cfg.env, cfg.depth, cfg.actor_depth(), out.display());
+    let result = train::run::train(&cfg, &out, |m| {
+        let goals: Vec<String> = m.per_goal.iter().map(|(k, v)| format!("{k}:{v:.2}")).collect();
+        eprintln!(
+            "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>7.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  success {:.2} [{:.2}, {:.2}]  {}",
+            m.env_steps, m.sgd_steps, m.wall_s, m.sps, m.critic_loss, m.critic_accuracy, m.alpha, m.success_rate,
+            m.success_ci95[0], m.success_ci95[1], goals.join(" ")
+        );
+    });
+    match result {
+        Ok(summary) => {
+            let m = &summary.final_metrics;
+            println!(
+                "done: success {:.3} [{:.3}, {:.3}], time at goal {:.3}, {} env steps, {} SGD steps, {:.0} s",
+                m.success_rate,
+                m.success_ci95[0],
+                m.success_ci95[1],
+                m.time_at_goal,
+                m.env_steps,
+                m.sgd_steps,
+                m.wall_s
+            );
+            println!("run directory: {}", summary.dir.display());
+            println!("  teacher.safetensors, metrics.jsonl, metrics.csv, eval.json, config.toml");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The training loop of DESIGN.md section 3, readable top to bottom:
+//! prefill → repeat { collect a round → `sgd_steps_per_round` updates → every `eval_every` env
+//! steps: evaluate, log, checkpoint } → final evaluation.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use envs::eval::{evaluate, EvalReport, Policy};
+use envs::point_maze::Layout;
+use envs::{make_with, EnvOptions, GoalEnv};
+use models::fast::FastTrainer;
+use models::infer::ActorInfer;
+use models::{checkpoint, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::Serialize;
+
+use crate::collect::Collector;
+use crate::config::TrainConfig;
+use crate::replay::{Replay, Sample};
+
+/// One line of `metrics.jsonl` (and one row of `metrics.csv`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Metrics {
+    pub env_steps: u64,
+    pub sgd_steps: u64,
+    pub wall_s: f64,
+    /// Environment steps per second over the whole run so far.
+    pub sps: f64,
+    pub critic_loss: f32,
+    pub actor_loss: f32,
+    pub alpha: f32,
+    pub entropy: f32,
+    pub critic_accuracy: f32,
+    pub success_rate: f64,
+    pub success_ci95: [f64; 2],
+    pub time_at_goal: f64,
+    pub time_at_goal_ci95: [f64; 2],
+    /// Mazes: success rate per eval goal cell, keyed "(row,col)".
+    pub per_goal: BTreeMap<String, f64>,
+}
+
+/// Where a run writes its files.
+pub struct RunFiles {
+    pub dir: PathBuf,
+}
+
+impl RunFiles {
+    pub fn teacher(&self) -> PathBuf {
+        self.dir.join("teacher.safetensors")
+    }
+    pub fn metrics_jsonl(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.dir.join("metrics.csv")
+    }
+    pub fn eval_json(&self) -> PathBuf {
+        self.dir.join("eval.json")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+}
+
+/// The deterministic actor as an evaluation policy.
+struct Deterministic<'a>(&'a mut ActorInfer, usize);
+
+impl Policy for Deterministic<'_> {
+    fn act(&mut self, obs: &[f32], n: usize, actions: &mut [f32]) -> envs::Result<()> {
+        let sd = self.1;
+        let gd = obs.len() / n - sd;
+        let (mut s, mut g) = (Vec::with_capacity(n * sd), Vec::with_capacity(n * gd));
+        for row in obs.chunks_exact(sd + gd) {
+            s.extend_from_slice(&row[..sd]);
+            g.extend_from_slice(&row[sd..]);
+        }
+        let a = self.0.act_batch(&s, &g, n).map_err(|e| envs::EnvError::Invalid(e.to_string()))?;
+        actions.copy_from_slice(a);
+        Ok(())
+    }
+}
+
+fn eval_env_name(env: &str) -> String {
+    if env.ends_with("_eval") || env == "point_maze" {
+        env.to_string()
+    } else {
+        format!("{env}_eval")
+    }
+}
+
+/// Success per goal cell for the maze family (empty for other environments).
+fn per_goal_success(env: &str, report: &EvalReport) -> BTreeMap<String, f64> {
+    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    if !env.starts_with("point_") {
+        return BTreeMap::new();
+    }
+    for r in &report.records {
+        let (i, j) = Layout::cell_of([r.goal[0], r.goal[1]]);
+        let e = tally.entry(format!("({i},{j})")).or_default();
+        e.0 += r.success as usize;
+        e.1 += 1;
+    }
+    tally.into_iter().map(|(k, (s, n))| (k, s as f64 / n as f64)).collect()
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes a whole file through a temporary name and a rename, so readers never see half of it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+fn csv_row(m: &Metrics) -> String {
+    format!(
+        "{},{},{:.2},{:.1},{},{},{},{},{},{},{}",
+        m.env_steps,
+        m.sgd_steps,
+        m.wall_s,
+        m.sps,
+        m.critic_loss,
+        m.actor_loss,
+        m.alpha,
+        m.entropy,
+        m.critic_accuracy,
+        m.success_rate,
+        m.time_at_goal
+    )
+}
+
+const CSV_HEADER: &str =
+    "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal";
+
+/// The outcome of a finished run.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub dir: PathBuf,
+    pub final_metrics: Metrics,
+}
+
+/// Trains a teacher as `cfg` says, writing everything under `out`.
+pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -> Result<Summary> {
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    if cfg.device.trim().to_ascii_lowercase() != "cpu" {
+        bail!(
+            "--device {}: training runs on the CPU path for now (the CUDA trainer is not wired into train yet)",
+            cfg.device
+        );
+    }
+    let files = RunFiles { dir: out.to_path_buf() };
+    fs::create_dir_all(out).with_context(|| format!("creating run directory {}", out.display()))?;
+    write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
+    File::create(files.metrics_jsonl()).context("creating metrics.jsonl")?;
+    fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
+
+    let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
+    let mut env = make_with(&cfg.env, cfg.num_envs, cfg.seed, &opts)?;
+    let eval_opts = EnvOptions { random_starts: false, ..opts };
+    let mut eval_env = make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), cfg.seed + 1, &eval_opts)?;
+    let spec = env.spec().clone();
+
+    let mut mcfg =
+        ModelConfig::new(&cfg.env, spec.state_dim, spec.goal_dim, spec.action_dim, cfg.depth).with_width(cfg.width);
+    mcfg.goal_indices = spec.goal_indices.clone();
+    mcfg.actor_depth = cfg.actor_depth();
+    let model = Model::init(&mcfg, cfg.seed)?;
+    let adam = AdamConfig { lr: cfg.lr, ..AdamConfig::default() };
+    let mut trainer = FastTrainer::new(model, adam, cfg.threads)?;
+    let mut actor = ActorInfer::new(&trainer.model);
+    let mut replay = Replay::new(
+        cfg.num_envs,
+        cfg.replay_steps,
+        spec.state_dim,
+        spec.action_dim,
+        spec.goal_indices.clone(),
+        cfg.episode_length,
+    );
+    let mut collector = Collector::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xC011EC7);
+
+    let start = Instant::now();
+    let (mut env_steps, mut sgd_steps) = (0u64, 0u64);
+    while env_steps < cfg.prefill_env_steps {
+        env_steps +=
+            collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
+    }
+    let mut next_eval = env_steps;
+    let mut sample = Sample::default();
+    let mut noise = vec![0f32; cfg.batch_size * spec.action_dim];
+    let mut last = CrlStats::default();
+    let final_metrics = loop {
+        if env_steps >= next_eval || env_steps >= cfg.total_env_steps {
+            let m = evaluate_and_log(
+                cfg,
+                &files,
+                eval_env.as_mut(),
+                &mut actor,
+                &trainer,
+                env_steps,
+                sgd_steps,
+                &last,
+                start,
+            )?;
+            on_eval(&m);
+            checkpoint::save(&with_step(&trainer.model, sgd_steps), &files.teacher())?;
+            next_eval = env_steps + cfg.eval_every;
+            if env_steps >= cfg.total_env_steps {
+                break m;
+            }
+        }
+        env_steps +=
+            collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
+        for _ in 0..cfg.sgd_steps_per_round {
+            replay.sample(cfg.batch_size, cfg.gamma, &mut rng, &mut sample);
+            noise.iter_mut().for_each(|e| *e = rng.sample(StandardNormal));
+            let batch =
+                CrlBatch { states: &sample.states, actions: &sample.actions, goals: &sample.goals, noise: &noise };
+            last = trainer.step(&batch)?;
+            sgd_steps += 1;
+            if !(last.critic_loss.is_finite() && last.actor_loss.is_finite()) {
+                bail!(
+                    "non-finite loss at SGD step {sgd_steps} (critic {}, actor {}): training stopped; the last good \
+                     checkpoint is {}",
+                    last.critic_loss,
+                    last.actor_loss,
+                    files.teacher().display()
+                );
+            }
+        }
+        actor.refresh(&trainer.model)?;
+    };
+    Ok(Summary { dir: files.dir, final_metrics })
+}
+
+fn with_step(model: &Model, sgd_steps: u64) -> Model {
+    let mut m = model.clone();
+    m.cfg.training_step = sgd_steps;
+    m
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate_and_log(
+    cfg: &TrainConfig,
+    files: &RunFiles,
+    eval_env: &mut dyn GoalEnv,
+    actor: &mut ActorInfer,
+    trainer: &FastTrainer,
+    env_steps: u64,
+    sgd_steps: u64,
+    last: &CrlStats,
+    start: Instant,
+) -> Result<Metrics> {
+    actor.refresh(&trainer.model)?;
+    let mut policy = Deterministic(actor, eval_env.spec().state_dim);
+    let report = evaluate(eval_env, &mut policy, cfg.eval_episodes, cfg.seed + 2)?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let m = Metrics {
+        env_steps,
+        sgd_steps,
+        wall_s,
+        sps: env_steps as f64 / wall_s.max(1e-9),
+        critic_loss: last.critic_loss,
+        actor_loss: last.actor_loss,
+        alpha: last.alpha,
+        entropy: last.entropy,
+        critic_accuracy: last.critic_accuracy,
+        success_rate: report.success_rate.mean,
+        success_ci95: [report.success_rate.ci95_low, report.success_rate.ci95_high],
+        time_at_goal: report.time_at_goal.mean,
+        time_at_goal_ci95: [report.time_at_goal.ci95_low, report.time_at_goal.ci95_high],
+        per_goal: per_goal_success(&cfg.env, &report),
+    };
+    append_line(&files.metrics_jsonl(), &serde_json::to_string(&m)?)?;
+    append_line(&files.metrics_csv(), &csv_row(&m))?;
+    let eval = serde_json::json!({ "metrics": &m, "report": &report });
+    write_atomic(&files.eval_json(), serde_json::to_string_pretty(&eval)?.as_bytes())?;
+    Ok(m)
+}

@@ -1,0 +1,68 @@
+//! A tiny training run writes every file it promises, and its metrics are well formed.
+
+use train::config::TrainConfig;
+
+#[test]
+fn tiny_run_writes_checkpoint_metrics_and_eval() {
+    let dir = std::env::temp_dir().join(format!("deepcrl-train-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = TrainConfig {
+        depth: 4,
+        width: 32,
+        batch_size: 32,
+        num_envs: 8,
+        unroll_length: 10,
+        sgd_steps_per_round: 4,
+        episode_length: 50,
+        prefill_env_steps: 400,
+        total_env_steps: 2_000,
+        eval_every: 800,
+        eval_episodes: 8,
+        replay_steps: 500,
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let mut evals = Vec::new();
+    let summary = train::run::train(&cfg, &dir, |m| evals.push(m.clone())).unwrap();
+    assert!(evals.len() >= 3, "expected evaluations at the start, every 800 steps and at the end");
+    let last = &summary.final_metrics;
+    assert!(last.env_steps >= 2_000 && last.sgd_steps > 0);
+    assert!(last.critic_loss.is_finite() && last.alpha > 0.0);
+    assert_eq!(last.per_goal.len(), 3, "u_maze_eval has three goal cells: {:?}", last.per_goal);
+    for f in ["teacher.safetensors", "metrics.jsonl", "metrics.csv", "eval.json", "config.toml"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), evals.len());
+    for line in lines.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["success_rate"].as_f64().is_some_and(|s| (0.0..=1.0).contains(&s)));
+    }
+    let model = models::checkpoint::load(&dir.join("teacher.safetensors")).unwrap();
+    assert_eq!(model.cfg.training_step, last.sgd_steps);
+    assert_eq!(model.cfg.width, 32);
+    let resolved = TrainConfig::from_toml_file(&dir.join("config.toml")).unwrap();
+    assert_eq!(resolved, cfg);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_configs_are_clear_errors() {
+    for (cfg, want) in [
+        (TrainConfig { depth: 6, ..TrainConfig::default() }, "multiple of 4"),
+        (TrainConfig { batch_size: 1, ..TrainConfig::default() }, "at least 2"),
+        (TrainConfig { gamma: 1.0, ..TrainConfig::default() }, "gamma"),
+        (TrainConfig { num_envs: 0, ..TrainConfig::default() }, "num_envs"),
+    ] {
+        let e = cfg.validate().unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
+    let e = train::run::train(
+        &TrainConfig { env: "nope".into(), ..TrainConfig::default() },
+        std::path::Path::new("/tmp/deepcrl-nope"),
+        |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown environment") && e.contains("point_u_maze"), "{e}");
+}
