@@ -155,7 +155,7 @@ pub struct Summary {
 /// Trains a teacher as `cfg` says, writing everything under `out`.
 pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -> Result<Summary> {
     cfg.validate().map_err(anyhow::Error::msg)?;
-    if cfg.device.trim().to_ascii_lowercase() != "cpu" {
+    if !cfg.device.trim().eq_ignore_ascii_case("cpu") {
         bail!(
             "--device {}: training runs on the CPU path for now (the CUDA trainer is not wired into train yet)",
             cfg.device
