@@ -12,10 +12,9 @@
 //! other run files (optimiser state, the waypoint bank).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
@@ -152,25 +151,7 @@ pub fn write_safetensors_atomic(
     };
     header.resize(header.len().next_multiple_of(8), b' ');
 
-    let Some(file_name) = path.file_name() else {
-        fail!(path, "cannot write: the path does not name a file");
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).map_err(|e| ModelError::io(format!("creating directory {}", dir.display()), e))?;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let tmp_name = format!(
-        ".{}.tmp-{}-{}",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut tmp = TempFile { path: dir.join(tmp_name), keep: false };
-    let write = |tmp: &Path| -> io::Result<()> {
-        let file = File::create(tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
+    crate::atomic::write_atomic(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(&header)?;
         let mut buf = Vec::with_capacity(4 * WRITE_CHUNK);
@@ -181,18 +162,8 @@ pub fn write_safetensors_atomic(
                 w.write_all(&buf)?;
             }
         }
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-    };
-    write(&tmp.path).map_err(|e| ModelError::io(format!("writing {}", tmp.path.display()), e))?;
-    let renaming = || format!("renaming {} to {}", tmp.path.display(), path.display());
-    fs::rename(&tmp.path, path).map_err(|e| ModelError::io(renaming(), e))?;
-    tmp.keep = true;
-    // Make the rename itself durable; not every platform can open a directory, so best effort.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Reads every tensor of a safetensors file whose tensors are all `F32`, with its `__metadata__`
@@ -208,20 +179,6 @@ pub fn read_safetensors(path: &Path) -> Result<(HashMap<String, String>, Vec<Ten
         out.push((t.name, t.shape, values));
     }
     Ok((metadata.unwrap_or_default(), out))
-}
-
-/// Removes the temporary file on every path out of the writer except a successful rename.
-struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// A tensor as stored: its bytes borrowed from the file contents.

@@ -8,6 +8,7 @@
 //! - [`infer`]: allocation-free actor inference for serving.
 //! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
 
+pub mod atomic;
 pub mod candle_update;
 pub mod checkpoint;
 pub mod config;

@@ -30,7 +30,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use onnx_protobuf::attribute_proto::AttributeType;
@@ -153,28 +152,7 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
 /// The bytes go to a temporary file in the same directory, which is synced and then renamed over
 /// `path`, so a reader never sees a half-written file.
 pub fn export_actor(model: &Model, path: &Path) -> Result<()> {
-    let bytes = actor_to_onnx(model)?;
-    let file_name =
-        path.file_name().ok_or_else(|| ModelError::Onnx(format!("{} does not name a file", path.display())))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(".tmp.{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        // Best effort: the temporary file may not exist, and the original error is what matters.
-        let _ = std::fs::remove_file(&tmp);
-        ModelError::io(format!("writing ONNX model {}", path.display()), e)
-    })
+    crate::atomic::write_bytes_atomic(path, &actor_to_onnx(model)?)
 }
 
 /// Accumulates nodes and initializers; value names are unique because every node is named after

@@ -164,12 +164,19 @@ fn export_actor_writes_a_loadable_file() -> TestResult {
 }
 
 #[test]
-fn export_actor_reports_a_missing_directory() -> TestResult {
+fn export_actor_creates_missing_directories_and_reports_unwritable_paths() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("no/such/dir/actor.onnx");
     let model = Model::init(&ModelConfig::point_maze(4).with_width(16), 0)?;
-    let err = export_actor(&model, &path).err().ok_or("export into a missing directory succeeded")?;
-    assert!(err.to_string().contains("actor.onnx"), "{err}");
+    // Like checkpoints, an export creates the directories it needs (runs/<name>/students/<id>/...).
+    let nested = dir.path().join("no/such/dir/actor.onnx");
+    export_actor(&model, &nested)?;
+    assert_eq!(std::fs::read(&nested)?, actor_to_onnx(&model)?);
+    // A parent that is a file cannot become a directory: a clear error naming the path.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x")?;
+    let path = blocker.join("actor.onnx");
+    let err = export_actor(&model, &path).err().ok_or("export under a regular file succeeded")?;
+    assert!(err.to_string().contains(&blocker.display().to_string()), "{err}");
     assert!(!Path::new(&path).exists());
     Ok(())
 }

@@ -118,11 +118,8 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes a whole file through a temporary name and a rename, so readers never see half of it.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    Ok(models::atomic::write_bytes_atomic(path, bytes)?)
 }
 
 fn csv_row(m: &Metrics) -> String {
