@@ -5,10 +5,16 @@
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
 //!
-//! Still to come (issue 4): resume and train state, Ctrl-C, curves.png, a progress bar, the waypoint
+//! - [`state`]: `train_state.safetensors` for `--resume`.
+//!
+//! - [`curves`]: `curves.png`, redrawn at every evaluation.
+//!
+//! Still to come (issue 4): Ctrl-C, a progress bar, the waypoint
 //! bank, and the recipe that makes the default run succeed.
 
 pub mod collect;
 pub mod config;
+pub mod curves;
 pub mod replay;
 pub mod run;
+pub mod state;

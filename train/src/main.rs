@@ -62,11 +62,20 @@ struct Cli {
     /// Run directory (default: runs/<env>-d<depth>-<unix time>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint (its config.toml is the base configuration;
+    /// flags given here still override it, e.g. a larger --total-env-steps).
+    #[arg(long, requires = "out")]
+    resume: bool,
 }
 
 fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
-    let mut c = match &cli.config {
-        Some(path) => TrainConfig::from_toml_file(path)?,
+    let base = match (&cli.config, cli.resume, &cli.out) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, true, Some(dir)) => Some(dir.join("config.toml")),
+        _ => None,
+    };
+    let mut c = match base {
+        Some(path) => TrainConfig::from_toml_file(&path)?,
         None => TrainConfig::default(),
     };
     macro_rules! set {
@@ -91,8 +100,9 @@ fn main() -> ExitCode {
         }
     };
     let out = cli.out.clone().unwrap_or_else(|| cfg.default_run_dir());
-    eprintln!("training {} (depth {}, actor depth {}) into {}", cfg.env, cfg.depth, cfg.actor_depth(), out.display());
-    let result = train::run::train(&cfg, &out, |m| {
+    let verb = if cli.resume { "resuming" } else { "training" };
+    eprintln!("{verb} {} (depth {}, actor depth {}) in {}", cfg.env, cfg.depth, cfg.actor_depth(), out.display());
+    let result = train::run::train(&cfg, &out, cli.resume, |m| {
         let goals: Vec<String> = m.per_goal.iter().map(|(k, v)| format!("{k}:{v:.2}")).collect();
         eprintln!(
             "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>7.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  success {:.2} [{:.2}, {:.2}]  {}",
@@ -114,7 +124,9 @@ fn main() -> ExitCode {
                 m.wall_s
             );
             println!("run directory: {}", summary.dir.display());
-            println!("  teacher.safetensors, metrics.jsonl, metrics.csv, eval.json, config.toml");
+            println!(
+                "  teacher.safetensors, train_state.safetensors, metrics.jsonl, metrics.csv, eval.json, config.toml"
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -23,9 +23,10 @@ use serde::Serialize;
 use crate::collect::Collector;
 use crate::config::TrainConfig;
 use crate::replay::{Replay, Sample};
+use crate::state::{self, Counters};
 
 /// One line of `metrics.jsonl` (and one row of `metrics.csv`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Metrics {
     pub env_steps: u64,
     pub sgd_steps: u64,
@@ -65,6 +66,12 @@ impl RunFiles {
     }
     pub fn config(&self) -> PathBuf {
         self.dir.join("config.toml")
+    }
+    pub fn train_state(&self) -> PathBuf {
+        self.dir.join("train_state.safetensors")
+    }
+    pub fn curves(&self) -> PathBuf {
+        self.dir.join("curves.png")
     }
 }
 
@@ -118,6 +125,18 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }
 
+/// A process killed mid-write leaves its temporary file (`.<name>.tmp-<pid>-<n>`) behind; the
+/// target itself is intact, so the leftovers are only clutter.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(models::atomic::write_bytes_atomic(path, bytes)?)
 }
@@ -142,6 +161,31 @@ fn csv_row(m: &Metrics) -> String {
 const CSV_HEADER: &str =
     "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal";
 
+/// Redraws `curves.png` from every line of `metrics.jsonl` (so a resumed run plots its whole history).
+fn plot_history(cfg: &TrainConfig, files: &RunFiles) -> Result<()> {
+    let text = fs::read_to_string(files.metrics_jsonl()).context("reading metrics.jsonl")?;
+    let history: Vec<Metrics> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let title = format!("{} depth {} (actor {}) width {}", cfg.env, cfg.depth, cfg.actor_depth(), cfg.width);
+    crate::curves::plot_curves(&history, &title, &files.curves())
+}
+
+/// The run's clock across resumes: wall time includes earlier processes, SPS counts only this one.
+struct Clock {
+    start: Instant,
+    earlier_s: f64,
+    start_env_steps: u64,
+}
+
+impl Clock {
+    fn wall_s(&self) -> f64 {
+        self.earlier_s + self.start.elapsed().as_secs_f64()
+    }
+
+    fn sps(&self, env_steps: u64) -> f64 {
+        env_steps.saturating_sub(self.start_env_steps) as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
 /// The outcome of a finished run.
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -149,8 +193,11 @@ pub struct Summary {
     pub final_metrics: Metrics,
 }
 
-/// Trains a teacher as `cfg` says, writing everything under `out`.
-pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -> Result<Summary> {
+/// Trains a teacher as `cfg` says, writing everything under `out`. With `resume`, continues the run
+/// in `out` from its `train_state.safetensors` (parameters, Adam, counters, sampler RNG); the replay
+/// buffer is not saved, so it is refilled with `prefill_env_steps` fresh steps of the restored policy
+/// (not counted in the run's env steps) and the environments start new episodes.
+pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMut(&Metrics)) -> Result<Summary> {
     cfg.validate().map_err(anyhow::Error::msg)?;
     if !cfg.device.trim().eq_ignore_ascii_case("cpu") {
         bail!(
@@ -160,12 +207,27 @@ pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -
     }
     let files = RunFiles { dir: out.to_path_buf() };
     fs::create_dir_all(out).with_context(|| format!("creating run directory {}", out.display()))?;
-    write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
-    File::create(files.metrics_jsonl()).context("creating metrics.jsonl")?;
-    fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
+    remove_stale_temp_files(out);
+    let restored = if resume {
+        let path = files.train_state();
+        if !path.is_file() {
+            bail!(
+                "nothing to resume in {}: no train_state.safetensors (start the run without --resume)",
+                out.display()
+            );
+        }
+        Some(state::load(&path)?)
+    } else {
+        write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
+        File::create(files.metrics_jsonl()).context("creating metrics.jsonl")?;
+        fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
+        None
+    };
+    let counters = restored.as_ref().map(|r| r.counters).unwrap_or_default();
 
     let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
-    let mut env = make_with(&cfg.env, cfg.num_envs, cfg.seed, &opts)?;
+    // A resumed run starts fresh episodes from a seed of its own.
+    let mut env = make_with(&cfg.env, cfg.num_envs, cfg.seed + counters.env_steps, &opts)?;
     let eval_opts = EnvOptions { random_starts: false, ..opts };
     let mut eval_env = make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), cfg.seed + 1, &eval_opts)?;
     let spec = env.spec().clone();
@@ -174,9 +236,26 @@ pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -
         ModelConfig::new(&cfg.env, spec.state_dim, spec.goal_dim, spec.action_dim, cfg.depth).with_width(cfg.width);
     mcfg.goal_indices = spec.goal_indices.clone();
     mcfg.actor_depth = cfg.actor_depth();
-    let model = Model::init(&mcfg, cfg.seed)?;
     let adam = AdamConfig { lr: cfg.lr, ..AdamConfig::default() };
-    let mut trainer = FastTrainer::new(model, adam, cfg.threads)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xC011EC7);
+    let mut trainer = match restored {
+        Some(r) => {
+            if (ModelConfig { training_step: 0, ..r.model.cfg.clone() }) != mcfg {
+                bail!(
+                    "{}: the saved model ({:?}) does not match this configuration ({:?}); resume with the run's own \
+                     config.toml",
+                    files.train_state().display(),
+                    r.model.cfg,
+                    mcfg
+                );
+            }
+            let mut t = FastTrainer::new(r.model, adam, cfg.threads)?;
+            (t.adam.m, t.adam.v, t.adam.t) = (r.adam_m, r.adam_v, r.adam_t);
+            rng.set_word_pos(r.rng_word_pos);
+            t
+        }
+        None => FastTrainer::new(Model::init(&mcfg, cfg.seed)?, adam, cfg.threads)?,
+    };
     let mut actor = ActorInfer::new(&trainer.model);
     let mut replay = Replay::new(
         cfg.num_envs,
@@ -187,15 +266,18 @@ pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -
         cfg.episode_length,
     );
     let mut collector = Collector::default();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xC011EC7);
 
     let start = Instant::now();
-    let (mut env_steps, mut sgd_steps) = (0u64, 0u64);
-    while env_steps < cfg.prefill_env_steps {
-        env_steps +=
-            collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
+    let Counters { mut env_steps, mut sgd_steps, mut next_eval, wall_ms } = counters;
+    let clock = Clock { start, earlier_s: wall_ms as f64 / 1e3, start_env_steps: env_steps };
+    let mut refill = 0u64;
+    while refill < cfg.prefill_env_steps {
+        refill += collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
     }
-    let mut next_eval = env_steps;
+    if !resume {
+        env_steps = refill;
+        next_eval = env_steps;
+    }
     let mut sample = Sample::default();
     let mut noise = vec![0f32; cfg.batch_size * spec.action_dim];
     let mut last = CrlStats::default();
@@ -210,11 +292,14 @@ pub fn train(cfg: &TrainConfig, out: &Path, mut on_eval: impl FnMut(&Metrics)) -
                 env_steps,
                 sgd_steps,
                 &last,
-                start,
+                &clock,
             )?;
             on_eval(&m);
-            checkpoint::save(&with_step(&trainer.model, sgd_steps), &files.teacher())?;
             next_eval = env_steps + cfg.eval_every;
+            let model = with_step(&trainer.model, sgd_steps);
+            checkpoint::save(&model, &files.teacher())?;
+            let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
+            state::save(&files.train_state(), &model, &trainer.adam, counters, &rng)?;
             if env_steps >= cfg.total_env_steps {
                 break m;
             }
@@ -259,17 +344,17 @@ fn evaluate_and_log(
     env_steps: u64,
     sgd_steps: u64,
     last: &CrlStats,
-    start: Instant,
+    clock: &Clock,
 ) -> Result<Metrics> {
     actor.refresh(&trainer.model)?;
     let mut policy = Deterministic(actor, eval_env.spec().state_dim);
     let report = evaluate(eval_env, &mut policy, cfg.eval_episodes, cfg.seed + 2)?;
-    let wall_s = start.elapsed().as_secs_f64();
+    let wall_s = clock.wall_s();
     let m = Metrics {
         env_steps,
         sgd_steps,
         wall_s,
-        sps: env_steps as f64 / wall_s.max(1e-9),
+        sps: clock.sps(env_steps),
         critic_loss: last.critic_loss,
         actor_loss: last.actor_loss,
         alpha: last.alpha,
@@ -282,6 +367,7 @@ fn evaluate_and_log(
         per_goal: per_goal_success(&cfg.env, &report),
     };
     append_line(&files.metrics_jsonl(), &serde_json::to_string(&m)?)?;
+    plot_history(cfg, files)?;
     append_line(&files.metrics_csv(), &csv_row(&m))?;
     let eval = serde_json::json!({ "metrics": &m, "report": &report });
     write_atomic(&files.eval_json(), serde_json::to_string_pretty(&eval)?.as_bytes())?;

@@ -23,13 +23,15 @@ fn tiny_run_writes_checkpoint_metrics_and_eval() {
         ..TrainConfig::default()
     };
     let mut evals = Vec::new();
-    let summary = train::run::train(&cfg, &dir, |m| evals.push(m.clone())).unwrap();
+    let summary = train::run::train(&cfg, &dir, false, |m| evals.push(m.clone())).unwrap();
     assert!(evals.len() >= 3, "expected evaluations at the start, every 800 steps and at the end");
     let last = &summary.final_metrics;
     assert!(last.env_steps >= 2_000 && last.sgd_steps > 0);
     assert!(last.critic_loss.is_finite() && last.alpha > 0.0);
     assert_eq!(last.per_goal.len(), 3, "u_maze_eval has three goal cells: {:?}", last.per_goal);
-    for f in ["teacher.safetensors", "metrics.jsonl", "metrics.csv", "eval.json", "config.toml"] {
+    for f in
+        ["teacher.safetensors", "train_state.safetensors", "metrics.jsonl", "metrics.csv", "eval.json", "config.toml"]
+    {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
@@ -60,6 +62,7 @@ fn bad_configs_are_clear_errors() {
     let e = train::run::train(
         &TrainConfig { env: "nope".into(), ..TrainConfig::default() },
         std::path::Path::new("/tmp/deepcrl-nope"),
+        false,
         |_| {},
     )
     .unwrap_err()

@@ -1,0 +1,118 @@
+//! `--resume` continues a run from its last checkpoint, also after the process was killed with
+//! SIGKILL at an arbitrary moment, and never leaves a file that fails to load.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use train::config::TrainConfig;
+
+fn tiny(total: u64) -> TrainConfig {
+    TrainConfig {
+        width: 32,
+        batch_size: 32,
+        num_envs: 8,
+        unroll_length: 10,
+        sgd_steps_per_round: 4,
+        episode_length: 50,
+        prefill_env_steps: 400,
+        total_env_steps: total,
+        eval_every: 400,
+        eval_episodes: 8,
+        replay_steps: 500,
+        threads: 1,
+        ..TrainConfig::default()
+    }
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("deepcrl-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// (env_steps, sgd_steps) of every line of metrics.jsonl; every line must parse.
+fn metrics(dir: &Path) -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad metrics line {l:?}: {e}"));
+            (v["env_steps"].as_u64().unwrap(), v["sgd_steps"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+fn assert_loadable(dir: &Path) {
+    let model = models::checkpoint::load(&dir.join("teacher.safetensors")).unwrap();
+    let state = train::state::load(&dir.join("train_state.safetensors")).unwrap();
+    assert_eq!(model.params, state.model.params, "teacher and train state are from different steps");
+}
+
+#[test]
+fn resume_continues_where_the_run_stopped() {
+    let dir = temp_dir("resume");
+    let first = train::run::train(&tiny(1_200), &dir, false, |_| {}).unwrap().final_metrics;
+    let again = train::run::train(&tiny(2_400), &dir, true, |_| {}).unwrap().final_metrics;
+    assert!(again.env_steps >= 2_400 && again.sgd_steps > first.sgd_steps);
+    let m = metrics(&dir);
+    assert!(m.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1), "metrics went backwards: {m:?}");
+    let restored = train::state::load(&dir.join("train_state.safetensors")).unwrap();
+    assert_eq!(restored.counters.sgd_steps, again.sgd_steps);
+    assert_eq!(restored.adam_t, again.sgd_steps, "Adam's step counts every update across the resume");
+    assert!(again.wall_s >= first.wall_s, "wall time restarted at the resume");
+    assert_loadable(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resume_without_a_run_is_a_clear_error() {
+    let dir = temp_dir("noresume");
+    let e = train::run::train(&tiny(800), &dir, true, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("nothing to resume") && e.contains("without --resume"), "{e}");
+}
+
+#[test]
+fn sigkill_at_any_moment_then_resume_completes() {
+    let dir = temp_dir("sigkill");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, tiny(6_000).to_toml()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_train");
+    let out = dir.join("run");
+    // Kill at three different moments: right after the first checkpoint, and a little later twice.
+    for delay_ms in [0u64, 150, 400] {
+        let mut child = Command::new(bin)
+            .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(if out.join("train_state.safetensors").exists() { vec!["--resume"] } else { vec![] })
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while !out.join("train_state.safetensors").exists() && t.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        assert_loadable(&out);
+    }
+    let status = Command::new(bin)
+        .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the resumed run failed");
+    assert_loadable(&out);
+    let m = metrics(&out);
+    assert!(m.last().unwrap().0 >= 6_000, "the run did not reach its budget: {m:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
