@@ -4,13 +4,11 @@
 //! - [`replay`]: per-environment trajectory replay and the hindsight goal sampler.
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
-//!
 //! - [`state`]: `train_state.safetensors` for `--resume`.
-//!
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
 //!
-//! Still to come (issue 4): Ctrl-C, a progress bar, the waypoint
-//! bank, and the recipe that makes the default run succeed.
+//! Still to come (issue 4): Ctrl-C handling, a progress bar, the waypoint bank, and the recipe that
+//! makes the default run succeed.
 
 pub mod collect;
 pub mod config;
