@@ -25,6 +25,12 @@ use crate::config::TrainConfig;
 use crate::replay::{Replay, Sample};
 use crate::state::{self, Counters};
 
+/// Update scalars are NaN before the first SGD step; JSON has no NaN, so they are written as `null`
+/// and read back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(<Option<f32> as serde::Deserialize>::deserialize(d)?.unwrap_or(f32::NAN))
+}
+
 /// One line of `metrics.jsonl` (and one row of `metrics.csv`).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Metrics {
@@ -33,10 +39,15 @@ pub struct Metrics {
     pub wall_s: f64,
     /// Environment steps per second over the whole run so far.
     pub sps: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub critic_loss: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub actor_loss: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub alpha: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub entropy: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub critic_accuracy: f32,
     pub success_rate: f64,
     pub success_ci95: [f64; 2],
@@ -280,7 +291,18 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
     }
     let mut sample = Sample::default();
     let mut noise = vec![0f32; cfg.batch_size * spec.action_dim];
-    let mut last = CrlStats::default();
+    // No update has run before the first evaluation: its loss columns are NaN, not zeros.
+    let nan = f32::NAN;
+    let mut last = CrlStats {
+        critic_loss: nan,
+        actor_loss: nan,
+        alpha_loss: nan,
+        alpha: nan,
+        entropy: nan,
+        critic_accuracy: nan,
+        logits_pos: nan,
+        logits_neg: nan,
+    };
     let final_metrics = loop {
         if env_steps >= next_eval || env_steps >= cfg.total_env_steps {
             let m = evaluate_and_log(

@@ -34,6 +34,7 @@ fn tiny_run_writes_checkpoint_metrics_and_eval() {
     {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    assert!(evals[0].sgd_steps == 0 && evals[0].critic_loss.is_nan(), "the first evaluation precedes any update");
     let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), evals.len());
     for line in lines.lines() {
