@@ -7,7 +7,7 @@
 //! - [`state`]: `train_state.safetensors` for `--resume`.
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
 //!
-//! Still to come (issue 4): Ctrl-C handling, a progress bar, the waypoint bank, and the recipe that
+//! Still to come (issue 4): a progress bar, the waypoint bank, and the recipe that
 //! makes the default run succeed.
 
 pub mod collect;

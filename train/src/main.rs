@@ -100,6 +100,17 @@ fn main() -> ExitCode {
         }
     };
     let out = cli.out.clone().unwrap_or_else(|| cfg.default_run_dir());
+    // Ctrl-C: finish the current round, save a resumable checkpoint, exit 130. A second Ctrl-C kills
+    // at once, which is safe too: every file is written atomically.
+    let handler = ctrlc::set_handler(|| {
+        if train::run::STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: saving a checkpoint after this round (press again to quit now)");
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: no Ctrl-C handler ({e}); an interrupt still leaves the last checkpoint intact");
+    }
     let verb = if cli.resume { "resuming" } else { "training" };
     eprintln!("{verb} {} (depth {}, actor depth {}) in {}", cfg.env, cfg.depth, cfg.actor_depth(), out.display());
     let result = train::run::train(&cfg, &out, cli.resume, |m| {
@@ -128,6 +139,10 @@ fn main() -> ExitCode {
                 "  teacher.safetensors, train_state.safetensors, metrics.jsonl, metrics.csv, eval.json, config.toml"
             );
             ExitCode::SUCCESS
+        }
+        Err(e) if e.is::<train::run::Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
         }
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -318,13 +319,16 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
             )?;
             on_eval(&m);
             next_eval = env_steps + cfg.eval_every;
-            let model = with_step(&trainer.model, sgd_steps);
-            checkpoint::save(&model, &files.teacher())?;
             let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
-            state::save(&files.train_state(), &model, &trainer.adam, counters, &rng)?;
+            save_run(&files, &trainer, counters, &rng)?;
             if env_steps >= cfg.total_env_steps {
                 break m;
             }
+        }
+        if STOP.load(Ordering::SeqCst) {
+            let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
+            save_run(&files, &trainer, counters, &rng)?;
+            return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
         env_steps +=
             collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
@@ -348,6 +352,26 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
         actor.refresh(&trainer.model)?;
     };
     Ok(Summary { dir: files.dir, final_metrics })
+}
+
+/// Set (e.g. by a Ctrl-C handler) to make [`train`] checkpoint and return [`Interrupted`] at the end
+/// of the current collection round and its updates.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The run was stopped through [`STOP`] after saving a resumable checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted at {env_steps} env steps / {sgd_steps} SGD steps; saved in {dir:?}: continue with --resume")]
+pub struct Interrupted {
+    pub dir: PathBuf,
+    pub env_steps: u64,
+    pub sgd_steps: u64,
+}
+
+/// Writes the teacher and the train state (in that order, each atomically).
+fn save_run(files: &RunFiles, trainer: &FastTrainer, counters: Counters, rng: &ChaCha8Rng) -> Result<()> {
+    let model = with_step(&trainer.model, counters.sgd_steps);
+    checkpoint::save(&model, &files.teacher())?;
+    state::save(&files.train_state(), &model, &trainer.adam, counters, rng)
 }
 
 fn with_step(model: &Model, sgd_steps: u64) -> Model {

@@ -116,3 +116,35 @@ fn sigkill_at_any_moment_then_resume_completes() {
     assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ctrl_c_saves_a_resumable_checkpoint_and_exits_130() {
+    let dir = temp_dir("sigint");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("tiny.toml");
+    // A budget large enough that the interrupt lands mid-run.
+    std::fs::write(&config, tiny(400_000).to_toml()).unwrap();
+    let out = dir.join("run");
+    let bin = env!("CARGO_BIN_EXE_train");
+    let child = Command::new(bin)
+        .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !out.join("train_state.safetensors").exists() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let before = train::state::load(&out.join("train_state.safetensors")).unwrap().counters;
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "Ctrl-C should exit with 130");
+    let saved = train::state::load(&out.join("train_state.safetensors")).unwrap().counters;
+    assert!(saved.env_steps > before.env_steps, "no checkpoint at the interrupt ({before:?} -> {saved:?})");
+    assert!(saved.env_steps < 400_000, "the run finished before the interrupt");
+    assert_loadable(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
