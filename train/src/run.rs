@@ -137,13 +137,14 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }
 
-/// A process killed mid-write leaves its temporary file (`.<name>.tmp-<pid>-<n>`) behind; the
+/// A process killed mid-write leaves its temporary file behind; the
 /// target itself is intact, so the leftovers are only clutter.
 fn remove_stale_temp_files(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.contains(".tmp-") {
+        // `.<name>.tmp-<pid>-<n>` (atomic writer) and `.<name>.<pid>-<n>.tmp.png` (plots).
+        if name.starts_with('.') && (name.contains(".tmp-") || name.ends_with(".tmp.png")) {
             let _ = fs::remove_file(e.path());
         }
     }
@@ -230,11 +231,12 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
         }
         Some(state::load(&path)?)
     } else {
-        write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
         File::create(files.metrics_jsonl()).context("creating metrics.jsonl")?;
         fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
         None
     };
+    // On resume too: flags may have changed the budget, and a later resume should see the new one.
+    write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
     let counters = restored.as_ref().map(|r| r.counters).unwrap_or_default();
 
     let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
