@@ -19,29 +19,19 @@ pub struct Collector {
     step: Vec<u32>,
 }
 
-/// What a collection round saw.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RoundStats {
-    pub env_steps: u64,
-    /// Fraction of transitions whose next state was within the success threshold.
-    pub success_fraction: f64,
-}
-
 impl Collector {
-    /// Runs `steps` environment steps with a ~ tanh(N(mean, std)) from `actor`, or uniform random
-    /// actions when `actor` is `None`, pushing every transition into `replay`.
+    /// Runs `steps` environment steps with a ~ tanh(N(mean, std)) from `actor`, pushing every
+    /// transition into `replay`; returns the environment steps taken (all environments counted).
     pub fn round(
         &mut self,
         env: &mut dyn GoalEnv,
-        actor: Option<&mut ActorInfer>,
+        actor: &mut ActorInfer,
         replay: &mut Replay,
         steps: usize,
         rng: &mut ChaCha8Rng,
-    ) -> EnvResult<RoundStats> {
+    ) -> EnvResult<u64> {
         let spec = env.spec().clone();
         let (n, sd, gd, ad) = (env.num_envs(), spec.state_dim, spec.goal_dim, spec.action_dim);
-        let mut actor = actor;
-        let mut successes = 0usize;
         for _ in 0..steps {
             let obs = env.observations();
             self.states.clear();
@@ -51,17 +41,12 @@ impl Collector {
                 self.goals.extend_from_slice(&row[sd..]);
             }
             self.actions.resize(n * ad, 0.0);
-            match actor.as_deref_mut() {
-                Some(actor) => {
-                    let (mean, log_std) = actor
-                        .distribution(&self.states, &self.goals, n)
-                        .map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
-                    for ((a, m), ls) in self.actions.iter_mut().zip(mean).zip(log_std) {
-                        let eps: f32 = rng.sample(StandardNormal);
-                        *a = (m + ls.exp() * eps).tanh();
-                    }
-                }
-                None => self.actions.iter_mut().for_each(|a| *a = rng.random_range(-1.0..1.0)),
+            let (mean, log_std) = actor
+                .distribution(&self.states, &self.goals, n)
+                .map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
+            for ((a, m), ls) in self.actions.iter_mut().zip(mean).zip(log_std) {
+                let eps: f32 = rng.sample(StandardNormal);
+                *a = (m + ls.exp() * eps).tanh();
             }
             let info = env.step(&self.actions)?;
             self.traj.clear();
@@ -69,11 +54,9 @@ impl Collector {
             for i in info {
                 self.traj.push(i.traj_id);
                 self.step.push(i.t);
-                successes += i.success as usize;
             }
             replay.push(&self.states, &self.actions, &self.traj, &self.step);
         }
-        let total = (steps * n) as u64;
-        Ok(RoundStats { env_steps: total, success_fraction: successes as f64 / total.max(1) as f64 })
+        Ok((steps * n) as u64)
     }
 }

@@ -286,7 +286,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
     let clock = Clock { start, earlier_s: wall_ms as f64 / 1e3, start_env_steps: env_steps };
     let mut refill = 0u64;
     while refill < cfg.prefill_env_steps {
-        refill += collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
+        refill += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
     }
     if !resume {
         env_steps = refill;
@@ -332,8 +332,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
             save_run(&files, &trainer, counters, &rng)?;
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
-        env_steps +=
-            collector.round(env.as_mut(), Some(&mut actor), &mut replay, cfg.unroll_length, &mut rng)?.env_steps;
+        env_steps += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
         for _ in 0..cfg.sgd_steps_per_round {
             replay.sample(cfg.batch_size, cfg.gamma, &mut rng, &mut sample);
             noise.iter_mut().for_each(|e| *e = rng.sample(StandardNormal));

@@ -90,10 +90,6 @@ impl TrunkTape {
         &self.stream[self.stream.len() - bw..]
     }
 
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
     /// Runs the trunk on `x [B, n_in]`, saving what backward needs; returns the output `[B, W]`.
     pub fn forward(&mut self, layout: &TrunkLayout, params: &[f32], x: &[f32], batch: usize, th: Threads) -> &[f32] {
         self.prepare(layout, batch);

@@ -132,12 +132,6 @@ impl Replay {
         }
         draws
     }
-
-    /// A stored state, `[state_dim]`.
-    pub fn state_at(&self, time: usize, env: usize) -> &[f32] {
-        let k = self.idx(time, env);
-        &self.states[k * self.state_dim..(k + 1) * self.state_dim]
-    }
 }
 
 /// k ∈ {1, …, n} with P(k) ∝ γᵏ, by inverting the CDF P(K ≤ k) = (1 − γᵏ)/(1 − γⁿ); 0 when n = 0
