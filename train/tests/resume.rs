@@ -1,34 +1,29 @@
 //! `--resume` continues a run from its last checkpoint, also after the process was killed with
 //! SIGKILL at an arbitrary moment, and never leaves a file that fails to load.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{temp_dir, tiny};
 use train::config::TrainConfig;
 
-fn tiny(total: u64) -> TrainConfig {
-    TrainConfig {
-        width: 32,
-        batch_size: 32,
-        num_envs: 8,
-        unroll_length: 10,
-        sgd_steps_per_round: 4,
-        episode_length: 50,
-        prefill_env_steps: 400,
-        total_env_steps: total,
-        eval_every: 400,
-        eval_episodes: 8,
-        replay_steps: 500,
-        threads: 1,
-        ..TrainConfig::default()
+/// Starts the `train` binary on `config` in `out` and returns once it has written a checkpoint.
+fn spawn_until_checkpoint(config: &Path, out: &Path, resume: bool) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(if resume { vec!["--resume"] } else { vec![] })
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !out.join("train_state.safetensors").exists() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deepcrl-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    child
 }
 
 /// (env_steps, sgd_steps) of every line of metrics.jsonl; every line must parse.
@@ -92,17 +87,8 @@ fn sigkill_at_any_moment_then_resume_completes() {
     let out = dir.join("run");
     // Kill at three different moments: right after the first checkpoint, and a little later twice.
     for delay_ms in [0u64, 150, 400] {
-        let mut child = Command::new(bin)
-            .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
-            .args(if out.join("train_state.safetensors").exists() { vec!["--resume"] } else { vec![] })
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t = Instant::now();
-        while !out.join("train_state.safetensors").exists() && t.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let resume = out.join("train_state.safetensors").exists();
+        let mut child = spawn_until_checkpoint(&config, &out, resume);
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
@@ -110,8 +96,8 @@ fn sigkill_at_any_moment_then_resume_completes() {
     }
     let status = Command::new(bin)
         .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "the resumed run failed");
@@ -135,17 +121,7 @@ fn ctrl_c_saves_a_resumable_checkpoint_and_exits_130() {
     // A budget large enough that the interrupt lands mid-run.
     std::fs::write(&config, tiny(400_000).to_toml()).unwrap();
     let out = dir.join("run");
-    let bin = env!("CARGO_BIN_EXE_train");
-    let child = Command::new(bin)
-        .args(["--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while !out.join("train_state.safetensors").exists() && t.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = spawn_until_checkpoint(&config, &out, false);
     std::thread::sleep(Duration::from_millis(200));
     let before = train::state::load(&out.join("train_state.safetensors")).unwrap().counters;
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();

@@ -1,27 +1,14 @@
 //! A tiny training run writes every file it promises, and its metrics are well formed.
 
+mod common;
+
+use common::{temp_dir, tiny};
 use train::config::TrainConfig;
 
 #[test]
 fn tiny_run_writes_checkpoint_metrics_and_eval() {
-    let dir = std::env::temp_dir().join(format!("deepcrl-train-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let cfg = TrainConfig {
-        depth: 4,
-        width: 32,
-        batch_size: 32,
-        num_envs: 8,
-        unroll_length: 10,
-        sgd_steps_per_round: 4,
-        episode_length: 50,
-        prefill_env_steps: 400,
-        total_env_steps: 2_000,
-        eval_every: 800,
-        eval_episodes: 8,
-        replay_steps: 500,
-        threads: 1,
-        ..TrainConfig::default()
-    };
+    let dir = temp_dir("train-test");
+    let cfg = TrainConfig { eval_every: 800, ..tiny(2_000) };
     let mut evals = Vec::new();
     let summary = train::run::train(&cfg, &dir, false, |m| evals.push(m.clone())).unwrap();
     assert!(evals.len() >= 3, "expected evaluations at the start, every 800 steps and at the end");
