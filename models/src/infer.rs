@@ -96,21 +96,49 @@ impl ActorInfer {
                 return Err(ModelError::Shape(format!("{what}[{i}] is {} (must be finite)", data[i])));
             }
         }
-        self.obs.clear();
+        let mut obs = std::mem::take(&mut self.obs);
+        obs.clear();
         for i in 0..batch {
-            self.obs.extend_from_slice(&states[i * sd..(i + 1) * sd]);
-            self.obs.extend_from_slice(&goals[i * gd..(i + 1) * gd]);
+            obs.extend_from_slice(&states[i * sd..(i + 1) * sd]);
+            obs.extend_from_slice(&goals[i * gd..(i + 1) * gd]);
         }
+        self.forward_rows(&obs, batch);
+        self.obs = obs;
+        Ok(())
+    }
+
+    /// As [`ActorInfer::act_batch`], for observations already laid out as `[state, goal]` rows
+    /// (what a `GoalEnv` returns), without splitting and re-joining them.
+    pub fn act_obs(&mut self, obs: &[f32], batch: usize) -> Result<&[f32]> {
+        self.check_obs(obs, batch)?;
+        self.forward_rows(obs, batch);
+        self.action.clear();
+        self.action.extend(self.mean.iter().map(|m| m.tanh()));
+        Ok(&self.action)
+    }
+
+    /// As [`ActorInfer::distribution`], for `[state, goal]` rows.
+    pub fn distribution_obs(&mut self, obs: &[f32], batch: usize) -> Result<(&[f32], &[f32])> {
+        self.check_obs(obs, batch)?;
+        self.forward_rows(obs, batch);
+        Ok((&self.mean, &self.log_std))
+    }
+
+    fn check_obs(&self, obs: &[f32], batch: usize) -> Result<()> {
+        let dim = self.state_dim + self.goal_dim;
+        if obs.len() != batch * dim {
+            return Err(ModelError::Shape(format!("observation has {} values, expected {batch} × {dim}", obs.len())));
+        }
+        if let Some(i) = obs.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::Shape(format!("observation[{i}] is {} (must be finite)", obs[i])));
+        }
+        Ok(())
+    }
+
+    /// The actor on validated `[state, goal]` rows: fills `mean` and `log_std`.
+    fn forward_rows(&mut self, obs: &[f32], batch: usize) {
         self.h.resize(batch * self.width, 0.0);
-        forward_no_tape(
-            &self.layout.trunk,
-            &self.params,
-            &self.obs,
-            batch,
-            &mut self.h,
-            &mut self.scratch,
-            Threads::ONE,
-        );
+        forward_no_tape(&self.layout.trunk, &self.params, obs, batch, &mut self.h, &mut self.scratch, Threads::ONE);
         let n = batch * self.action_dim;
         self.mean.resize(n, 0.0);
         self.log_std.resize(n, 0.0);
@@ -120,6 +148,5 @@ impl ActorInfer {
         for v in &mut self.log_std {
             *v = LOG_STD_MIN as f32 + half * (v.tanh() + 1.0);
         }
-        Ok(())
     }
 }

@@ -55,3 +55,17 @@ fn inference_rejects_bad_input() {
     let err = actor.act(&[0.0; 4], &[f32::INFINITY, 0.0]).unwrap_err().to_string();
     assert!(err.contains("goal[0] is inf"), "{err}");
 }
+
+#[test]
+fn observation_rows_give_the_same_actions_as_separate_states_and_goals() {
+    let cfg = ModelConfig::point_maze(8).with_width(32);
+    let model = perturbed_model(&cfg, 2);
+    let mut actor = ActorInfer::new(&model);
+    let data = OwnedBatch::random(&cfg, 5, 3);
+    let obs: Vec<f32> =
+        (0..5).flat_map(|i| [&data.states[i * 4..i * 4 + 4], &data.goals[i * 2..i * 2 + 2]].concat()).collect();
+    let split = actor.act_batch(&data.states, &data.goals, 5).unwrap().to_vec();
+    assert_eq!(actor.act_obs(&obs, 5).unwrap(), split.as_slice());
+    let e = actor.act_obs(&obs[..29], 5).unwrap_err().to_string();
+    assert!(e.contains("observation has 29 values, expected 5 × 6"), "{e}");
+}

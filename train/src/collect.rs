@@ -13,7 +13,6 @@ use crate::replay::Replay;
 #[derive(Default)]
 pub struct Collector {
     states: Vec<f32>,
-    goals: Vec<f32>,
     actions: Vec<f32>,
     traj: Vec<u64>,
     step: Vec<u32>,
@@ -35,15 +34,12 @@ impl Collector {
         for _ in 0..steps {
             let obs = env.observations();
             self.states.clear();
-            self.goals.clear();
             for row in obs.chunks_exact(sd + gd) {
                 self.states.extend_from_slice(&row[..sd]);
-                self.goals.extend_from_slice(&row[sd..]);
             }
             self.actions.resize(n * ad, 0.0);
-            let (mean, log_std) = actor
-                .distribution(&self.states, &self.goals, n)
-                .map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
+            let (mean, log_std) =
+                actor.distribution_obs(obs, n).map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
             for ((a, m), ls) in self.actions.iter_mut().zip(mean).zip(log_std) {
                 let eps: f32 = rng.sample(StandardNormal);
                 *a = (m + ls.exp() * eps).tanh();

@@ -88,18 +88,11 @@ impl RunFiles {
 }
 
 /// The deterministic actor as an evaluation policy.
-struct Deterministic<'a>(&'a mut ActorInfer, usize);
+struct Deterministic<'a>(&'a mut ActorInfer);
 
 impl Policy for Deterministic<'_> {
     fn act(&mut self, obs: &[f32], n: usize, actions: &mut [f32]) -> envs::Result<()> {
-        let sd = self.1;
-        let gd = obs.len() / n - sd;
-        let (mut s, mut g) = (Vec::with_capacity(n * sd), Vec::with_capacity(n * gd));
-        for row in obs.chunks_exact(sd + gd) {
-            s.extend_from_slice(&row[..sd]);
-            g.extend_from_slice(&row[sd..]);
-        }
-        let a = self.0.act_batch(&s, &g, n).map_err(|e| envs::EnvError::Invalid(e.to_string()))?;
+        let a = self.0.act_obs(obs, n).map_err(|e| envs::EnvError::Invalid(e.to_string()))?;
         actions.copy_from_slice(a);
         Ok(())
     }
@@ -394,7 +387,7 @@ fn evaluate_and_log(
     clock: &Clock,
 ) -> Result<Metrics> {
     actor.refresh(&trainer.model)?;
-    let mut policy = Deterministic(actor, eval_env.spec().state_dim);
+    let mut policy = Deterministic(actor);
     let report = evaluate(eval_env, &mut policy, cfg.eval_episodes, cfg.seed + 2)?;
     let wall_s = clock.wall_s();
     let m = Metrics {
