@@ -9,6 +9,7 @@
 //! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
 
 pub mod atomic;
+pub mod bank;
 pub mod candle_update;
 pub mod checkpoint;
 pub mod config;

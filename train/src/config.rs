@@ -45,6 +45,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `cpu` or `cuda[:N]`.
     pub device: String,
+    /// Entropy that α is tuned toward; unset = DESIGN's −0.5·|A|. Higher keeps the collecting policy
+    /// more random for longer.
+    pub target_entropy: Option<f32>,
+    /// States in `bank.safetensors` (farthest-point sampled from replay at the end of the run).
+    pub bank_size: usize,
     /// Threads for the update (the CPU path uses two chains; 1 runs them in turn).
     pub threads: usize,
 }
@@ -73,6 +78,8 @@ impl Default for TrainConfig {
             eval_episodes: 64,
             seed: 0,
             device: "cpu".into(),
+            target_entropy: None,
+            bank_size: 256,
             threads: 2,
         }
     }
@@ -109,6 +116,7 @@ impl TrainConfig {
             ("replay_steps", self.replay_steps),
             ("eval_episodes", self.eval_episodes),
             ("threads", self.threads),
+            ("bank_size", self.bank_size),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
@@ -126,6 +134,9 @@ impl TrainConfig {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("lr = {} must be a positive number", self.lr));
+        }
+        if self.target_entropy.is_some_and(|t| !t.is_finite()) {
+            return Err("target_entropy must be a finite number".into());
         }
         if self.eval_every == 0 {
             return Err("eval_every must be positive".into());

@@ -19,7 +19,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::run::Metrics;
+use crate::metrics::Metrics;
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 

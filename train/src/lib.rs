@@ -4,15 +4,19 @@
 //! - [`replay`]: per-environment trajectory replay and the hindsight goal sampler.
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
+//! - [`files`], [`metrics`]: the run directory and its metrics rows.
 //! - [`state`]: `train_state.safetensors` for `--resume`.
+//! - [`bank`]: `bank.safetensors`, the planner's waypoints.
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
-//!
-//! Still to come (issue 4): a progress bar, the waypoint bank, and the recipe that
-//! makes the default run succeed.
+//! - [`progress`]: observer hooks and the terminal progress bar.
 
+pub mod bank;
 pub mod collect;
 pub mod config;
 pub mod curves;
+pub mod files;
+pub mod metrics;
+pub mod progress;
 pub mod replay;
 pub mod run;
 pub mod state;

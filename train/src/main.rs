@@ -1,11 +1,14 @@
 //! `cargo run --release -p train -- [flags]`: trains a deep CRL teacher. Flags override
 //! `--config FILE.toml`, which overrides the defaults; `--help` lists them all.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 use train::config::TrainConfig;
+use train::progress::ProgressObserver;
 
 /// Train a goal-conditioned Contrastive RL teacher (DESIGN.md section 3).
 #[derive(Parser, Debug)]
@@ -59,6 +62,15 @@ struct Cli {
     /// cpu (cuda[:N] is not wired into train yet).
     #[arg(long)]
     device: Option<String>,
+    /// Entropy α is tuned toward (default −0.5 × action dimensions, as DESIGN.md specifies).
+    #[arg(long, allow_hyphen_values = true)]
+    target_entropy: Option<f32>,
+    /// States kept in bank.safetensors for the planner.
+    #[arg(long)]
+    bank_size: Option<usize>,
+    /// Threads for the SGD update (2 runs the actor and critic chains in parallel).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Run directory (default: runs/<env>-d<depth>-<unix time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -82,9 +94,12 @@ fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
         ($($f:ident),*) => { $(if let Some(v) = cli.$f.clone() { c.$f = v; })* };
     }
     set!(env, episode_length, random_starts, depth, width, batch_size, num_envs, unroll_length);
-    set!(sgd_steps_per_round, total_env_steps, eval_every, eval_episodes, seed, device);
+    set!(sgd_steps_per_round, total_env_steps, eval_every, eval_episodes, seed, device, bank_size, threads);
     if cli.actor_depth.is_some() {
         c.actor_depth = cli.actor_depth;
+    }
+    if cli.target_entropy.is_some() {
+        c.target_entropy = cli.target_entropy;
     }
     c.validate()?;
     Ok(c)
@@ -92,6 +107,15 @@ fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let progress = ProgressObserver::new();
+    // Logs: RUST_LOG overrides; by default this crate's info lines (one per evaluation) and warnings.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,train=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(progress.log_writer())
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let cfg = match resolve(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -112,15 +136,17 @@ fn main() -> ExitCode {
         eprintln!("warning: no Ctrl-C handler ({e}); an interrupt still leaves the last checkpoint intact");
     }
     let verb = if cli.resume { "resuming" } else { "training" };
-    eprintln!("{verb} {} (depth {}, actor depth {}) in {}", cfg.env, cfg.depth, cfg.actor_depth(), out.display());
-    let result = train::run::train(&cfg, &out, cli.resume, |m| {
-        let goals: Vec<String> = m.per_goal.iter().map(|(k, v)| format!("{k}:{v:.2}")).collect();
-        eprintln!(
-            "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>7.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  success {:.2} [{:.2}, {:.2}]  {}",
-            m.env_steps, m.sgd_steps, m.wall_s, m.sps, m.critic_loss, m.critic_accuracy, m.alpha, m.success_rate,
-            m.success_ci95[0], m.success_ci95[1], goals.join(" ")
-        );
-    });
+    tracing::info!(
+        "{verb} {} (depth {}, actor depth {}, width {}) for {} env steps in {}",
+        cfg.env,
+        cfg.depth,
+        cfg.actor_depth(),
+        cfg.width,
+        cfg.total_env_steps,
+        out.display()
+    );
+    let result = train::run::train(&cfg, &out, cli.resume, progress.clone());
+    progress.finish();
     match result {
         Ok(summary) => {
             let m = &summary.final_metrics;
@@ -136,7 +162,8 @@ fn main() -> ExitCode {
             );
             println!("run directory: {}", summary.dir.display());
             println!(
-                "  teacher.safetensors, train_state.safetensors, metrics.jsonl, metrics.csv, eval.json, config.toml"
+                "  teacher.safetensors (weights), bank.safetensors (planner waypoints), eval.json (final evaluation),\n  \
+                 metrics.jsonl / metrics.csv (one row per evaluation), curves.png, config.toml, train_state.safetensors"
             );
             ExitCode::SUCCESS
         }

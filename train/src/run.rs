@@ -2,16 +2,13 @@
 //! prefill → repeat { collect a round → `sgd_steps_per_round` updates → every `eval_every` env
 //! steps: evaluate, log, checkpoint } → final evaluation.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use envs::eval::{evaluate, EvalReport, Policy};
-use envs::point_maze::Layout;
+use envs::eval::{evaluate, Policy};
 use envs::{make_with, EnvOptions, GoalEnv};
 use models::fast::FastTrainer;
 use models::infer::ActorInfer;
@@ -21,71 +18,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
+use crate::bank::write_bank;
 use crate::collect::Collector;
 use crate::config::TrainConfig;
+use crate::files::{append_line, remove_stale_temp_files, write_atomic, RunFiles};
+use crate::metrics::{csv_row, per_goal_success, plot_history, Metrics, CSV_HEADER};
+use crate::progress::Observer;
 use crate::replay::{Replay, Sample};
 use crate::state::{self, Counters};
-
-/// Update scalars are NaN before the first SGD step; JSON has no NaN, so they are written as `null`
-/// and read back as NaN.
-fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
-    Ok(<Option<f32> as serde::Deserialize>::deserialize(d)?.unwrap_or(f32::NAN))
-}
-
-/// One line of `metrics.jsonl` (and one row of `metrics.csv`).
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct Metrics {
-    pub env_steps: u64,
-    pub sgd_steps: u64,
-    pub wall_s: f64,
-    /// Environment steps per second over the whole run so far.
-    pub sps: f64,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub critic_loss: f32,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub actor_loss: f32,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub alpha: f32,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub entropy: f32,
-    #[serde(deserialize_with = "nan_if_null")]
-    pub critic_accuracy: f32,
-    pub success_rate: f64,
-    pub success_ci95: [f64; 2],
-    pub time_at_goal: f64,
-    pub time_at_goal_ci95: [f64; 2],
-    /// Mazes: success rate per eval goal cell, keyed "(row,col)".
-    pub per_goal: BTreeMap<String, f64>,
-}
-
-/// Where a run writes its files.
-pub struct RunFiles {
-    pub dir: PathBuf,
-}
-
-impl RunFiles {
-    pub fn teacher(&self) -> PathBuf {
-        self.dir.join("teacher.safetensors")
-    }
-    pub fn metrics_jsonl(&self) -> PathBuf {
-        self.dir.join("metrics.jsonl")
-    }
-    pub fn metrics_csv(&self) -> PathBuf {
-        self.dir.join("metrics.csv")
-    }
-    pub fn eval_json(&self) -> PathBuf {
-        self.dir.join("eval.json")
-    }
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.toml")
-    }
-    pub fn train_state(&self) -> PathBuf {
-        self.dir.join("train_state.safetensors")
-    }
-    pub fn curves(&self) -> PathBuf {
-        self.dir.join("curves.png")
-    }
-}
 
 /// The deterministic actor as an evaluation policy.
 struct Deterministic<'a>(&'a mut ActorInfer);
@@ -104,75 +44,6 @@ fn eval_env_name(env: &str) -> String {
     } else {
         format!("{env}_eval")
     }
-}
-
-/// Success per goal cell for the maze family (empty for other environments).
-fn per_goal_success(env: &str, report: &EvalReport) -> BTreeMap<String, f64> {
-    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    if !env.starts_with("point_") {
-        return BTreeMap::new();
-    }
-    for r in &report.records {
-        let (i, j) = Layout::cell_of([r.goal[0], r.goal[1]]);
-        let e = tally.entry(format!("({i},{j})")).or_default();
-        e.0 += r.success as usize;
-        e.1 += 1;
-    }
-    tally.into_iter().map(|(k, (s, n))| (k, s as f64 / n as f64)).collect()
-}
-
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
-}
-
-/// A process killed mid-write leaves its temporary file behind; the
-/// target itself is intact, so the leftovers are only clutter.
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        // `.<name>.tmp-<pid>-<n>` (atomic writer) and `.<name>.<pid>-<n>.tmp.png` (plots).
-        if name.starts_with('.') && (name.contains(".tmp-") || name.ends_with(".tmp.png")) {
-            let _ = fs::remove_file(e.path());
-        }
-    }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(models::atomic::write_bytes_atomic(path, bytes)?)
-}
-
-fn csv_row(m: &Metrics) -> String {
-    format!(
-        "{},{},{:.2},{:.1},{},{},{},{},{},{},{}",
-        m.env_steps,
-        m.sgd_steps,
-        m.wall_s,
-        m.sps,
-        m.critic_loss,
-        m.actor_loss,
-        m.alpha,
-        m.entropy,
-        m.critic_accuracy,
-        m.success_rate,
-        m.time_at_goal
-    )
-}
-
-const CSV_HEADER: &str =
-    "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal";
-
-/// Redraws `curves.png` from every line of `metrics.jsonl` (so a resumed run plots its whole history).
-fn plot_history(cfg: &TrainConfig, files: &RunFiles) -> Result<()> {
-    let text = fs::read_to_string(files.metrics_jsonl()).context("reading metrics.jsonl")?;
-    let history: Vec<Metrics> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let title = format!("{} depth {} (actor {}) width {}", cfg.env, cfg.depth, cfg.actor_depth(), cfg.width);
-    crate::curves::plot_curves(&history, &title, &files.curves())
 }
 
 /// The run's clock across resumes: wall time includes earlier processes, SPS counts only this one.
@@ -203,7 +74,7 @@ pub struct Summary {
 /// in `out` from its `train_state.safetensors` (parameters, Adam, counters, sampler RNG); the replay
 /// buffer is not saved, so it is refilled with `prefill_env_steps` fresh steps of the restored policy
 /// (not counted in the run's env steps) and the environments start new episodes.
-pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMut(&Metrics)) -> Result<Summary> {
+pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
     cfg.validate().map_err(anyhow::Error::msg)?;
     if !cfg.device.trim().eq_ignore_ascii_case("cpu") {
         bail!(
@@ -263,6 +134,9 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
         }
         None => FastTrainer::new(Model::init(&mcfg, cfg.seed)?, adam, cfg.threads)?,
     };
+    if let Some(t) = cfg.target_entropy {
+        trainer.target_entropy = t;
+    }
     let mut actor = ActorInfer::new(&trainer.model);
     let mut replay = Replay::new(
         cfg.num_envs,
@@ -285,6 +159,14 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
         env_steps = refill;
         next_eval = env_steps;
     }
+    tracing::info!(
+        "{} replay steps prefilled; {} parameters, {} SGD steps per {} env steps",
+        refill,
+        trainer.model.params.len(),
+        cfg.sgd_steps_per_round,
+        cfg.round_env_steps()
+    );
+    observer.started(env_steps, cfg.total_env_steps);
     let mut sample = Sample::default();
     let mut noise = vec![0f32; cfg.batch_size * spec.action_dim];
     // No update has run before the first evaluation: its loss columns are NaN, not zeros.
@@ -312,7 +194,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
                 &last,
                 &clock,
             )?;
-            on_eval(&m);
+            observer.evaluated(&m);
             next_eval = env_steps + cfg.eval_every;
             let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
             save_run(&files, &trainer, counters, &rng)?;
@@ -344,7 +226,11 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut on_eval: impl FnMu
             }
         }
         actor.refresh(&trainer.model)?;
+        observer.round(env_steps, sgd_steps);
     };
+    let bank =
+        write_bank(&replay, &cfg.env, spec.state_dim, &spec.goal_indices, cfg.bank_size, &mut rng, &files.bank())?;
+    tracing::info!("waypoint bank: {} states in {}", bank.len(), files.bank().display());
     Ok(Summary { dir: files.dir, final_metrics })
 }
 
@@ -406,10 +292,29 @@ fn evaluate_and_log(
         time_at_goal_ci95: [report.time_at_goal.ci95_low, report.time_at_goal.ci95_high],
         per_goal: per_goal_success(&cfg.env, &report),
     };
+    log_eval(&m);
     append_line(&files.metrics_jsonl(), &serde_json::to_string(&m)?)?;
     plot_history(cfg, files)?;
     append_line(&files.metrics_csv(), &csv_row(&m))?;
     let eval = serde_json::json!({ "metrics": &m, "report": &report });
     write_atomic(&files.eval_json(), serde_json::to_string_pretty(&eval)?.as_bytes())?;
     Ok(m)
+}
+
+fn log_eval(m: &Metrics) {
+    let goals: Vec<String> = m.per_goal.iter().map(|(k, v)| format!("{k}:{v:.2}")).collect();
+    tracing::info!(
+        "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>6.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  success {:.2} [{:.2}, {:.2}]  {}",
+        m.env_steps,
+        m.sgd_steps,
+        m.wall_s,
+        m.sps,
+        m.critic_loss,
+        m.critic_accuracy,
+        m.alpha,
+        m.success_rate,
+        m.success_ci95[0],
+        m.success_ci95[1],
+        goals.join(" ")
+    );
 }

@@ -55,8 +55,8 @@ fn assert_consistent(dir: &Path) {
 #[test]
 fn resume_continues_where_the_run_stopped() {
     let dir = temp_dir("resume");
-    let first = train::run::train(&tiny(1_200), &dir, false, |_| {}).unwrap().final_metrics;
-    let again = train::run::train(&tiny(2_400), &dir, true, |_| {}).unwrap().final_metrics;
+    let first = train::run::train(&tiny(1_200), &dir, false, ()).unwrap().final_metrics;
+    let again = train::run::train(&tiny(2_400), &dir, true, ()).unwrap().final_metrics;
     assert!(again.env_steps >= 2_400 && again.sgd_steps > first.sgd_steps);
     let m = metrics(&dir);
     assert!(m.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1), "metrics went backwards: {m:?}");
@@ -73,7 +73,7 @@ fn resume_continues_where_the_run_stopped() {
 #[test]
 fn resume_without_a_run_is_a_clear_error() {
     let dir = temp_dir("noresume");
-    let e = train::run::train(&tiny(800), &dir, true, |_| {}).unwrap_err().to_string();
+    let e = train::run::train(&tiny(800), &dir, true, ()).unwrap_err().to_string();
     assert!(e.contains("nothing to resume") && e.contains("without --resume"), "{e}");
 }
 

@@ -10,15 +10,22 @@ fn tiny_run_writes_checkpoint_metrics_and_eval() {
     let dir = temp_dir("train-test");
     let cfg = TrainConfig { eval_every: 800, ..tiny(2_000) };
     let mut evals = Vec::new();
-    let summary = train::run::train(&cfg, &dir, false, |m| evals.push(m.clone())).unwrap();
+    let summary = train::run::train(&cfg, &dir, false, |m: &train::metrics::Metrics| evals.push(m.clone())).unwrap();
     assert!(evals.len() >= 3, "expected evaluations at the start, every 800 steps and at the end");
     let last = &summary.final_metrics;
     assert!(last.env_steps >= 2_000 && last.sgd_steps > 0);
     assert!(last.critic_loss.is_finite() && last.alpha > 0.0);
     assert_eq!(last.per_goal.len(), 3, "u_maze_eval has three goal cells: {:?}", last.per_goal);
-    for f in
-        ["teacher.safetensors", "train_state.safetensors", "metrics.jsonl", "metrics.csv", "eval.json", "config.toml"]
-    {
+    for f in [
+        "teacher.safetensors",
+        "train_state.safetensors",
+        "bank.safetensors",
+        "metrics.jsonl",
+        "metrics.csv",
+        "eval.json",
+        "config.toml",
+        "curves.png",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     assert!(evals[0].sgd_steps == 0 && evals[0].critic_loss.is_nan(), "the first evaluation precedes any update");
@@ -33,6 +40,15 @@ fn tiny_run_writes_checkpoint_metrics_and_eval() {
     assert_eq!(model.cfg.width, 32);
     let resolved = TrainConfig::from_toml_file(&dir.join("config.toml")).unwrap();
     assert_eq!(resolved, cfg);
+
+    let bank = models::bank::WaypointBank::load(&dir.join("bank.safetensors")).unwrap();
+    assert_eq!((bank.len(), bank.state_dim, bank.info.goal_indices.clone()), (cfg.bank_size, 4, vec![0, 1]));
+    for (s, g) in bank.states.chunks(4).zip(bank.goals.chunks(2)) {
+        assert_eq!(&s[..2], g, "a bank goal is its state's (x, y)");
+    }
+    let distinct: std::collections::HashSet<_> =
+        bank.goals.chunks(2).map(|g| (g[0].to_bits(), g[1].to_bits())).collect();
+    assert_eq!(distinct.len(), bank.len(), "farthest-point sampling never picks a point twice");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -51,7 +67,7 @@ fn bad_configs_are_clear_errors() {
         &TrainConfig { env: "nope".into(), ..TrainConfig::default() },
         std::path::Path::new("/tmp/deepcrl-nope"),
         false,
-        |_| {},
+        (),
     )
     .unwrap_err()
     .to_string();

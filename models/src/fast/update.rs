@@ -183,6 +183,8 @@ pub struct FastTrainer {
     pub adam: Adam,
     /// The gradients of the last update, in the parameter layout.
     pub grads: Vec<f32>,
+    /// The entropy α tunes toward; DESIGN's −0.5·|A| unless a run overrides it.
+    pub target_entropy: f32,
     threads: usize,
     /// The critic's slots relative to its own span.
     critic: CriticLayout,
@@ -203,6 +205,7 @@ impl FastTrainer {
         Ok(FastTrainer {
             adam: Adam::new(adam, n),
             grads: vec![0.0; n],
+            target_entropy: target_entropy(model.cfg.action_dim) as f32,
             threads,
             critic,
             actor_ws: ActorWs::default(),
@@ -245,8 +248,7 @@ impl FastTrainer {
             || cw.step(critic, pc, psi, batch, d, g_critic, th),
         );
 
-        let target = target_entropy(d.a) as f32;
-        let alpha_grad = alpha * (-aw.mean_log_prob - target);
+        let alpha_grad = alpha * (-aw.mean_log_prob - self.target_entropy);
         self.grads[la] = alpha_grad;
         Ok(CrlStats {
             critic_loss: cw.loss.loss,

@@ -74,6 +74,12 @@ impl Replay {
         self.len() * self.num_envs
     }
 
+    /// Every stored state, `[transitions(), state_dim]` row-major, in no particular order.
+    pub fn stored_states(&self) -> &[f32] {
+        // Slots fill from 0 and wrap, so the valid ones are always a prefix.
+        &self.states[..self.transitions() * self.state_dim]
+    }
+
     /// Appends one time step for every environment: `states [num_envs, state_dim]` (the state the
     /// action was taken in), `actions [num_envs, action_dim]`, and each transition's trajectory id and
     /// step index within its episode.
