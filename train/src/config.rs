@@ -45,6 +45,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `cpu` or `cuda[:N]`.
     pub device: String,
+    /// During collection, command a new goal whenever the commanded one is reached (see `collect`).
+    pub chain_goals: bool,
     /// Entropy that α is tuned toward; unset = DESIGN's −0.5·|A|. Higher keeps the collecting policy
     /// more random for longer.
     pub target_entropy: Option<f32>,
@@ -78,6 +80,7 @@ impl Default for TrainConfig {
             eval_episodes: 64,
             seed: 0,
             device: "cpu".into(),
+            chain_goals: false,
             target_entropy: None,
             bank_size: 256,
             threads: 2,

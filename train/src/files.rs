@@ -33,6 +33,9 @@ impl RunFiles {
     pub fn curves(&self) -> PathBuf {
         self.dir.join("curves.png")
     }
+    pub fn trajectories(&self) -> PathBuf {
+        self.dir.join("trajectories.png")
+    }
     pub fn bank(&self) -> PathBuf {
         self.dir.join("bank.safetensors")
     }

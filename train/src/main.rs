@@ -62,6 +62,9 @@ struct Cli {
     /// cpu (cuda[:N] is not wired into train yet).
     #[arg(long)]
     device: Option<String>,
+    /// During collection, command a new training goal whenever the commanded one is reached.
+    #[arg(long)]
+    chain_goals: Option<bool>,
     /// Entropy α is tuned toward (default −0.5 × action dimensions, as DESIGN.md specifies).
     #[arg(long, allow_hyphen_values = true)]
     target_entropy: Option<f32>,
@@ -95,6 +98,7 @@ fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
     }
     set!(env, episode_length, random_starts, depth, width, batch_size, num_envs, unroll_length);
     set!(sgd_steps_per_round, total_env_steps, eval_every, eval_episodes, seed, device, bank_size, threads);
+    set!(chain_goals);
     if cli.actor_depth.is_some() {
         c.actor_depth = cli.actor_depth;
     }

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use envs::eval::{evaluate, Policy};
+use envs::eval::{evaluate_with, EvalOptions, Policy};
+use envs::plot::plot_maze_trajectories;
+use envs::point_maze::Layout;
 use envs::{make_with, EnvOptions, GoalEnv};
 use models::fast::FastTrainer;
 use models::infer::ActorInfer;
@@ -146,7 +148,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         spec.goal_indices.clone(),
         cfg.episode_length,
     );
-    let mut collector = Collector::default();
+    let mut collector = Collector::new(cfg.chain_goals);
 
     let start = Instant::now();
     let Counters { mut env_steps, mut sgd_steps, mut next_eval, wall_ms } = counters;
@@ -260,6 +262,9 @@ fn with_step(model: &Model, sgd_steps: u64) -> Model {
     m
 }
 
+/// Eval episodes drawn in trajectories.png: enough to see each goal's typical path, few enough to read.
+const TRAJECTORIES_PLOTTED: usize = 12;
+
 #[allow(clippy::too_many_arguments)]
 fn evaluate_and_log(
     cfg: &TrainConfig,
@@ -274,7 +279,20 @@ fn evaluate_and_log(
 ) -> Result<Metrics> {
     actor.refresh(&trainer.model)?;
     let mut policy = Deterministic(actor);
-    let report = evaluate(eval_env, &mut policy, cfg.eval_episodes, cfg.seed + 2)?;
+    let layout = cfg.env.strip_prefix("point_").and_then(|name| Layout::builtin(&eval_env_name(name)));
+    // Paths of the first episodes, for trajectories.png (mazes only).
+    let opts = EvalOptions {
+        episodes: cfg.eval_episodes,
+        seed: cfg.seed + 2,
+        trajectories: if layout.is_some() { TRAJECTORIES_PLOTTED } else { 0 },
+    };
+    let mut report = evaluate_with(eval_env, &mut policy, &opts)?;
+    if let Some(layout) = &layout {
+        let title = format!("{} after {env_steps} env steps: eval episodes from R", eval_env_name(&cfg.env));
+        plot_maze_trajectories(layout, &report.trajectories, &title, &files.trajectories())?;
+        // The paths are in the picture; eval.json keeps the per-episode records only.
+        report.trajectories.clear();
+    }
     let wall_s = clock.wall_s();
     let m = Metrics {
         env_steps,

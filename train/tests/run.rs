@@ -25,6 +25,7 @@ fn tiny_run_writes_checkpoint_metrics_and_eval() {
         "eval.json",
         "config.toml",
         "curves.png",
+        "trajectories.png",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
