@@ -7,11 +7,10 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use crate::crl::{AdamConfig, CrlBatch, CrlStats};
 use crate::error::Result;
-use crate::layout::Model;
+use crate::layout::{Model, ModelLayout};
 use crate::reference::{self, CandleModel};
 
 /// The three losses of one update, as graph nodes, and the scalars reported.
@@ -31,7 +30,7 @@ fn scalar(t: &Tensor) -> Result<f32> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()? as f32)
 }
 
-fn losses(net: &CandleModel, batch: &CrlBatch) -> Result<Losses> {
+fn losses(net: &CandleModel, batch: &CrlBatch, target_entropy: f64) -> Result<Losses> {
     let cfg = &net.cfg;
     let b = batch.size(cfg)?;
     let s = input(net, batch.states, b, cfg.state_dim)?;
@@ -46,8 +45,7 @@ fn losses(net: &CandleModel, batch: &CrlBatch) -> Result<Losses> {
     let psi_pi = net.psi(&g)?.detach();
     let q = reference::q_values(&net.phi(&Tensor::cat(&[&s, &a_pi], 1)?)?, &psi_pi)?;
     let actor = (log_prob.broadcast_mul(&alpha)? - q)?.mean_all()?;
-    let target = reference::target_entropy(cfg.action_dim);
-    let alpha_term = (log_prob.detach().neg()? - target)?.mean_all()?;
+    let alpha_term = (log_prob.detach().neg()? - target_entropy)?.mean_all()?;
     let alpha_grad = alpha.mul(&alpha_term)?;
 
     let phi = net.phi(&Tensor::cat(&[&s, &a], 1)?)?;
@@ -92,6 +90,10 @@ fn with_deep_stack<T: Send>(cfg: &crate::ModelConfig, f: impl FnOnce() -> Result
     })
 }
 
+fn layout_spec<'a>(layout: &'a ModelLayout, name: &str) -> Result<&'a crate::layout::TensorSpec> {
+    layout.spec(name).ok_or_else(|| crate::error::ModelError::Shape(format!("tensor {name} is not in the layout")))
+}
+
 fn is_critic(name: &str) -> bool {
     name.starts_with("critic.")
 }
@@ -103,7 +105,7 @@ pub fn candle_grads(net: &CandleModel, model: &Model, batch: &CrlBatch) -> Resul
 }
 
 fn candle_grads_inner(net: &CandleModel, model: &Model, batch: &CrlBatch) -> Result<(Vec<f32>, CrlStats)> {
-    let l = losses(net, batch)?;
+    let l = losses(net, batch, reference::target_entropy(net.cfg.action_dim))?;
     let actor_grads = l.actor.backward()?;
     let critic_grads = l.critic.backward()?;
     let mut flat = vec![0f32; model.layout.len];
@@ -124,23 +126,27 @@ fn candle_grads_inner(net: &CandleModel, model: &Model, batch: &CrlBatch) -> Res
     Ok((flat, l.stats))
 }
 
-/// A device-generic trainer on candle's autograd and AdamW (weight decay 0, i.e. Adam).
+/// A device-generic trainer on candle's autograd, with Adam written out on tensors (the same
+/// arithmetic as [`crate::Adam`]) so its moments can be saved and restored for `--resume`.
 pub struct CandleTrainer {
     pub net: CandleModel,
-    opt: AdamW,
+    pub adam: AdamConfig,
+    /// The entropy α is tuned toward (DESIGN's −0.5·|A| by default).
+    pub target_entropy: f64,
+    /// First and second moments, one tensor per parameter in `net.names` order.
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    /// Steps taken so far (for the bias corrections).
+    pub t: u64,
 }
 
 impl CandleTrainer {
     pub fn new(net: CandleModel, adam: AdamConfig) -> Result<Self> {
-        let vars = net.names.iter().map(|n| net.vars[n].clone()).collect();
-        let params = ParamsAdamW {
-            lr: adam.lr as f64,
-            beta1: adam.beta1 as f64,
-            beta2: adam.beta2 as f64,
-            eps: adam.eps as f64,
-            weight_decay: 0.0,
-        };
-        Ok(CandleTrainer { opt: AdamW::new(vars, params)?, net })
+        let zeros = |n: &String| net.vars[n].as_tensor().zeros_like();
+        let m = net.names.iter().map(zeros).collect::<candle_core::Result<Vec<_>>>()?;
+        let v = net.names.iter().map(zeros).collect::<candle_core::Result<Vec<_>>>()?;
+        let target_entropy = reference::target_entropy(net.cfg.action_dim);
+        Ok(CandleTrainer { net, adam, target_entropy, m, v, t: 0 })
     }
 
     /// One full update: actor + α with the pre-update critic, then the critic, on the same batch.
@@ -150,23 +156,59 @@ impl CandleTrainer {
     }
 
     fn step_inner(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
-        let l = losses(&self.net, batch)?;
+        let l = losses(&self.net, batch, self.target_entropy)?;
         // The actor loss's store also holds gradients for the critic (the graph runs through it):
-        // those are replaced by the critic loss's, so the actor step leaves the critic frozen.
-        let mut merged: GradStore = l.actor.backward()?;
+        // the critic's come from the critic loss instead, so the actor step leaves the critic frozen.
+        let actor_grads: GradStore = l.actor.backward()?;
         let critic_grads = l.critic.backward()?;
-        for name in &self.net.names {
-            let var = self.net.vars[name].as_tensor();
-            if name == "log_alpha" {
-                merged.insert(var, l.alpha_grad.reshape(1)?);
-            } else if is_critic(name) {
-                merged.remove(var);
-                if let Some(g) = critic_grads.get(var) {
-                    merged.insert(var, g.clone());
-                }
-            }
+        let alpha_grad = l.alpha_grad.reshape(1)?;
+        self.t += 1;
+        let c = self.adam;
+        let (b1, b2) = (f64::from(c.beta1), f64::from(c.beta2));
+        let scale_m = 1.0 / (1.0 - b1.powi(self.t as i32));
+        let scale_v = 1.0 / (1.0 - b2.powi(self.t as i32));
+        for (k, name) in self.net.names.iter().enumerate() {
+            let var = &self.net.vars[name];
+            let store = if is_critic(name) { &critic_grads } else { &actor_grads };
+            // A parameter outside the loss's graph has gradient zero, as in the fast path.
+            let g = match (name == "log_alpha", store.get(var.as_tensor())) {
+                (true, _) => alpha_grad.clone(),
+                (false, Some(g)) => g.clone(),
+                (false, None) => var.as_tensor().zeros_like()?,
+            };
+            let m = ((&self.m[k] * b1)? + (&g * (1.0 - b1))?)?;
+            let v = ((&self.v[k] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+            let denom = ((&v * scale_v)?.sqrt()? + f64::from(c.eps))?;
+            let delta = ((&m * (scale_m * f64::from(c.lr)))? / denom)?;
+            var.set(&(var.as_tensor() - delta)?)?;
+            (self.m[k], self.v[k]) = (m, v);
         }
-        self.opt.step(&merged)?;
         Ok(l.stats)
+    }
+
+    /// Adam's moments in the flat layout of `layout` (f32, for `train_state`).
+    pub fn adam_moments(&self, layout: &ModelLayout) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (mut m, mut v) = (vec![0f32; layout.len], vec![0f32; layout.len]);
+        for (k, name) in self.net.names.iter().enumerate() {
+            let spec = layout_spec(layout, name)?;
+            m[spec.range()].copy_from_slice(&self.m[k].flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+            v[spec.range()].copy_from_slice(&self.v[k].flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+        }
+        Ok((m, v))
+    }
+
+    /// Restores Adam's state saved by [`CandleTrainer::adam_moments`].
+    pub fn set_adam_state(&mut self, layout: &ModelLayout, m: &[f32], v: &[f32], t: u64) -> Result<()> {
+        for (k, name) in self.net.names.iter().enumerate() {
+            let spec = layout_spec(layout, name)?;
+            let like = self.net.vars[name].as_tensor();
+            let load = |flat: &[f32]| -> Result<Tensor> {
+                let t = Tensor::from_slice(&flat[spec.range()], spec.shape.as_slice(), &self.net.device)?;
+                Ok(t.to_dtype(like.dtype())?)
+            };
+            (self.m[k], self.v[k]) = (load(m)?, load(v)?);
+        }
+        self.t = t;
+        Ok(())
     }
 }

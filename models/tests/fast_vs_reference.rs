@@ -64,4 +64,41 @@ fn fast_and_candle_updates_stay_together_over_steps() {
     // And they moved: Adam took five real steps.
     let moved = fast.model.params.iter().zip(&model.params).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(moved > 5e-4, "parameters barely moved ({moved})");
+    // The candle trainer's Adam moments are the fast path's, in the same flat layout.
+    let (m, v) = slow.adam_moments(&model.layout).unwrap();
+    let worst = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst(&m, &fast.adam.m) < 1e-5 && worst(&v, &fast.adam.v) < 1e-7, "Adam moments differ");
+    assert_eq!(slow.t, fast.adam.t);
+}
+
+#[test]
+fn candle_trainer_resumes_from_saved_adam_state() {
+    let cfg = ModelConfig::point_maze(4).with_width(16);
+    let model = perturbed_model(&cfg, 5);
+    let new = |m: &models::Model| {
+        let net = CandleModel::from_model(m, &Device::Cpu, DType::F32).unwrap();
+        models::candle_update::CandleTrainer::new(net, AdamConfig::default()).unwrap()
+    };
+    let batches: Vec<OwnedBatch> = (0..4).map(|k| OwnedBatch::random(&cfg, 16, 200 + k)).collect();
+    let mut straight = new(&model);
+    for b in &batches {
+        straight.step(&b.view()).unwrap();
+    }
+    // Two steps, save parameters and moments, rebuild, two more steps: the same parameters bit for bit.
+    let mut first = new(&model);
+    for b in &batches[..2] {
+        first.step(&b.view()).unwrap();
+    }
+    let mut saved = model.clone();
+    first.net.write_back(&mut saved).unwrap();
+    let (m, v) = first.adam_moments(&model.layout).unwrap();
+    let mut resumed = new(&saved);
+    resumed.set_adam_state(&model.layout, &m, &v, first.t).unwrap();
+    for b in &batches[2..] {
+        resumed.step(&b.view()).unwrap();
+    }
+    let (mut a, mut b) = (model.clone(), model.clone());
+    straight.net.write_back(&mut a).unwrap();
+    resumed.net.write_back(&mut b).unwrap();
+    assert!(a.params == b.params, "a resumed candle trainer must continue exactly");
 }

@@ -101,3 +101,59 @@ impl Collector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn spec() -> envs::EnvSpec {
+        envs::EnvSpec {
+            name: "test".into(),
+            state_dim: 4,
+            goal_dim: 2,
+            goal_indices: vec![0, 1],
+            action_dim: 2,
+            episode_length: 10,
+            success_threshold: 0.5,
+        }
+    }
+
+    #[test]
+    fn reaching_the_commanded_goal_chains_to_another_training_goal() {
+        let mut c = Collector::new(true);
+        c.chained = vec![None; 3];
+        // Env 0 sits on its goal (1, 1); envs 1 and 2 are far from theirs.
+        let env_goals = [[1.0, 1.0], [8.0, 0.0], [0.0, 8.0]];
+        let obs = [[1.1, 0.9, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [4.0, 4.0, 0.0, 0.0]]
+            .iter()
+            .zip(&env_goals)
+            .flat_map(|(s, g)| s.iter().chain(g).copied().collect::<Vec<f32>>())
+            .collect::<Vec<f32>>();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut chained_to = std::collections::HashSet::new();
+        for _ in 0..50 {
+            c.obs = obs.clone();
+            c.chained[0] = None;
+            c.command_chained_goals(&spec(), &mut rng);
+            let g = c.chained[0].clone().expect("env 0 reached its goal, so it gets a new one");
+            assert_eq!(&c.obs[4..6], g.as_slice(), "the actor sees the chained goal");
+            assert!(env_goals.iter().any(|e| e.as_slice() == g.as_slice()), "{g:?} is some env's goal");
+            chained_to.insert(g.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            assert!(c.chained[1].is_none() && c.chained[2].is_none(), "far envs keep their goals");
+            assert_eq!(&c.obs[6..], &obs[6..]);
+        }
+        assert_eq!(chained_to.len(), 3, "new goals are drawn across environments");
+    }
+
+    #[test]
+    fn a_chained_goal_stays_until_reached() {
+        let mut c = Collector::new(true);
+        c.chained = vec![Some(vec![5.0, 5.0])];
+        c.obs = vec![1.0, 1.0, 0.0, 0.0, 1.0, 1.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        c.command_chained_goals(&spec(), &mut rng);
+        assert_eq!(c.chained[0], Some(vec![5.0, 5.0]), "being at the env's own goal does not matter any more");
+        assert_eq!(&c.obs[4..], &[5.0, 5.0]);
+    }
+}

@@ -5,10 +5,12 @@
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
 //! - [`files`], [`metrics`]: the run directory and its metrics rows.
+//! - [`updater`]: the fused CPU update or candle's (CUDA, or the CPU as a reference).
 //! - [`state`]: `train_state.safetensors` for `--resume`.
 //! - [`bank`]: `bank.safetensors`, the planner's waypoints.
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
 //! - [`progress`]: observer hooks and the terminal progress bar.
+//! - [`sweep`]: a depth sweep's finished runs pooled per depth, `sweep.json` and `depth_sweep.png`.
 
 pub mod bank;
 pub mod collect;
@@ -20,3 +22,5 @@ pub mod progress;
 pub mod replay;
 pub mod run;
 pub mod state;
+pub mod sweep;
+pub mod updater;

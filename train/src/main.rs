@@ -59,9 +59,13 @@ struct Cli {
     /// Seed of everything random in the run.
     #[arg(long)]
     seed: Option<u64>,
-    /// cpu (cuda[:N] is not wired into train yet).
+    /// cpu, or cuda / cuda:N for an NVIDIA GPU (needs a build with `--features cuda`).
     #[arg(long)]
     device: Option<String>,
+    /// Update path: auto (fused CPU path on cpu, candle's autograd on cuda), fast, or candle (on the
+    /// CPU: the slow reference implementation, for cross-checking).
+    #[arg(long)]
+    backend: Option<String>,
     /// During collection, command a new training goal whenever the commanded one is reached.
     #[arg(long)]
     chain_goals: Option<bool>,
@@ -98,7 +102,7 @@ fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
     }
     set!(env, episode_length, random_starts, depth, width, batch_size, num_envs, unroll_length);
     set!(sgd_steps_per_round, total_env_steps, eval_every, eval_episodes, seed, device, bank_size, threads);
-    set!(chain_goals);
+    set!(chain_goals, backend);
     if cli.actor_depth.is_some() {
         c.actor_depth = cli.actor_depth;
     }

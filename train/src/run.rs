@@ -12,7 +12,6 @@ use envs::eval::{evaluate_with, EvalOptions, Policy};
 use envs::plot::plot_maze_trajectories;
 use envs::point_maze::Layout;
 use envs::{make_with, EnvOptions, GoalEnv};
-use models::fast::FastTrainer;
 use models::infer::ActorInfer;
 use models::{checkpoint, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
 use rand::{Rng, SeedableRng};
@@ -28,6 +27,7 @@ use crate::metrics::{csv_row, per_goal_success, plot_history, Metrics, CSV_HEADE
 use crate::progress::Observer;
 use crate::replay::{Replay, Sample};
 use crate::state::{self, Counters};
+use crate::updater::Updater;
 
 /// The deterministic actor as an evaluation policy.
 struct Deterministic<'a>(&'a mut ActorInfer);
@@ -78,12 +78,6 @@ pub struct Summary {
 /// (not counted in the run's env steps) and the environments start new episodes.
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
     cfg.validate().map_err(anyhow::Error::msg)?;
-    if !cfg.device.trim().eq_ignore_ascii_case("cpu") {
-        bail!(
-            "--device {}: training runs on the CPU path for now (the CUDA trainer is not wired into train yet)",
-            cfg.device
-        );
-    }
     let files = RunFiles { dir: out.to_path_buf() };
     fs::create_dir_all(out).with_context(|| format!("creating run directory {}", out.display()))?;
     remove_stale_temp_files(out);
@@ -129,17 +123,17 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
                     mcfg
                 );
             }
-            let mut t = FastTrainer::new(r.model, adam, cfg.threads)?;
-            (t.adam.m, t.adam.v, t.adam.t) = (r.adam_m, r.adam_v, r.adam_t);
+            let mut t = Updater::new(r.model, adam, cfg)?;
+            t.restore_adam(r.adam_m, r.adam_v, r.adam_t)?;
             rng.set_word_pos(r.rng_word_pos);
             t
         }
-        None => FastTrainer::new(Model::init(&mcfg, cfg.seed)?, adam, cfg.threads)?,
+        None => Updater::new(Model::init(&mcfg, cfg.seed)?, adam, cfg)?,
     };
     if let Some(t) = cfg.target_entropy {
-        trainer.target_entropy = t;
+        trainer.set_target_entropy(t);
     }
-    let mut actor = ActorInfer::new(&trainer.model);
+    let mut actor = ActorInfer::new(trainer.model()?);
     let mut replay = Replay::new(
         cfg.num_envs,
         cfg.replay_steps,
@@ -162,9 +156,10 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         next_eval = env_steps;
     }
     tracing::info!(
-        "{} replay steps prefilled; {} parameters, {} SGD steps per {} env steps",
+        "{} replay steps prefilled; {} parameters on the {}, {} SGD steps per {} env steps",
         refill,
-        trainer.model.params.len(),
+        trainer.model()?.params.len(),
+        trainer.describe(),
         cfg.sgd_steps_per_round,
         cfg.round_env_steps()
     );
@@ -190,7 +185,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
                 &files,
                 eval_env.as_mut(),
                 &mut actor,
-                &trainer,
+                &mut trainer,
                 env_steps,
                 sgd_steps,
                 &last,
@@ -199,14 +194,14 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
             observer.evaluated(&m);
             next_eval = env_steps + cfg.eval_every;
             let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
-            save_run(&files, &trainer, counters, &rng)?;
+            save_run(&files, &mut trainer, counters, &rng)?;
             if env_steps >= cfg.total_env_steps {
                 break m;
             }
         }
         if STOP.load(Ordering::SeqCst) {
             let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
-            save_run(&files, &trainer, counters, &rng)?;
+            save_run(&files, &mut trainer, counters, &rng)?;
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
         env_steps += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
@@ -227,7 +222,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
                 );
             }
         }
-        actor.refresh(&trainer.model)?;
+        actor.refresh(trainer.model()?)?;
         observer.round(env_steps, sgd_steps);
     };
     let bank =
@@ -250,10 +245,10 @@ pub struct Interrupted {
 }
 
 /// Writes the teacher and the train state (in that order, each atomically).
-fn save_run(files: &RunFiles, trainer: &FastTrainer, counters: Counters, rng: &ChaCha8Rng) -> Result<()> {
-    let model = with_step(&trainer.model, counters.sgd_steps);
+fn save_run(files: &RunFiles, trainer: &mut Updater, counters: Counters, rng: &ChaCha8Rng) -> Result<()> {
+    let model = with_step(trainer.model()?, counters.sgd_steps);
     checkpoint::save(&model, &files.teacher())?;
-    state::save(&files.train_state(), &model, &trainer.adam, counters, rng)
+    state::save(&files.train_state(), &model, &*trainer.adam()?, counters, rng)
 }
 
 fn with_step(model: &Model, sgd_steps: u64) -> Model {
@@ -271,13 +266,13 @@ fn evaluate_and_log(
     files: &RunFiles,
     eval_env: &mut dyn GoalEnv,
     actor: &mut ActorInfer,
-    trainer: &FastTrainer,
+    trainer: &mut Updater,
     env_steps: u64,
     sgd_steps: u64,
     last: &CrlStats,
     clock: &Clock,
 ) -> Result<Metrics> {
-    actor.refresh(&trainer.model)?;
+    actor.refresh(trainer.model()?)?;
     let mut policy = Deterministic(actor);
     let layout = cfg.env.strip_prefix("point_").and_then(|name| Layout::builtin(&eval_env_name(name)));
     // Paths of the first episodes, for trajectories.png (mazes only).

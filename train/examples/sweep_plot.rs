@@ -1,0 +1,124 @@
+//! Gathers a depth sweep's finished runs and draws success rate against depth:
+//! `cargo run --release -p train --example sweep_plot -- DIR [TITLE]`.
+//!
+//! DIR holds one run directory per (depth, seed), as `scripts/depth_sweep.sh` makes them. Writes
+//! DIR/depth_sweep.png and DIR/sweep.json and prints one row per depth. Exits 1 when no run in DIR
+//! has finished (nothing to compare), 2 on a usage error.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use tracing_subscriber::EnvFilter;
+use train::sweep::{collect_sweep, plot_sweep, write_sweep_json, SweepPoint};
+
+const USAGE: &str =
+    "usage: sweep_plot DIR [TITLE]   (DIR: a sweep directory with one run directory per depth and seed)";
+
+fn main() -> ExitCode {
+    // Warnings (skipped runs, mixed budgets) go to stderr; RUST_LOG overrides.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (dir, title) = match args.as_slice() {
+        [flag, ..] if flag == "-h" || flag == "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [dir] => (PathBuf::from(dir), None),
+        [dir, title] => (PathBuf::from(dir), Some(title.clone())),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&dir, title) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(dir: &std::path::Path, title: Option<String>) -> Result<ExitCode> {
+    let points = collect_sweep(dir)?;
+    let skipped: Vec<String> = points
+        .iter()
+        .flat_map(|p| p.skipped.iter().map(move |s| format!("  depth {}: {} ({})", p.depth, s.name, s.reason())))
+        .collect();
+    if points.iter().all(|p| p.runs.is_empty()) {
+        eprintln!("error: no finished runs in {}", dir.display());
+        if skipped.is_empty() && dir.join("config.toml").is_file() {
+            eprintln!("  {} is a single run directory; pass the sweep directory that holds the runs", dir.display());
+        } else if skipped.is_empty() {
+            eprintln!("  no run directories (subdirectories with a config.toml) found");
+        } else {
+            eprintln!("{}", skipped.join("\n"));
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let title = title.unwrap_or_else(|| default_title(&points));
+    let png = dir.join("depth_sweep.png");
+    let json = dir.join("sweep.json");
+    plot_sweep(&points, &title, &png)?;
+    write_sweep_json(&points, &json)?;
+
+    println!("{title}");
+    println!(
+        "{:>6} {:>5}  {:>7}  {:>16}  {:>12}  {:>11}",
+        "depth", "runs", "success", "95% interval", "time at goal", "mean wall s"
+    );
+    for p in &points {
+        match (p.success, p.time_at_goal, p.mean_wall_s) {
+            (Some(s), Some(t), Some(w)) => println!(
+                "{:>6} {:>5}  {:>7.3}  [{:>6.3}, {:>6.3}]  {:>12.3}  {:>11.0}",
+                p.depth,
+                p.runs.len(),
+                s.mean,
+                s.ci95_low,
+                s.ci95_high,
+                t,
+                w
+            ),
+            _ => println!("{:>6} {:>5}  (no finished run)", p.depth, 0),
+        }
+    }
+    if !skipped.is_empty() {
+        println!("skipped (not counted above):\n{}", skipped.join("\n"));
+    }
+    println!("wrote {} and {}", png.display(), json.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "point_big_maze: success vs depth, 300k env steps per run, seeds 0, 1", from the finished runs.
+fn default_title(points: &[SweepPoint]) -> String {
+    let runs = || points.iter().flat_map(|p| &p.runs);
+    let join = |v: Vec<String>| v.join(", ");
+    let envs: BTreeSet<&str> = runs().map(|r| r.env.as_str()).collect();
+    let budgets: BTreeSet<u64> = runs().map(|r| r.total_env_steps).collect();
+    let seeds: BTreeSet<u64> = runs().map(|r| r.seed).collect();
+    let steps = match budgets.iter().collect::<Vec<_>>().as_slice() {
+        [b] => format!("{} env steps per run", thousands(**b)),
+        _ => format!("mixed budgets ({} env steps)", join(budgets.iter().map(|b| thousands(*b)).collect())),
+    };
+    let envs = join(envs.into_iter().map(str::to_string).collect());
+    let seeds_word = if seeds.len() == 1 { "seed" } else { "seeds" };
+    format!("{envs}: success vs depth, {steps}, {seeds_word} {}", join(seeds.iter().map(u64::to_string).collect()))
+}
+
+/// 300000 as "300k", 1500000 as "1.5M" (exact values stay exact: 20480 is "20480").
+fn thousands(v: u64) -> String {
+    match v {
+        v if v >= 1_000_000 && v % 100_000 == 0 => format!("{}M", v as f64 / 1e6),
+        v if v >= 1_000 && v % 1_000 == 0 => format!("{}k", v / 1_000),
+        v => v.to_string(),
+    }
+}
