@@ -4,21 +4,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use envs::eval::{evaluate_with, EvalOptions, Policy};
+use envs::eval::{evaluate_with, EvalOptions};
 use envs::plot::plot_maze_trajectories;
 use envs::point_maze::Layout;
 use envs::{make_with, EnvOptions};
 use models::infer::ActorInfer;
-
-struct Deterministic(ActorInfer);
-
-impl Policy for Deterministic {
-    fn act(&mut self, obs: &[f32], n: usize, actions: &mut [f32]) -> envs::Result<()> {
-        let a = self.0.act_obs(obs, n).map_err(|e| envs::EnvError::Invalid(e.to_string()))?;
-        actions.copy_from_slice(a);
-        Ok(())
-    }
-}
+use train::run::Deterministic;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,7 +20,8 @@ fn main() -> Result<()> {
     let env_name = format!("{}_eval", model.cfg.env);
     let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
     let mut env = make_with(&env_name, 64, 1, &opts)?;
-    let mut policy = Deterministic(ActorInfer::new(&model));
+    let mut actor = ActorInfer::new(&model);
+    let mut policy = Deterministic(&mut actor);
     let report = evaluate_with(env.as_mut(), &mut policy, &EvalOptions { episodes: 64, seed: 2, trajectories: 24 })?;
     println!("success {:.3}  time at goal {:.3}", report.success_rate.mean, report.time_at_goal.mean);
     let layout = Layout::builtin(env_name.trim_start_matches("point_")).context("not a built-in maze")?;

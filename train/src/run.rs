@@ -29,8 +29,8 @@ use crate::replay::{Replay, Sample};
 use crate::state::{self, Counters};
 use crate::updater::Updater;
 
-/// The deterministic actor as an evaluation policy.
-struct Deterministic<'a>(&'a mut ActorInfer);
+/// The deterministic actor (tanh of the mean) as an evaluation policy.
+pub struct Deterministic<'a>(pub &'a mut ActorInfer);
 
 impl Policy for Deterministic<'_> {
     fn act(&mut self, obs: &[f32], n: usize, actions: &mut [f32]) -> envs::Result<()> {
