@@ -1,0 +1,143 @@
+//! Data for distillation: rollouts in the vectorised environments, every visited (state, goal)
+//! labelled with the teacher's Gaussian, aggregated in one FIFO buffer (DAgger).
+//!
+//! Each environment step takes the teacher's deterministic action with probability β and the
+//! student's otherwise (β = 1 is behaviour cloning: teacher-driven rollouts only). Goals: the commanded
+//! goal, and a hindsight goal per step (the goal-space position of a later state of the same trajectory
+//! within the round), so the student learns the teacher's behaviour toward goals it will be given at
+//! serving time, including the planner's intermediate waypoints.
+
+use anyhow::{anyhow, Result};
+use envs::GoalEnv;
+use models::infer::ActorInfer;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Teacher-labelled observations: rows `[state, goal]` with the teacher's (mean, log_std).
+pub struct Labels {
+    pub obs_dim: usize,
+    pub action_dim: usize,
+    capacity: usize,
+    obs: Vec<f32>,
+    mean: Vec<f32>,
+    log_std: Vec<f32>,
+    next: usize,
+    len: usize,
+    /// Rows ever added (labelled samples, the budget DAgger and bc are compared at).
+    pub labelled: u64,
+}
+
+/// A batch drawn from [`Labels`].
+#[derive(Default)]
+pub struct LabelBatch {
+    pub obs: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub log_std: Vec<f32>,
+}
+
+impl Labels {
+    pub fn new(obs_dim: usize, action_dim: usize, capacity: usize) -> Self {
+        let cap = capacity.max(1);
+        Labels {
+            obs_dim,
+            action_dim,
+            capacity: cap,
+            obs: vec![0.0; cap * obs_dim],
+            mean: vec![0.0; cap * action_dim],
+            log_std: vec![0.0; cap * action_dim],
+            next: 0,
+            len: 0,
+            labelled: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Labels `obs` (rows) with `teacher` and stores them, overwriting the oldest when full.
+    pub fn add(&mut self, obs: &[f32], teacher: &mut ActorInfer) -> Result<()> {
+        let (od, ad) = (self.obs_dim, self.action_dim);
+        let n = obs.len() / od;
+        let (mean, log_std) = teacher.distribution_obs(obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
+        for r in 0..n {
+            let slot = self.next;
+            self.obs[slot * od..(slot + 1) * od].copy_from_slice(&obs[r * od..(r + 1) * od]);
+            self.mean[slot * ad..(slot + 1) * ad].copy_from_slice(&mean[r * ad..(r + 1) * ad]);
+            self.log_std[slot * ad..(slot + 1) * ad].copy_from_slice(&log_std[r * ad..(r + 1) * ad]);
+            self.next = (self.next + 1) % self.capacity;
+            self.len = (self.len + 1).min(self.capacity);
+        }
+        self.labelled += n as u64;
+        Ok(())
+    }
+
+    /// `batch` rows drawn uniformly with replacement.
+    pub fn sample(&self, batch: usize, rng: &mut impl Rng, out: &mut LabelBatch) {
+        let (od, ad) = (self.obs_dim, self.action_dim);
+        out.obs.clear();
+        out.mean.clear();
+        out.log_std.clear();
+        for _ in 0..batch {
+            let i = rng.random_range(0..self.len.max(1));
+            out.obs.extend_from_slice(&self.obs[i * od..(i + 1) * od]);
+            out.mean.extend_from_slice(&self.mean[i * ad..(i + 1) * ad]);
+            out.log_std.extend_from_slice(&self.log_std[i * ad..(i + 1) * ad]);
+        }
+    }
+}
+
+/// Runs `steps` steps of the β-mixed policy in every environment and labels what it visits.
+pub fn collect_round(
+    env: &mut dyn GoalEnv,
+    student: &mut ActorInfer,
+    teacher: &mut ActorInfer,
+    beta: f64,
+    steps: usize,
+    rng: &mut ChaCha8Rng,
+    labels: &mut Labels,
+) -> Result<()> {
+    let spec = env.spec().clone();
+    let (n, sd, gd, ad) = (env.num_envs(), spec.state_dim, spec.goal_dim, spec.action_dim);
+    let od = sd + gd;
+    let mut states = Vec::with_capacity(steps * n * sd);
+    let mut traj = Vec::with_capacity(steps * n);
+    let mut actions = vec![0f32; n * ad];
+    for _ in 0..steps {
+        let obs = env.observations().to_vec();
+        labels.add(&obs, teacher)?;
+        let t_act = teacher.act_obs(&obs, n).map_err(|e| anyhow!("teacher: {e}"))?.to_vec();
+        let s_act = student.act_obs(&obs, n).map_err(|e| anyhow!("student: {e}"))?;
+        for k in 0..n {
+            let src = if rng.random_bool(beta.clamp(0.0, 1.0)) { &t_act } else { s_act };
+            actions[k * ad..(k + 1) * ad].copy_from_slice(&src[k * ad..(k + 1) * ad]);
+        }
+        for row in obs.chunks_exact(od) {
+            states.extend_from_slice(&row[..sd]);
+        }
+        let info = env.step(&actions)?;
+        traj.extend(info.iter().map(|i| i.traj_id));
+    }
+    // Hindsight goals: a later state of the same trajectory within this round.
+    let mut hindsight = Vec::with_capacity(steps * n * od);
+    for t in 0..steps.saturating_sub(1) {
+        for k in 0..n {
+            let id = traj[t * n + k];
+            let last = (t + 1..steps).take_while(|&u| traj[u * n + k] == id).last();
+            let Some(last) = last else { continue };
+            let j = rng.random_range(t + 1..=last);
+            let s = &states[(t * n + k) * sd..(t * n + k + 1) * sd];
+            let future = &states[(j * n + k) * sd..(j * n + k + 1) * sd];
+            hindsight.extend_from_slice(s);
+            hindsight.extend(spec.goal_indices.iter().map(|&i| future[i]));
+        }
+    }
+    if !hindsight.is_empty() {
+        labels.add(&hindsight, teacher)?;
+    }
+    Ok(())
+}

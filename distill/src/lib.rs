@@ -1,0 +1,13 @@
+//! deepcrl `distill`: compresses a deep CRL teacher's actor into a shallow student (DESIGN.md section 6).
+//!
+//! - [`teacher`]: finds and loads a teacher from a run directory or a checkpoint, with clear errors.
+//! - [`loss`]: the KL between pre-tanh Gaussians and the MSE on tanh(mean), on candle's autograd.
+//! - [`dagger`]: student (or teacher) rollouts labelled by the teacher, aggregated into one buffer.
+//! - [`report`]: report.json and report.md: closed-loop results, sizes, latency.
+//! - [`run`]: the loop, the evaluation of teacher and student, and the files it writes.
+
+pub mod dagger;
+pub mod loss;
+pub mod report;
+pub mod run;
+pub mod teacher;

@@ -1,0 +1,121 @@
+//! `cargo run --release -p distill -- --teacher runs/NAME --student-depth 8` (or `cargo distill ...`):
+//! distils a teacher's actor into a shallow student and reports how much of the teacher it keeps.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use distill::report::Report;
+use distill::run::{distill, DistillConfig};
+use distill::teacher::Teacher;
+use tracing_subscriber::EnvFilter;
+
+/// Distil a deep CRL teacher into a shallow student actor (DESIGN.md section 6).
+#[derive(Parser, Debug)]
+#[command(name = "distill", version, about, long_about = None)]
+struct Cli {
+    /// The teacher: a run directory written by `train` (runs/NAME) or a teacher.safetensors file.
+    #[arg(long)]
+    teacher: PathBuf,
+    /// Linear layers in the student's residual blocks (a multiple of 4).
+    #[arg(long, default_value_t = 8)]
+    student_depth: usize,
+    /// Student width (default: the teacher's).
+    #[arg(long)]
+    student_width: Option<usize>,
+    /// dagger: student rollouts labelled by the teacher (β-mixed early on); bc: teacher rollouts only.
+    #[arg(long, default_value = "dagger")]
+    method: String,
+    /// kl: KL(teacher ‖ student) between pre-tanh Gaussians; mse: squared error of tanh(mean).
+    #[arg(long, default_value = "kl")]
+    loss: String,
+    /// Environment for rollouts and evaluation (default: the teacher's).
+    #[arg(long)]
+    env: Option<String>,
+    /// SGD steps.
+    #[arg(long, default_value_t = 3000)]
+    steps: usize,
+    /// Learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Evaluation episodes for teacher and student each.
+    #[arg(long, default_value_t = 128)]
+    eval_episodes: usize,
+    /// Seed of everything random in the run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (default: <teacher run>/student-d<depth>-<method>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn run(cli: Cli) -> Result<PathBuf> {
+    let cfg = DistillConfig {
+        teacher: cli.teacher.clone(),
+        student_depth: cli.student_depth,
+        student_width: cli.student_width,
+        method: cli.method.clone(),
+        loss: cli.loss.clone(),
+        env: cli.env.clone(),
+        steps: cli.steps,
+        lr: cli.lr,
+        eval_episodes: cli.eval_episodes,
+        seed: cli.seed,
+        ..DistillConfig::default()
+    };
+    cfg.validate()?;
+    let teacher = Teacher::load(&cli.teacher)?;
+    let out = cli.out.clone().unwrap_or_else(|| {
+        let base = if cli.teacher.is_dir() { cli.teacher.clone() } else { PathBuf::from("runs") };
+        base.join(format!("student-d{}-{}", cli.student_depth, cli.method))
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    tracing::info!(
+        "distilling {} (actor depth {}) into a depth-{} student, {} with {} loss, {} steps",
+        teacher.checkpoint.display(),
+        teacher.model.cfg.actor_depth,
+        cfg.student_depth,
+        cfg.method,
+        cfg.loss,
+        cfg.steps
+    );
+    let outcome = distill(&cfg, &teacher, |p| {
+        tracing::info!(
+            "sgd {:>6}  labelled {:>8}  loss {:.4}  held-out action mse {:.5}",
+            p.sgd_steps,
+            p.labelled,
+            p.loss,
+            p.heldout_action_mse
+        )
+    })?;
+    models::checkpoint::save(&outcome.student, &out.join("student.safetensors"))?;
+    models::onnx::export_actor(&outcome.student, &out.join("student.onnx"))?;
+    let env = cfg.env.clone().unwrap_or_else(|| teacher.model.cfg.env.clone());
+    let report = Report::new(&cfg, &env, &teacher.model, &outcome)?;
+    report.write(&out)?;
+    println!("{}", report.markdown());
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,distill=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(cli) {
+        Ok(out) => {
+            println!("student: {0}/student.safetensors, {0}/student.onnx; report: {0}/report.md", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

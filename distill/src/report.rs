@@ -1,0 +1,162 @@
+//! `report.json` and `report.md`: teacher against student, closed loop, with sizes and measured latency.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use envs::eval::EvalReport;
+use envs::Stat;
+use models::infer::ActorInfer;
+use models::Model;
+use serde::Serialize;
+
+use crate::run::{CurvePoint, DistillConfig, Outcome};
+
+/// Size and speed of one actor.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActorCost {
+    pub actor_depth: usize,
+    pub width: usize,
+    pub actor_parameters: usize,
+    /// Multiply-adds × 2 of the actor's linear layers for one action.
+    pub flops_per_action: usize,
+    /// Median microseconds for one action (one thread, in process).
+    pub batch1_us: f64,
+    /// Median microseconds for 256 actions in one call.
+    pub batch256_us: f64,
+}
+
+/// Closed-loop results of one policy.
+#[derive(Clone, Debug, Serialize)]
+pub struct Closed {
+    pub success_rate: Stat,
+    pub time_at_goal: Stat,
+    pub episodes: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub config: DistillConfig,
+    pub env: String,
+    pub teacher: Closed,
+    pub student: Closed,
+    /// Student success / teacher success (None when the teacher never succeeds).
+    pub retention_success: Option<f64>,
+    pub retention_time_at_goal: Option<f64>,
+    pub teacher_cost: ActorCost,
+    pub student_cost: ActorCost,
+    pub batch1_speedup: f64,
+    pub labelled_samples: u64,
+    pub wall_s: f64,
+    pub curve: Vec<CurvePoint>,
+}
+
+fn closed(r: &EvalReport) -> Closed {
+    Closed { success_rate: r.success_rate, time_at_goal: r.time_at_goal, episodes: r.episodes }
+}
+
+fn median_us(mut f: impl FnMut() -> Result<()>, reps: usize) -> Result<f64> {
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Parameters, FLOPs and measured latency of `model`'s actor.
+pub fn actor_cost(model: &Model) -> Result<ActorCost> {
+    let lay = &model.layout.actor;
+    let params = lay.range.len();
+    let flops: usize = model
+        .layout
+        .specs
+        .iter()
+        .filter(|s| s.name.starts_with("actor.") && s.name.ends_with(".weight") && s.shape.len() == 2)
+        .map(|s| 2 * s.shape[0] * s.shape[1])
+        .sum();
+    let mut actor = ActorInfer::new(model);
+    let od = model.cfg.state_dim + model.cfg.goal_dim;
+    let obs: Vec<f32> = (0..256 * od).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+    let err = |e: models::ModelError| anyhow!("{e}");
+    let batch1_us = median_us(|| actor.act_obs(&obs[..od], 1).map(|_| ()).map_err(err), 2000)?;
+    let batch256_us = median_us(|| actor.act_obs(&obs, 256).map(|_| ()).map_err(err), 50)?;
+    Ok(ActorCost {
+        actor_depth: model.cfg.actor_depth,
+        width: model.cfg.width,
+        actor_parameters: params,
+        flops_per_action: flops,
+        batch1_us,
+        batch256_us,
+    })
+}
+
+impl Report {
+    pub fn new(cfg: &DistillConfig, env: &str, teacher: &Model, out: &Outcome) -> Result<Self> {
+        let (t, s) = (closed(&out.teacher_eval), closed(&out.student_eval));
+        let ratio = |a: f64, b: f64| (b > 0.0).then_some(a / b);
+        let teacher_cost = actor_cost(teacher)?;
+        let student_cost = actor_cost(&out.student)?;
+        Ok(Report {
+            config: cfg.clone(),
+            env: env.to_string(),
+            retention_success: ratio(s.success_rate.mean, t.success_rate.mean),
+            retention_time_at_goal: ratio(s.time_at_goal.mean, t.time_at_goal.mean),
+            batch1_speedup: teacher_cost.batch1_us / student_cost.batch1_us.max(1e-9),
+            teacher: t,
+            student: s,
+            teacher_cost,
+            student_cost,
+            labelled_samples: out.labelled,
+            wall_s: out.wall_s,
+            curve: out.curve.clone(),
+        })
+    }
+
+    pub fn markdown(&self) -> String {
+        let pct = |v: Option<f64>| v.map(|r| format!("{:.1}%", 100.0 * r)).unwrap_or_else(|| "n/a".into());
+        let stat = |s: &Stat| format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci95_low, s.ci95_high);
+        let row = |name: &str, c: &Closed, k: &ActorCost| {
+            format!(
+                "| {name} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                k.actor_depth,
+                stat(&c.success_rate),
+                stat(&c.time_at_goal),
+                k.actor_parameters,
+                k.flops_per_action,
+                k.batch1_us,
+                k.batch256_us
+            )
+        };
+        format!(
+            "# Distillation report\n\n{} → depth-{} student on `{}` ({}, {} loss), {} SGD steps, {} labelled \
+             samples, {:.0} s.\n\n| policy | actor depth | success (95% CI) | time at goal (95% CI) | parameters | \
+             FLOPs/action | batch-1 µs | batch-256 µs |\n|---|---|---|---|---|---|---|---|\n{}{}\nRetention \
+             (student / teacher): success {}, time at goal {}. Batch-1 speed-up {:.1}×. {} evaluation episodes \
+             each, deterministic actions, same seeds.\n",
+            self.config.teacher.display(),
+            self.config.student_depth,
+            self.env,
+            self.config.method,
+            self.config.loss,
+            self.config.steps,
+            self.labelled_samples,
+            self.wall_s,
+            row("teacher", &self.teacher, &self.teacher_cost),
+            row("student", &self.student, &self.student_cost),
+            pct(self.retention_success),
+            pct(self.retention_time_at_goal),
+            self.batch1_speedup,
+            self.teacher.episodes
+        )
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self)?;
+        models::atomic::write_bytes_atomic(&dir.join("report.json"), json.as_bytes())?;
+        models::atomic::write_bytes_atomic(&dir.join("report.md"), self.markdown().as_bytes())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,274 @@
+//! The distillation loop: prefill with teacher-driven rollouts, then alternate a β-mixed collection
+//! round and SGD steps on the aggregated labels; at the end, evaluate teacher and student closed-loop on
+//! the eval goals and write the student (checkpoint and ONNX) and the report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use envs::eval::{evaluate, EvalReport};
+use envs::{make_with, EnvOptions};
+use models::infer::ActorInfer;
+use models::reference::CandleModel;
+use models::{Model, ModelConfig};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use train::run::Deterministic;
+
+use crate::dagger::{collect_round, LabelBatch, Labels};
+use crate::teacher::Teacher;
+
+/// Everything a distillation run needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DistillConfig {
+    pub teacher: PathBuf,
+    pub student_depth: usize,
+    /// `None`: the teacher's width.
+    pub student_width: Option<usize>,
+    /// `dagger` (student rollouts, β-mixed with the teacher early on) or `bc` (teacher rollouts only).
+    pub method: String,
+    /// `kl` (teacher ‖ student, pre-tanh Gaussians) or `mse` (on tanh(mean)).
+    pub loss: String,
+    /// Environment for rollouts and evaluation; `None`: the teacher's.
+    pub env: Option<String>,
+    /// SGD steps.
+    pub steps: usize,
+    pub batch_size: usize,
+    pub num_envs: usize,
+    pub unroll_length: usize,
+    pub sgd_steps_per_round: usize,
+    /// β of the first DAgger round; multiplied by `beta_decay` every round.
+    pub beta0: f64,
+    pub beta_decay: f64,
+    pub lr: f64,
+    pub eval_episodes: usize,
+    pub seed: u64,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        DistillConfig {
+            teacher: PathBuf::new(),
+            student_depth: 8,
+            student_width: None,
+            method: "dagger".into(),
+            loss: "kl".into(),
+            env: None,
+            steps: 3000,
+            batch_size: 256,
+            num_envs: 64,
+            unroll_length: 16,
+            sgd_steps_per_round: 32,
+            beta0: 1.0,
+            beta_decay: 0.8,
+            lr: 1e-3,
+            eval_episodes: 128,
+            seed: 0,
+        }
+    }
+}
+
+impl DistillConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.student_depth == 0 || !self.student_depth.is_multiple_of(4) {
+            bail!("--student-depth {}: must be a positive multiple of 4 (4, 8, 16, ...)", self.student_depth);
+        }
+        if !["dagger", "bc"].contains(&self.method.as_str()) {
+            bail!("--method {:?}: must be dagger or bc", self.method);
+        }
+        if !["kl", "mse"].contains(&self.loss.as_str()) {
+            bail!("--loss {:?}: must be kl or mse", self.loss);
+        }
+        let positive = [
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("num_envs", self.num_envs),
+            ("unroll_length", self.unroll_length),
+            ("sgd_steps_per_round", self.sgd_steps_per_round),
+            ("eval_episodes", self.eval_episodes),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            bail!("{name} must be positive");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("lr = {} must be a positive number", self.lr);
+        }
+        Ok(())
+    }
+}
+
+/// One point of the distillation curve.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub sgd_steps: usize,
+    pub labelled: u64,
+    pub loss: f32,
+    /// Mean squared error of tanh(mean) against the teacher's on a held-out labelled batch.
+    pub heldout_action_mse: f32,
+}
+
+/// What a run produced.
+pub struct Outcome {
+    pub student: Model,
+    pub teacher_eval: EvalReport,
+    pub student_eval: EvalReport,
+    pub curve: Vec<CurvePoint>,
+    pub labelled: u64,
+    pub wall_s: f64,
+}
+
+/// The student's candle network, its optimiser and its host copy.
+struct Student {
+    net: CandleModel,
+    opt: AdamW,
+    model: Model,
+}
+
+impl Student {
+    fn new(model: Model, lr: f64) -> Result<Self> {
+        let net = CandleModel::from_model(&model, &Device::Cpu, DType::F32)?;
+        let vars = net.names.iter().map(|n| net.vars[n].clone()).collect();
+        let opt = AdamW::new(vars, ParamsAdamW { lr, weight_decay: 0.0, ..ParamsAdamW::default() })?;
+        Ok(Student { net, opt, model })
+    }
+
+    fn loss(&self, b: &LabelBatch, loss: &str) -> Result<Tensor> {
+        let (cfg, dev) = (&self.model.cfg, &self.net.device);
+        let rows = b.mean.len() / cfg.action_dim;
+        let obs = Tensor::from_slice(&b.obs, (rows, cfg.state_dim + cfg.goal_dim), dev)?;
+        let mean_t = Tensor::from_slice(&b.mean, (rows, cfg.action_dim), dev)?;
+        let log_std_t = Tensor::from_slice(&b.log_std, (rows, cfg.action_dim), dev)?;
+        let (mean, log_std) = self.net.actor(&obs)?;
+        Ok(match loss {
+            "mse" => crate::loss::mse(&mean, &mean_t)?,
+            _ => crate::loss::kl(&mean, &log_std, &mean_t, &log_std_t)?,
+        })
+    }
+
+    fn step(&mut self, b: &LabelBatch, loss: &str) -> Result<f32> {
+        let l = self.loss(b, loss)?;
+        self.opt.backward_step(&l)?;
+        Ok(l.to_scalar::<f32>()?)
+    }
+
+    fn sync(&mut self) -> Result<&Model> {
+        self.net.write_back(&mut self.model)?;
+        Ok(&self.model)
+    }
+}
+
+/// The student's configuration: the teacher's interface, an actor only.
+pub fn student_config(teacher: &ModelConfig, cfg: &DistillConfig, parent: &Path) -> ModelConfig {
+    let mut s = teacher.clone();
+    s.actor_depth = cfg.student_depth;
+    s.critic_depth = 0;
+    s.width = cfg.student_width.unwrap_or(teacher.width);
+    s.training_step = 0;
+    s.parent = Some(parent.display().to_string());
+    s
+}
+
+fn heldout_mse(student: &mut ActorInfer, b: &LabelBatch, action_dim: usize) -> Result<f32> {
+    let rows = b.mean.len() / action_dim;
+    let a = student.act_obs(&b.obs, rows).map_err(|e| anyhow!("student: {e}"))?;
+    let sum: f32 = a.iter().zip(&b.mean).map(|(x, m)| (x - m.tanh()).powi(2)).sum();
+    Ok(sum / rows as f32)
+}
+
+/// Distils `teacher` as `cfg` says; `on_point` sees each curve point as it is measured.
+pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(&CurvePoint)) -> Result<Outcome> {
+    cfg.validate()?;
+    let start = Instant::now();
+    let tcfg = &teacher.model.cfg;
+    let env_name = cfg.env.clone().unwrap_or_else(|| tcfg.env.clone());
+    let opts = EnvOptions { episode_length: Some(teacher.episode_length()), ..EnvOptions::default() };
+    let mut env = make_with(&env_name, cfg.num_envs, cfg.seed, &opts)?;
+    let spec = env.spec().clone();
+    if (spec.state_dim, spec.goal_dim, spec.action_dim) != (tcfg.state_dim, tcfg.goal_dim, tcfg.action_dim) {
+        bail!(
+            "{}: the teacher was trained on {} (state {}, goal {}, action {}) but {env_name} has state {}, goal {}, \
+             action {}; pick a matching --env",
+            teacher.checkpoint.display(),
+            tcfg.env,
+            tcfg.state_dim,
+            tcfg.goal_dim,
+            tcfg.action_dim,
+            spec.state_dim,
+            spec.goal_dim,
+            spec.action_dim
+        );
+    }
+    let scfg = student_config(tcfg, cfg, &teacher.checkpoint);
+    let mut student = Student::new(Model::init(&scfg, cfg.seed)?, cfg.lr)?;
+    let mut s_actor = ActorInfer::new(&student.model);
+    let mut t_actor = ActorInfer::new(&teacher.model);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xD157);
+    let od = spec.state_dim + spec.goal_dim;
+    let mut labels = Labels::new(od, spec.action_dim, 1 << 20);
+
+    // A held-out set from teacher-driven rollouts of a separately seeded batch.
+    let mut heldout_env = make_with(&env_name, cfg.num_envs, cfg.seed + 7_919, &opts)?;
+    let mut heldout = Labels::new(od, spec.action_dim, 4 * cfg.batch_size);
+    collect_round(heldout_env.as_mut(), &mut s_actor, &mut t_actor, 1.0, 32, &mut rng, &mut heldout)?;
+    let mut heldout_batch = LabelBatch::default();
+    heldout.sample(cfg.batch_size, &mut rng, &mut heldout_batch);
+
+    let beta = |round: usize| if cfg.method == "bc" { 1.0 } else { cfg.beta0 * cfg.beta_decay.powi(round as i32) };
+    collect_round(env.as_mut(), &mut s_actor, &mut t_actor, 1.0, cfg.unroll_length, &mut rng, &mut labels)?;
+    let mut curve = Vec::new();
+    let mut batch = LabelBatch::default();
+    let (mut sgd, mut round, mut last) = (0usize, 0usize, f32::NAN);
+    let every = (cfg.steps / 30).max(cfg.sgd_steps_per_round);
+    while sgd < cfg.steps {
+        for _ in 0..cfg.sgd_steps_per_round.min(cfg.steps - sgd) {
+            labels.sample(cfg.batch_size, &mut rng, &mut batch);
+            last = student.step(&batch, &cfg.loss)?;
+            if !last.is_finite() {
+                bail!("distillation loss became {last} at step {sgd}; try a lower --lr");
+            }
+            sgd += 1;
+        }
+        s_actor.refresh(student.sync()?)?;
+        if sgd % every < cfg.sgd_steps_per_round || sgd >= cfg.steps {
+            let p = CurvePoint {
+                sgd_steps: sgd,
+                labelled: labels.labelled,
+                loss: last,
+                heldout_action_mse: heldout_mse(&mut s_actor, &heldout_batch, spec.action_dim)?,
+            };
+            on_point(&p);
+            curve.push(p);
+        }
+        round += 1;
+        if sgd < cfg.steps {
+            collect_round(
+                env.as_mut(),
+                &mut s_actor,
+                &mut t_actor,
+                beta(round),
+                cfg.unroll_length,
+                &mut rng,
+                &mut labels,
+            )?;
+        }
+    }
+    let mut final_student = student.sync()?.clone();
+    final_student.cfg.training_step = sgd as u64;
+
+    let eval_name = if env_name.ends_with("_eval") { env_name.clone() } else { format!("{env_name}_eval") };
+    let mut eval_env = make_with(&eval_name, cfg.eval_episodes.min(256), cfg.seed + 1, &opts)
+        .with_context(|| format!("building the evaluation environment {eval_name}"))?;
+    let teacher_eval = evaluate(eval_env.as_mut(), &mut Deterministic(&mut t_actor), cfg.eval_episodes, cfg.seed + 2)?;
+    let student_eval = evaluate(eval_env.as_mut(), &mut Deterministic(&mut s_actor), cfg.eval_episodes, cfg.seed + 2)?;
+    Ok(Outcome {
+        student: final_student,
+        teacher_eval,
+        student_eval,
+        curve,
+        labelled: labels.labelled,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
+}

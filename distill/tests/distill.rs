@@ -1,0 +1,117 @@
+//! A fixed-weight teacher is distilled into a smaller student whose actions match on held-out states;
+//! the student's ONNX export matches candle; a bad teacher is a clear error.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use distill::run::{distill, DistillConfig};
+use distill::teacher::Teacher;
+use models::reference::CandleModel;
+use models::{Model, ModelConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable, IntoTValue, Tensor as TTensor};
+
+/// A depth-8 width-32 teacher whose heads have random weights (at init they are near zero, and a
+/// constant teacher would be too easy to imitate).
+fn teacher(dir: &Path) -> Teacher {
+    let mut model = Model::init(&ModelConfig::point_maze(8).with_width(32), 3).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for spec in model.layout.specs.clone() {
+        if spec.name.starts_with("actor.mean") || spec.name.starts_with("actor.log_std") {
+            for p in &mut model.params[spec.range()] {
+                *p = rng.random_range(-0.3f32..0.3);
+            }
+        }
+    }
+    let path = dir.join("teacher.safetensors");
+    models::checkpoint::save(&model, &path).unwrap();
+    Teacher::load(dir).unwrap()
+}
+
+fn tiny(dir: &Path, steps: usize) -> DistillConfig {
+    DistillConfig {
+        teacher: dir.to_path_buf(),
+        student_depth: 4,
+        student_width: Some(32),
+        steps,
+        batch_size: 64,
+        num_envs: 16,
+        unroll_length: 8,
+        sgd_steps_per_round: 16,
+        eval_episodes: 8,
+        ..DistillConfig::default()
+    }
+}
+
+#[test]
+fn the_student_learns_the_teachers_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = teacher(dir.path());
+    let out = distill(&tiny(dir.path(), 400), &t, |_| {}).unwrap();
+    let (first, last) = (&out.curve[0], out.curve.last().unwrap());
+    eprintln!(
+        "held-out action mse: {} after {} steps, {} after {}",
+        first.heldout_action_mse, first.sgd_steps, last.heldout_action_mse, last.sgd_steps
+    );
+    assert_eq!(last.sgd_steps, 400);
+    assert!(last.heldout_action_mse < 0.2 * first.heldout_action_mse, "the error barely fell: {first:?} → {last:?}");
+    assert!(last.heldout_action_mse < 0.01, "held-out action mse {} ≥ 0.01", last.heldout_action_mse);
+    let s = &out.student.cfg;
+    assert_eq!((s.actor_depth, s.critic_depth, s.width), (4, 0, 32));
+    assert!(s.parent.as_deref().is_some_and(|p| p.ends_with("teacher.safetensors")), "{:?}", s.parent);
+    assert_eq!(out.teacher_eval.episodes, 8);
+}
+
+#[test]
+fn the_students_onnx_export_matches_candle() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = teacher(dir.path());
+    let out = distill(&tiny(dir.path(), 32), &t, |_| {}).unwrap();
+    let path = dir.path().join("student.onnx");
+    models::onnx::export_actor(&out.student, &path).unwrap();
+    let cfg = &out.student.cfg;
+    let rows = 5;
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let state: Vec<f32> = (0..rows * cfg.state_dim).map(|_| rng.random_range(-8.0f32..8.0)).collect();
+    let goal: Vec<f32> = (0..rows * cfg.goal_dim).map(|_| rng.random_range(-8.0f32..8.0)).collect();
+    let plan = tract_onnx::onnx().model_for_path(&path).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+    let s = TTensor::from_shape(&[rows, cfg.state_dim], &state).unwrap();
+    let g = TTensor::from_shape(&[rows, cfg.goal_dim], &goal).unwrap();
+    let got = plan.run(tvec!(s.into_tvalue(), g.into_tvalue())).unwrap();
+    let action: Vec<f32> = got[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+
+    let net = CandleModel::from_model(&out.student, &Device::Cpu, DType::F32).unwrap();
+    let obs = Tensor::cat(
+        &[
+            &Tensor::from_slice(&state, (rows, cfg.state_dim), &Device::Cpu).unwrap(),
+            &Tensor::from_slice(&goal, (rows, cfg.goal_dim), &Device::Cpu).unwrap(),
+        ],
+        1,
+    )
+    .unwrap();
+    let want = net.actor(&obs).unwrap().0.tanh().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let err = action.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err <= 1e-5, "ONNX and candle differ by {err}");
+}
+
+#[test]
+fn bad_teachers_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Teacher::load(dir.path()).err().unwrap().to_string();
+    assert!(e.contains("no teacher.safetensors"), "{e}");
+    let missing = dir.path().join("nope.safetensors");
+    let e = format!("{:#}", Teacher::load(&missing).err().unwrap());
+    assert!(e.contains("does not exist"), "{e}");
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a checkpoint").unwrap();
+    let e = format!("{:#}", Teacher::load(&junk).err().unwrap());
+    assert!(e.contains("junk.safetensors"), "{e}");
+
+    let t = teacher(dir.path());
+    let cfg = DistillConfig { env: Some("reacher".into()), ..tiny(dir.path(), 8) };
+    let e = distill(&cfg, &t, |_| {}).err().unwrap().to_string();
+    assert!(e.contains("pick a matching --env"), "{e}");
+    let cfg = DistillConfig { method: "magic".into(), ..tiny(dir.path(), 8) };
+    assert!(distill(&cfg, &t, |_| {}).err().unwrap().to_string().contains("dagger or bc"));
+}
