@@ -3,11 +3,13 @@
 //! - [`teacher`]: finds and loads a teacher from a run directory or a checkpoint, with clear errors.
 //! - [`loss`]: the KL between pre-tanh Gaussians and the MSE on tanh(mean), on candle's autograd.
 //! - [`dagger`]: student (or teacher) rollouts labelled by the teacher, aggregated into one buffer.
+//! - [`plot`]: report.png, the distillation curve and the closed-loop bars.
 //! - [`report`]: report.json and report.md: closed-loop results, sizes, latency.
 //! - [`run`]: the loop, the evaluation of teacher and student, and the files it writes.
 
 pub mod dagger;
 pub mod loss;
+pub mod plot;
 pub mod report;
 pub mod run;
 pub mod teacher;

@@ -157,6 +157,6 @@ impl Report {
         let json = serde_json::to_string_pretty(self)?;
         models::atomic::write_bytes_atomic(&dir.join("report.json"), json.as_bytes())?;
         models::atomic::write_bytes_atomic(&dir.join("report.md"), self.markdown().as_bytes())?;
-        Ok(())
+        crate::plot::plot_report(self, &dir.join("report.png"))
     }
 }

@@ -61,6 +61,20 @@ fn the_student_learns_the_teachers_actions() {
     assert_eq!((s.actor_depth, s.critic_depth, s.width), (4, 0, 32));
     assert!(s.parent.as_deref().is_some_and(|p| p.ends_with("teacher.safetensors")), "{:?}", s.parent);
     assert_eq!(out.teacher_eval.episodes, 8);
+
+    let cfg = tiny(dir.path(), 400);
+    let report = distill::report::Report::new(&cfg, "point_u_maze", &t.model, &out).unwrap();
+    report.write(dir.path()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["student_cost"]["actor_depth"], 4);
+    assert_eq!(json["teacher_cost"]["actor_depth"], 8);
+    // Teacher depth 8 vs student depth 4 at the same width: roughly half the FLOPs per action.
+    let flops = |k: &str| json[k]["flops_per_action"].as_f64().unwrap();
+    let ratio = flops("teacher_cost") / flops("student_cost");
+    assert!((1.6..2.0).contains(&ratio), "FLOPs ratio {ratio}");
+    assert!(std::fs::read_to_string(dir.path().join("report.md")).unwrap().contains("Retention"));
+    assert!(std::fs::metadata(dir.path().join("report.png")).unwrap().len() > 1000);
 }
 
 #[test]
