@@ -1,5 +1,6 @@
 //! deepcrl `distill`: compresses a deep CRL teacher's actor into a shallow student (DESIGN.md section 6).
 //!
+//! - [`baseline`]: the same-size network trained from scratch by `train`, and the shared evaluation.
 //! - [`teacher`]: finds and loads a teacher from a run directory or a checkpoint, with clear errors.
 //! - [`loss`]: the KL between pre-tanh Gaussians and the MSE on tanh(mean), on candle's autograd.
 //! - [`dagger`]: student (or teacher) rollouts labelled by the teacher, aggregated into one buffer.
@@ -7,6 +8,7 @@
 //! - [`report`]: report.json and report.md: closed-loop results, sizes, latency.
 //! - [`run`]: the loop, the evaluation of teacher and student, and the files it writes.
 
+pub mod baseline;
 pub mod dagger;
 pub mod loss;
 pub mod plot;

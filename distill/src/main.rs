@@ -46,6 +46,10 @@ struct Cli {
     /// Seed of everything random in the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Skip the baseline: the student's size trained from scratch by `train` with the teacher's recipe
+    /// and budget (it costs about as long as training a teacher of that size).
+    #[arg(long)]
+    no_baseline: bool,
     /// Output directory (default: <teacher run>/student-d<depth>-<method>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -93,7 +97,12 @@ fn run(cli: Cli) -> Result<PathBuf> {
     models::checkpoint::save(&outcome.student, &out.join("student.safetensors"))?;
     models::onnx::export_actor(&outcome.student, &out.join("student.onnx"))?;
     let env = cfg.env.clone().unwrap_or_else(|| teacher.model.cfg.env.clone());
-    let report = Report::new(&cfg, &env, &teacher.model, &outcome)?;
+    let baseline = if cli.no_baseline {
+        None
+    } else {
+        Some(distill::baseline::train_baseline(&teacher, &cfg, &out.join("baseline"))?.1)
+    };
+    let report = Report::new(&cfg, &env, &teacher.model, &outcome, baseline.as_ref())?;
     report.write(&out)?;
     println!("{}", report.markdown());
     Ok(out)

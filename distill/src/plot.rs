@@ -11,6 +11,7 @@ use crate::report::{Closed, Report};
 const FONT: &str = "sans-serif";
 const TEACHER: RGBColor = RGBColor(60, 60, 60);
 const STUDENT: RGBColor = RGBColor(31, 119, 180);
+const BASELINE: RGBColor = RGBColor(255, 127, 14);
 
 /// Writes the report's picture to `path` (via a temporary file in the same directory).
 pub fn plot_report(report: &Report, path: &Path) -> Result<()> {
@@ -66,7 +67,7 @@ fn draw(report: &Report, out: &Path) -> Result<()> {
     chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, STUDENT.filled())))?;
 
     let mut bars = ChartBuilder::on(&right)
-        .caption("closed loop: teacher (grey), student (blue), 95% intervals", (FONT, 18))
+        .caption("teacher (grey), student (blue), from scratch (orange); 95% CI", (FONT, 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -80,14 +81,19 @@ fn draw(report: &Report, out: &Path) -> Result<()> {
         .draw()?;
     let metric = |c: &Closed, k: usize| if k == 0 { c.success_rate } else { c.time_at_goal };
     for k in 0..2 {
-        for (j, (c, colour)) in [(&report.teacher, TEACHER), (&report.student, STUDENT)].into_iter().enumerate() {
+        let policies = [
+            Some((&report.teacher, TEACHER)),
+            Some((&report.student, STUDENT)),
+            report.baseline.as_ref().map(|b| (b, BASELINE)),
+        ];
+        for (j, (c, colour)) in policies.into_iter().enumerate().filter_map(|(j, p)| p.map(|p| (j, p))) {
             let s = metric(c, k);
-            let x0 = 2.0 * k as f64 + 0.25 + 0.75 * j as f64;
+            let x0 = 2.0 * k as f64 + 0.1 + 0.6 * j as f64;
             bars.draw_series(std::iter::once(Rectangle::new(
-                [(x0, 0.0), (x0 + 0.7, s.mean)],
+                [(x0, 0.0), (x0 + 0.55, s.mean)],
                 colour.mix(0.8).filled(),
             )))?;
-            let xm = x0 + 0.35;
+            let xm = x0 + 0.275;
             bars.draw_series(std::iter::once(PathElement::new(
                 vec![(xm, s.ci95_low), (xm, s.ci95_high)],
                 BLACK.stroke_width(2),

@@ -43,6 +43,8 @@ pub struct Report {
     /// Student success / teacher success (None when the teacher never succeeds).
     pub retention_success: Option<f64>,
     pub retention_time_at_goal: Option<f64>,
+    /// The student's size trained from scratch by `train` with the teacher's budget (None: skipped).
+    pub baseline: Option<Closed>,
     pub teacher_cost: ActorCost,
     pub student_cost: ActorCost,
     pub batch1_speedup: f64,
@@ -51,7 +53,7 @@ pub struct Report {
     pub curve: Vec<CurvePoint>,
 }
 
-fn closed(r: &EvalReport) -> Closed {
+pub fn closed(r: &EvalReport) -> Closed {
     Closed { success_rate: r.success_rate, time_at_goal: r.time_at_goal, episodes: r.episodes }
 }
 
@@ -94,7 +96,14 @@ pub fn actor_cost(model: &Model) -> Result<ActorCost> {
 }
 
 impl Report {
-    pub fn new(cfg: &DistillConfig, env: &str, teacher: &Model, out: &Outcome) -> Result<Self> {
+    /// `baseline`: the from-scratch network's evaluation, if it was trained.
+    pub fn new(
+        cfg: &DistillConfig,
+        env: &str,
+        teacher: &Model,
+        out: &Outcome,
+        baseline: Option<&EvalReport>,
+    ) -> Result<Self> {
         let (t, s) = (closed(&out.teacher_eval), closed(&out.student_eval));
         let ratio = |a: f64, b: f64| (b > 0.0).then_some(a / b);
         let teacher_cost = actor_cost(teacher)?;
@@ -107,6 +116,7 @@ impl Report {
             batch1_speedup: teacher_cost.batch1_us / student_cost.batch1_us.max(1e-9),
             teacher: t,
             student: s,
+            baseline: baseline.map(closed),
             teacher_cost,
             student_cost,
             labelled_samples: out.labelled,
@@ -133,7 +143,7 @@ impl Report {
         format!(
             "# Distillation report\n\n{} → depth-{} student on `{}` ({}, {} loss), {} SGD steps, {} labelled \
              samples, {:.0} s.\n\n| policy | actor depth | success (95% CI) | time at goal (95% CI) | parameters | \
-             FLOPs/action | batch-1 µs | batch-256 µs |\n|---|---|---|---|---|---|---|---|\n{}{}\nRetention \
+             FLOPs/action | batch-1 µs | batch-256 µs |\n|---|---|---|---|---|---|---|---|\n{}{}{}\nRetention \
              (student / teacher): success {}, time at goal {}. Batch-1 speed-up {:.1}×. {} evaluation episodes \
              each, deterministic actions, same seeds.\n",
             self.config.teacher.display(),
@@ -146,6 +156,10 @@ impl Report {
             self.wall_s,
             row("teacher", &self.teacher, &self.teacher_cost),
             row("student", &self.student, &self.student_cost),
+            self.baseline
+                .as_ref()
+                .map(|b| row("same size from scratch", b, &self.student_cost))
+                .unwrap_or_else(|| "| same size from scratch | skipped (--no-baseline) | | | | | | |\n".into()),
             pct(self.retention_success),
             pct(self.retention_time_at_goal),
             self.batch1_speedup,

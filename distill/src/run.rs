@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use envs::eval::{evaluate, EvalReport};
+use envs::eval::EvalReport;
 use envs::{make_with, EnvOptions};
 use models::infer::ActorInfer;
 use models::reference::CandleModel;
@@ -16,8 +16,8 @@ use models::{Model, ModelConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use train::run::Deterministic;
 
+use crate::baseline::evaluate_actor;
 use crate::dagger::{collect_round, LabelBatch, Labels};
 use crate::teacher::Teacher;
 
@@ -258,11 +258,8 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
     let mut final_student = student.sync()?.clone();
     final_student.cfg.training_step = sgd as u64;
 
-    let eval_name = if env_name.ends_with("_eval") { env_name.clone() } else { format!("{env_name}_eval") };
-    let mut eval_env = make_with(&eval_name, cfg.eval_episodes.min(256), cfg.seed + 1, &opts)
-        .with_context(|| format!("building the evaluation environment {eval_name}"))?;
-    let teacher_eval = evaluate(eval_env.as_mut(), &mut Deterministic(&mut t_actor), cfg.eval_episodes, cfg.seed + 2)?;
-    let student_eval = evaluate(eval_env.as_mut(), &mut Deterministic(&mut s_actor), cfg.eval_episodes, cfg.seed + 2)?;
+    let teacher_eval = evaluate_actor(&teacher.model, cfg, &env_name, teacher.episode_length())?;
+    let student_eval = evaluate_actor(&final_student, cfg, &env_name, teacher.episode_length())?;
     Ok(Outcome {
         student: final_student,
         teacher_eval,

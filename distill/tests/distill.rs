@@ -11,6 +11,7 @@ use models::{Model, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tract_onnx::prelude::{tvec, Framework, InferenceModelExt, IntoRunnable, IntoTValue, Tensor as TTensor};
+use train::config::TrainConfig;
 
 /// A depth-8 width-32 teacher whose heads have random weights (at init they are near zero, and a
 /// constant teacher would be too easy to imitate).
@@ -63,7 +64,7 @@ fn the_student_learns_the_teachers_actions() {
     assert_eq!(out.teacher_eval.episodes, 8);
 
     let cfg = tiny(dir.path(), 400);
-    let report = distill::report::Report::new(&cfg, "point_u_maze", &t.model, &out).unwrap();
+    let report = distill::report::Report::new(&cfg, "point_u_maze", &t.model, &out, None).unwrap();
     report.write(dir.path()).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
@@ -128,4 +129,39 @@ fn bad_teachers_are_clear_errors() {
     assert!(e.contains("pick a matching --env"), "{e}");
     let cfg = DistillConfig { method: "magic".into(), ..tiny(dir.path(), 8) };
     assert!(distill(&cfg, &t, |_| {}).err().unwrap().to_string().contains("dagger or bc"));
+}
+
+#[test]
+fn the_baseline_is_the_students_size_trained_with_the_teachers_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train::config::TrainConfig {
+        depth: 8,
+        width: 32,
+        batch_size: 32,
+        num_envs: 8,
+        unroll_length: 10,
+        sgd_steps_per_round: 4,
+        episode_length: 50,
+        prefill_env_steps: 400,
+        total_env_steps: 800,
+        eval_every: 400,
+        eval_episodes: 8,
+        replay_steps: 500,
+        threads: 1,
+        ..Default::default()
+    };
+    train::run::train(&run, dir.path(), false, ()).unwrap();
+    let t = Teacher::load(dir.path()).unwrap();
+    let cfg = tiny(dir.path(), 32);
+    let (model, report) = distill::baseline::train_baseline(&t, &cfg, &dir.path().join("baseline")).unwrap();
+    assert_eq!((model.cfg.actor_depth, model.cfg.critic_depth, model.cfg.width), (4, 4, 32));
+    assert_eq!(report.episodes, 8);
+    assert_eq!(report.episode_length, 50, "evaluated with the teacher's episode length");
+    let b = TrainConfig::from_toml_file(&dir.path().join("baseline/config.toml")).unwrap();
+    assert_eq!((b.total_env_steps, b.episode_length, b.seed), (800, 50, cfg.seed), "the teacher's budget");
+
+    // A bare checkpoint has no recipe to copy.
+    let bare = Teacher::load(&dir.path().join("teacher.safetensors")).unwrap();
+    let e = distill::baseline::baseline_config(&bare, &cfg).unwrap_err().to_string();
+    assert!(e.contains("--no-baseline"), "{e}");
 }

@@ -1,0 +1,61 @@
+//! The from-scratch baseline: a network of the student's size trained by `train` with the teacher's
+//! recipe and environment-step budget. It answers whether distillation buys anything over simply
+//! training the small network.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use envs::eval::{evaluate, EvalReport};
+use envs::{make_with, EnvOptions};
+use models::infer::ActorInfer;
+use models::Model;
+use train::config::TrainConfig;
+use train::run::Deterministic;
+
+use crate::run::DistillConfig;
+use crate::teacher::Teacher;
+
+/// The baseline's training configuration: the teacher's run with the student's depth and width.
+pub fn baseline_config(teacher: &Teacher, cfg: &DistillConfig) -> Result<TrainConfig> {
+    let Some(run) = &teacher.run_config else {
+        bail!(
+            "{}: the baseline needs the teacher's run directory (its config.toml gives the recipe and budget); \
+             pass --teacher runs/NAME or --no-baseline",
+            teacher.checkpoint.display()
+        );
+    };
+    Ok(TrainConfig {
+        depth: cfg.student_depth,
+        actor_depth: Some(cfg.student_depth),
+        width: cfg.student_width.unwrap_or(teacher.model.cfg.width),
+        seed: cfg.seed,
+        ..run.clone()
+    })
+}
+
+/// Trains the baseline into `dir` (resuming a run left there) and evaluates it as the student is.
+pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Result<(Model, EvalReport)> {
+    let tcfg = baseline_config(teacher, cfg)?;
+    let resume = dir.join("train_state.safetensors").is_file();
+    tracing::info!(
+        "baseline: training depth {} width {} from scratch for {} env steps in {}",
+        tcfg.depth,
+        tcfg.width,
+        tcfg.total_env_steps,
+        dir.display()
+    );
+    train::run::train(&tcfg, dir, resume, ())?;
+    let model = models::checkpoint::load(&dir.join("teacher.safetensors"))?;
+    let report = evaluate_actor(&model, cfg, &tcfg.env, tcfg.episode_length)?;
+    Ok((model, report))
+}
+
+/// The closed-loop evaluation every policy in the report gets: deterministic actions, the eval goals,
+/// the same seeds.
+pub fn evaluate_actor(model: &Model, cfg: &DistillConfig, env: &str, episode_length: usize) -> Result<EvalReport> {
+    let eval_name = if env.ends_with("_eval") { env.to_string() } else { format!("{env}_eval") };
+    let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
+    let mut eval_env = make_with(&eval_name, cfg.eval_episodes.min(256), cfg.seed + 1, &opts)?;
+    let mut actor = ActorInfer::new(model);
+    Ok(evaluate(eval_env.as_mut(), &mut Deterministic(&mut actor), cfg.eval_episodes, cfg.seed + 2)?)
+}
