@@ -13,12 +13,14 @@ use models::infer::ActorInfer;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// Teacher-labelled observations: rows `[state, goal]` with the teacher's (mean, log_std).
+/// Teacher-labelled observations: rows `[state, goal]` with the action taken there and the teacher's
+/// (mean, log_std). The actions are the critic's (s, a) inputs when the critic is distilled too.
 pub struct Labels {
     pub obs_dim: usize,
     pub action_dim: usize,
     capacity: usize,
     obs: Vec<f32>,
+    actions: Vec<f32>,
     mean: Vec<f32>,
     log_std: Vec<f32>,
     next: usize,
@@ -31,6 +33,7 @@ pub struct Labels {
 #[derive(Default)]
 pub struct LabelBatch {
     pub obs: Vec<f32>,
+    pub actions: Vec<f32>,
     pub mean: Vec<f32>,
     pub log_std: Vec<f32>,
 }
@@ -43,6 +46,7 @@ impl Labels {
             action_dim,
             capacity: cap,
             obs: vec![0.0; cap * obs_dim],
+            actions: vec![0.0; cap * action_dim],
             mean: vec![0.0; cap * action_dim],
             log_std: vec![0.0; cap * action_dim],
             next: 0,
@@ -59,14 +63,16 @@ impl Labels {
         self.len == 0
     }
 
-    /// Labels `obs` (rows) with `teacher` and stores them, overwriting the oldest when full.
-    pub fn add(&mut self, obs: &[f32], teacher: &mut ActorInfer) -> Result<()> {
+    /// Labels `obs` (rows, with the `actions` taken there) by `teacher` and stores them, overwriting the
+    /// oldest when full.
+    pub fn add(&mut self, obs: &[f32], actions: &[f32], teacher: &mut ActorInfer) -> Result<()> {
         let (od, ad) = (self.obs_dim, self.action_dim);
         let n = obs.len() / od;
         let (mean, log_std) = teacher.distribution_obs(obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
         for r in 0..n {
             let slot = self.next;
             self.obs[slot * od..(slot + 1) * od].copy_from_slice(&obs[r * od..(r + 1) * od]);
+            self.actions[slot * ad..(slot + 1) * ad].copy_from_slice(&actions[r * ad..(r + 1) * ad]);
             self.mean[slot * ad..(slot + 1) * ad].copy_from_slice(&mean[r * ad..(r + 1) * ad]);
             self.log_std[slot * ad..(slot + 1) * ad].copy_from_slice(&log_std[r * ad..(r + 1) * ad]);
             self.next = (self.next + 1) % self.capacity;
@@ -80,11 +86,13 @@ impl Labels {
     pub fn sample(&self, batch: usize, rng: &mut impl Rng, out: &mut LabelBatch) {
         let (od, ad) = (self.obs_dim, self.action_dim);
         out.obs.clear();
+        out.actions.clear();
         out.mean.clear();
         out.log_std.clear();
         for _ in 0..batch {
             let i = rng.random_range(0..self.len.max(1));
             out.obs.extend_from_slice(&self.obs[i * od..(i + 1) * od]);
+            out.actions.extend_from_slice(&self.actions[i * ad..(i + 1) * ad]);
             out.mean.extend_from_slice(&self.mean[i * ad..(i + 1) * ad]);
             out.log_std.extend_from_slice(&self.log_std[i * ad..(i + 1) * ad]);
         }
@@ -107,15 +115,17 @@ pub fn collect_round(
     let mut states = Vec::with_capacity(steps * n * sd);
     let mut traj = Vec::with_capacity(steps * n);
     let mut actions = vec![0f32; n * ad];
+    let mut taken = Vec::with_capacity(steps * n * ad);
     for _ in 0..steps {
         let obs = env.observations().to_vec();
-        labels.add(&obs, teacher)?;
         let t_act = teacher.act_obs(&obs, n).map_err(|e| anyhow!("teacher: {e}"))?.to_vec();
         let s_act = student.act_obs(&obs, n).map_err(|e| anyhow!("student: {e}"))?;
         for k in 0..n {
             let src = if rng.random_bool(beta.clamp(0.0, 1.0)) { &t_act } else { s_act };
             actions[k * ad..(k + 1) * ad].copy_from_slice(&src[k * ad..(k + 1) * ad]);
         }
+        labels.add(&obs, &actions, teacher)?;
+        taken.extend_from_slice(&actions);
         for row in obs.chunks_exact(od) {
             states.extend_from_slice(&row[..sd]);
         }
@@ -124,6 +134,7 @@ pub fn collect_round(
     }
     // Hindsight goals: a later state of the same trajectory within this round.
     let mut hindsight = Vec::with_capacity(steps * n * od);
+    let mut hindsight_actions = Vec::with_capacity(steps * n * ad);
     for t in 0..steps.saturating_sub(1) {
         for k in 0..n {
             let id = traj[t * n + k];
@@ -134,10 +145,11 @@ pub fn collect_round(
             let future = &states[(j * n + k) * sd..(j * n + k + 1) * sd];
             hindsight.extend_from_slice(s);
             hindsight.extend(spec.goal_indices.iter().map(|&i| future[i]));
+            hindsight_actions.extend_from_slice(&taken[(t * n + k) * ad..(t * n + k + 1) * ad]);
         }
     }
     if !hindsight.is_empty() {
-        labels.add(&hindsight, teacher)?;
+        labels.add(&hindsight, &hindsight_actions, teacher)?;
     }
     Ok(())
 }

@@ -18,6 +18,24 @@ pub fn mse(mean_s: &Tensor, mean_t: &Tensor) -> Result<Tensor> {
     (mean_s.tanh()? - mean_t.tanh()?)?.sqr()?.sum(1)?.mean_all()
 }
 
+/// Critic distillation: mean squared error of the student's φ(s, a) and ψ(g) against the teacher's,
+/// plus the row-wise KL(teacher ‖ student) of the softmax over the in-batch logit matrices
+/// logits[i, j] = −‖φ_i − ψ_j‖, which carries the teacher's ranking of goals, not only its embeddings.
+pub fn critic(phi_s: &Tensor, psi_s: &Tensor, phi_t: &Tensor, psi_t: &Tensor) -> Result<Tensor> {
+    let emb = ((phi_s - phi_t)?.sqr()?.mean_all()? + (psi_s - psi_t)?.sqr()?.mean_all()?)?;
+    let log_softmax = |l: Tensor| -> Result<Tensor> {
+        let lse = models::reference::logsumexp_rows(&l).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        l.broadcast_sub(&lse.unsqueeze(1)?)
+    };
+    let pairwise = |phi: &Tensor, psi: &Tensor| {
+        models::reference::pairwise_logits(phi, psi).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    };
+    let log_pt = log_softmax(pairwise(phi_t, psi_t)?)?;
+    let log_ps = log_softmax(pairwise(phi_s, psi_s)?)?;
+    let kl = (log_pt.exp()? * (&log_pt - log_ps)?)?.sum(1)?.mean_all()?;
+    emb + kl
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +53,23 @@ mod tests {
         // Identical Gaussians: zero, in every dimension.
         let same = kl(&t(&[0.3, -2.0]), &t(&[-1.0, 0.5]), &t(&[0.3, -2.0]), &t(&[-1.0, 0.5])).unwrap();
         assert!(same.to_scalar::<f32>().unwrap().abs() < 1e-6);
+    }
+
+    #[test]
+    fn critic_loss_is_zero_only_for_the_teachers_embeddings() {
+        let m = |v: &[f32]| Tensor::from_slice(v, (2, 2), &Device::Cpu).unwrap();
+        let (phi, psi) = (m(&[0.0, 0.0, 3.0, 0.0]), m(&[0.0, 1.0, 3.0, 1.0]));
+        let same = critic(&phi, &psi, &phi, &psi).unwrap().to_scalar::<f32>().unwrap();
+        assert!(same.abs() < 1e-6, "{same}");
+        // Shifting both embeddings together keeps the logits (KL 0) but not the embeddings:
+        // MSE = 1 for φ and 1 for ψ.
+        let shift = |t: &Tensor| (t + 1.0).unwrap();
+        let v = critic(&shift(&phi), &shift(&psi), &phi, &psi).unwrap().to_scalar::<f32>().unwrap();
+        assert!((v - 2.0).abs() < 1e-5, "{v}");
+        // Swapping the student's goals reverses its ranking: a positive KL on top of the MSE.
+        let swapped = m(&[3.0, 1.0, 0.0, 1.0]);
+        let v = critic(&phi, &swapped, &phi, &psi).unwrap().to_scalar::<f32>().unwrap();
+        assert!(v > 4.5 + 1.0, "{v}");
     }
 
     #[test]

@@ -31,6 +31,9 @@ struct Cli {
     /// kl: KL(teacher ‖ student) between pre-tanh Gaussians; mse: squared error of tanh(mean).
     #[arg(long, default_value = "kl")]
     loss: String,
+    /// Distil the critic too (φ/ψ MSE + in-batch logit KL), so the planner can use the student's critic.
+    #[arg(long)]
+    critic: bool,
     /// Environment for rollouts and evaluation (default: the teacher's).
     #[arg(long)]
     env: Option<String>,
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> Result<PathBuf> {
         student_width: cli.student_width,
         method: cli.method.clone(),
         loss: cli.loss.clone(),
+        critic: cli.critic,
         env: cli.env.clone(),
         steps: cli.steps,
         lr: cli.lr,

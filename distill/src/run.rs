@@ -32,6 +32,8 @@ pub struct DistillConfig {
     pub method: String,
     /// `kl` (teacher ‖ student, pre-tanh Gaussians) or `mse` (on tanh(mean)).
     pub loss: String,
+    /// Distil the critic too (φ/ψ MSE + in-batch logit KL), for planning with the student's critic.
+    pub critic: bool,
     /// Environment for rollouts and evaluation; `None`: the teacher's.
     pub env: Option<String>,
     /// SGD steps.
@@ -56,6 +58,7 @@ impl Default for DistillConfig {
             student_width: None,
             method: "dagger".into(),
             loss: "kl".into(),
+            critic: false,
             env: None,
             steps: 3000,
             batch_size: 256,
@@ -108,6 +111,8 @@ pub struct CurvePoint {
     pub loss: f32,
     /// Mean squared error of tanh(mean) against the teacher's on a held-out labelled batch.
     pub heldout_action_mse: f32,
+    /// The critic-distillation part of the last loss (with `critic`).
+    pub critic_loss: Option<f32>,
 }
 
 /// What a run produced.
@@ -135,23 +140,35 @@ impl Student {
         Ok(Student { net, opt, model })
     }
 
-    fn loss(&self, b: &LabelBatch, loss: &str) -> Result<Tensor> {
+    /// The actor loss, and the critic loss when `teacher` (the teacher's candle network) is given.
+    fn loss(&self, b: &LabelBatch, loss: &str, teacher: Option<&CandleModel>) -> Result<(Tensor, Option<Tensor>)> {
         let (cfg, dev) = (&self.model.cfg, &self.net.device);
         let rows = b.mean.len() / cfg.action_dim;
         let obs = Tensor::from_slice(&b.obs, (rows, cfg.state_dim + cfg.goal_dim), dev)?;
         let mean_t = Tensor::from_slice(&b.mean, (rows, cfg.action_dim), dev)?;
         let log_std_t = Tensor::from_slice(&b.log_std, (rows, cfg.action_dim), dev)?;
         let (mean, log_std) = self.net.actor(&obs)?;
-        Ok(match loss {
+        let actor = match loss {
             "mse" => crate::loss::mse(&mean, &mean_t)?,
             _ => crate::loss::kl(&mean, &log_std, &mean_t, &log_std_t)?,
-        })
+        };
+        let Some(t) = teacher else { return Ok((actor, None)) };
+        let states = obs.narrow(1, 0, cfg.state_dim)?;
+        let goals = obs.narrow(1, cfg.state_dim, cfg.goal_dim)?;
+        let sa = Tensor::cat(&[&states, &Tensor::from_slice(&b.actions, (rows, cfg.action_dim), dev)?], 1)?;
+        let (phi_t, psi_t) = (t.phi(&sa)?.detach(), t.psi(&goals)?.detach());
+        let critic = crate::loss::critic(&self.net.phi(&sa)?, &self.net.psi(&goals)?, &phi_t, &psi_t)?;
+        Ok((actor, Some(critic)))
     }
 
-    fn step(&mut self, b: &LabelBatch, loss: &str) -> Result<f32> {
-        let l = self.loss(b, loss)?;
-        self.opt.backward_step(&l)?;
-        Ok(l.to_scalar::<f32>()?)
+    fn step(&mut self, b: &LabelBatch, loss: &str, teacher: Option<&CandleModel>) -> Result<(f32, Option<f32>)> {
+        let (actor, critic) = self.loss(b, loss, teacher)?;
+        let total = match &critic {
+            Some(c) => (&actor + c)?,
+            None => actor.clone(),
+        };
+        self.opt.backward_step(&total)?;
+        Ok((total.to_scalar::<f32>()?, critic.map(|c| c.to_scalar::<f32>()).transpose()?))
     }
 
     fn sync(&mut self) -> Result<&Model> {
@@ -164,7 +181,7 @@ impl Student {
 pub fn student_config(teacher: &ModelConfig, cfg: &DistillConfig, parent: &Path) -> ModelConfig {
     let mut s = teacher.clone();
     s.actor_depth = cfg.student_depth;
-    s.critic_depth = 0;
+    s.critic_depth = if cfg.critic { cfg.student_depth } else { 0 };
     s.width = cfg.student_width.unwrap_or(teacher.width);
     s.training_step = 0;
     s.parent = Some(parent.display().to_string());
@@ -201,6 +218,11 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
             spec.action_dim
         );
     }
+    if cfg.critic && tcfg.critic_depth == 0 {
+        bail!("{}: --critic needs a teacher with a critic, and this checkpoint has none", teacher.checkpoint.display());
+    }
+    let teacher_net =
+        if cfg.critic { Some(CandleModel::from_model(&teacher.model, &Device::Cpu, DType::F32)?) } else { None };
     let scfg = student_config(tcfg, cfg, &teacher.checkpoint);
     let mut student = Student::new(Model::init(&scfg, cfg.seed)?, cfg.lr)?;
     let mut s_actor = ActorInfer::new(&student.model);
@@ -220,12 +242,12 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
     collect_round(env.as_mut(), &mut s_actor, &mut t_actor, 1.0, cfg.unroll_length, &mut rng, &mut labels)?;
     let mut curve = Vec::new();
     let mut batch = LabelBatch::default();
-    let (mut sgd, mut round, mut last) = (0usize, 0usize, f32::NAN);
+    let (mut sgd, mut round, mut last, mut last_critic) = (0usize, 0usize, f32::NAN, None);
     let every = (cfg.steps / 30).max(cfg.sgd_steps_per_round);
     while sgd < cfg.steps {
         for _ in 0..cfg.sgd_steps_per_round.min(cfg.steps - sgd) {
             labels.sample(cfg.batch_size, &mut rng, &mut batch);
-            last = student.step(&batch, &cfg.loss)?;
+            (last, last_critic) = student.step(&batch, &cfg.loss, teacher_net.as_ref())?;
             if !last.is_finite() {
                 bail!("distillation loss became {last} at step {sgd}; try a lower --lr");
             }
@@ -238,6 +260,7 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
                 labelled: labels.labelled,
                 loss: last,
                 heldout_action_mse: heldout_mse(&mut s_actor, &heldout_batch, spec.action_dim)?,
+                critic_loss: last_critic,
             };
             on_point(&p);
             curve.push(p);

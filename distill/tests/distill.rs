@@ -129,6 +129,15 @@ fn bad_teachers_are_clear_errors() {
     assert!(e.contains("pick a matching --env"), "{e}");
     let cfg = DistillConfig { method: "magic".into(), ..tiny(dir.path(), 8) };
     assert!(distill(&cfg, &t, |_| {}).err().unwrap().to_string().contains("dagger or bc"));
+
+    // A student (actor only) as the teacher of a critic.
+    let mut actor_only = ModelConfig::point_maze(4).with_width(16);
+    actor_only.critic_depth = 0;
+    let path = dir.path().join("student.safetensors");
+    models::checkpoint::save(&Model::init(&actor_only, 0).unwrap(), &path).unwrap();
+    let cfg = DistillConfig { critic: true, ..tiny(dir.path(), 8) };
+    let e = distill(&cfg, &Teacher::load(&path).unwrap(), |_| {}).err().unwrap().to_string();
+    assert!(e.contains("has none"), "{e}");
 }
 
 #[test]
@@ -164,4 +173,18 @@ fn the_baseline_is_the_students_size_trained_with_the_teachers_recipe() {
     let bare = Teacher::load(&dir.path().join("teacher.safetensors")).unwrap();
     let e = distill::baseline::baseline_config(&bare, &cfg).unwrap_err().to_string();
     assert!(e.contains("--no-baseline"), "{e}");
+}
+
+#[test]
+fn the_critic_is_distilled_too_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = teacher(dir.path());
+    let cfg = DistillConfig { critic: true, ..tiny(dir.path(), 400) };
+    let out = distill(&cfg, &t, |_| {}).unwrap();
+    let c = |p: &distill::run::CurvePoint| p.critic_loss.expect("critic loss recorded");
+    let (first, last) = (c(&out.curve[0]), c(out.curve.last().unwrap()));
+    eprintln!("critic distillation loss {first} -> {last}");
+    assert!(last < 0.3 * first, "critic distillation loss {first} -> {last}");
+    assert_eq!((out.student.cfg.actor_depth, out.student.cfg.critic_depth), (4, 4));
+    assert!(out.student.layout.spec("critic.g.out.weight").is_some());
 }
