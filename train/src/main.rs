@@ -171,7 +171,7 @@ fn main() -> ExitCode {
             println!("run directory: {}", summary.dir.display());
             println!(
                 "  teacher.safetensors (weights), bank.safetensors (planner waypoints), eval.json (final evaluation),\n  \
-                 metrics.jsonl / metrics.csv (one row per evaluation), curves.png, config.toml, train_state.safetensors"
+                 metrics.jsonl / metrics.csv (one row per evaluation), curves.png, trajectories.png (mazes), config.toml, train_state.safetensors"
             );
             ExitCode::SUCCESS
         }
