@@ -10,7 +10,7 @@ use envs::{make_with, EnvOptions};
 use models::infer::ActorInfer;
 use models::Model;
 use train::config::TrainConfig;
-use train::run::Deterministic;
+use train::run::{eval_env_name, Deterministic};
 
 use crate::run::DistillConfig;
 use crate::teacher::Teacher;
@@ -53,7 +53,7 @@ pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Res
 /// The closed-loop evaluation every policy in the report gets: deterministic actions, the eval goals,
 /// the same seeds.
 pub fn evaluate_actor(model: &Model, cfg: &DistillConfig, env: &str, episode_length: usize) -> Result<EvalReport> {
-    let eval_name = if env.ends_with("_eval") { env.to_string() } else { format!("{env}_eval") };
+    let eval_name = eval_env_name(env);
     let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
     let mut eval_env = make_with(&eval_name, cfg.eval_episodes.min(256), cfg.seed + 1, &opts)?;
     let mut actor = ActorInfer::new(model);

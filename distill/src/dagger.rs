@@ -66,9 +66,16 @@ impl Labels {
     /// Labels `obs` (rows, with the `actions` taken there) by `teacher` and stores them, overwriting the
     /// oldest when full.
     pub fn add(&mut self, obs: &[f32], actions: &[f32], teacher: &mut ActorInfer) -> Result<()> {
+        let n = obs.len() / self.obs_dim;
+        let (mean, log_std) = teacher.distribution_obs(obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
+        self.push(obs, actions, mean, log_std);
+        Ok(())
+    }
+
+    /// Stores rows already labelled with the teacher's (mean, log_std).
+    fn push(&mut self, obs: &[f32], actions: &[f32], mean: &[f32], log_std: &[f32]) {
         let (od, ad) = (self.obs_dim, self.action_dim);
         let n = obs.len() / od;
-        let (mean, log_std) = teacher.distribution_obs(obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
         for r in 0..n {
             let slot = self.next;
             self.obs[slot * od..(slot + 1) * od].copy_from_slice(&obs[r * od..(r + 1) * od]);
@@ -79,7 +86,6 @@ impl Labels {
             self.len = (self.len + 1).min(self.capacity);
         }
         self.labelled += n as u64;
-        Ok(())
     }
 
     /// `batch` rows drawn uniformly with replacement.
@@ -118,13 +124,18 @@ pub fn collect_round(
     let mut taken = Vec::with_capacity(steps * n * ad);
     for _ in 0..steps {
         let obs = env.observations().to_vec();
-        let t_act = teacher.act_obs(&obs, n).map_err(|e| anyhow!("teacher: {e}"))?.to_vec();
+        // One teacher pass gives both the label and the teacher's action, tanh(mean).
+        let (mean, log_std) = teacher.distribution_obs(&obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
         let s_act = student.act_obs(&obs, n).map_err(|e| anyhow!("student: {e}"))?;
         for k in 0..n {
-            let src = if rng.random_bool(beta.clamp(0.0, 1.0)) { &t_act } else { s_act };
-            actions[k * ad..(k + 1) * ad].copy_from_slice(&src[k * ad..(k + 1) * ad]);
+            let row = k * ad..(k + 1) * ad;
+            if rng.random_bool(beta.clamp(0.0, 1.0)) {
+                actions[row.clone()].iter_mut().zip(&mean[row]).for_each(|(a, m)| *a = m.tanh());
+            } else {
+                actions[row.clone()].copy_from_slice(&s_act[row]);
+            }
         }
-        labels.add(&obs, &actions, teacher)?;
+        labels.push(&obs, &actions, mean, log_std);
         taken.extend_from_slice(&actions);
         for row in obs.chunks_exact(od) {
             states.extend_from_slice(&row[..sd]);

@@ -278,7 +278,8 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
             )?;
         }
     }
-    let mut final_student = student.sync()?.clone();
+    // The loop synced the host copy after the last updates.
+    let mut final_student = student.model.clone();
     final_student.cfg.training_step = sgd as u64;
 
     let teacher_eval = evaluate_actor(&teacher.model, cfg, &env_name, teacher.episode_length())?;

@@ -9,7 +9,7 @@ use envs::plot::plot_maze_trajectories;
 use envs::point_maze::Layout;
 use envs::{make_with, EnvOptions};
 use models::infer::ActorInfer;
-use train::run::Deterministic;
+use train::run::{eval_env_name, Deterministic};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     let episode_length: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let out = PathBuf::from(args.get(2).cloned().unwrap_or_else(|| "trajectories.png".into()));
     let model = models::checkpoint::load(&teacher)?;
-    let env_name = format!("{}_eval", model.cfg.env);
+    let env_name = eval_env_name(&model.cfg.env);
     let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
     let mut env = make_with(&env_name, 64, 1, &opts)?;
     let mut actor = ActorInfer::new(&model);

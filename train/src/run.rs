@@ -40,7 +40,9 @@ impl Policy for Deterministic<'_> {
     }
 }
 
-fn eval_env_name(env: &str) -> String {
+/// The environment a run is evaluated on: `NAME_eval` (its eval goals; `point_maze` with a layout file,
+/// and names already ending in `_eval`, evaluate on themselves).
+pub fn eval_env_name(env: &str) -> String {
     if env.ends_with("_eval") || env == "point_maze" {
         env.to_string()
     } else {
@@ -58,6 +60,11 @@ struct Clock {
 impl Clock {
     fn wall_s(&self) -> f64 {
         self.earlier_s + self.start.elapsed().as_secs_f64()
+    }
+
+    /// The counters a checkpoint saves, with the wall time so far.
+    fn counters(&self, env_steps: u64, sgd_steps: u64, next_eval: u64) -> Counters {
+        Counters { env_steps, sgd_steps, next_eval, wall_ms: (self.wall_s() * 1e3) as u64 }
     }
 
     fn sps(&self, env_steps: u64) -> f64 {
@@ -193,14 +200,14 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
             )?;
             observer.evaluated(&m);
             next_eval = env_steps + cfg.eval_every;
-            let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
+            let counters = clock.counters(env_steps, sgd_steps, next_eval);
             save_run(&files, &mut trainer, counters, &rng)?;
             if env_steps >= cfg.total_env_steps {
                 break m;
             }
         }
         if STOP.load(Ordering::SeqCst) {
-            let counters = Counters { env_steps, sgd_steps, next_eval, wall_ms: (clock.wall_s() * 1e3) as u64 };
+            let counters = clock.counters(env_steps, sgd_steps, next_eval);
             save_run(&files, &mut trainer, counters, &rng)?;
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
