@@ -143,22 +143,7 @@ fn bad_teachers_are_clear_errors() {
 #[test]
 fn the_baseline_is_the_students_size_trained_with_the_teachers_recipe() {
     let dir = tempfile::tempdir().unwrap();
-    let run = train::config::TrainConfig {
-        depth: 8,
-        width: 32,
-        batch_size: 32,
-        num_envs: 8,
-        unroll_length: 10,
-        sgd_steps_per_round: 4,
-        episode_length: 50,
-        prefill_env_steps: 400,
-        total_env_steps: 800,
-        eval_every: 400,
-        eval_episodes: 8,
-        replay_steps: 500,
-        threads: 1,
-        ..Default::default()
-    };
+    let run = TrainConfig { depth: 8, ..TrainConfig::tiny(800) };
     train::run::train(&run, dir.path(), false, ()).unwrap();
     let t = Teacher::load(dir.path()).unwrap();
     let cfg = tiny(dir.path(), 32);

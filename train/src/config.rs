@@ -99,6 +99,26 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// A configuration that trains in well under a second (width 32, 8 environments, 50-step episodes):
+    /// for tests, here and in the crates built on `train`.
+    pub fn tiny(total_env_steps: u64) -> Self {
+        TrainConfig {
+            width: 32,
+            batch_size: 32,
+            num_envs: 8,
+            unroll_length: 10,
+            sgd_steps_per_round: 4,
+            episode_length: 50,
+            prefill_env_steps: 400,
+            total_env_steps,
+            eval_every: 400,
+            eval_episodes: 8,
+            replay_steps: 500,
+            threads: 1,
+            ..TrainConfig::default()
+        }
+    }
+
     /// Reads a TOML file of overrides on top of the defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{temp_dir, tiny};
+use common::temp_dir;
 use train::config::TrainConfig;
 
 fn candle(total: u64) -> TrainConfig {
-    TrainConfig { backend: "candle".into(), ..tiny(total) }
+    TrainConfig { backend: "candle".into(), ..TrainConfig::tiny(total) }
 }
 
 #[test]
@@ -29,7 +29,7 @@ fn candle_and_fast_backends_agree_on_the_first_updates() {
     // the float differences reach the collected data, so whole runs are not compared.)
     let budget = 800;
     let (dir_a, dir_b) = (temp_dir("backend-fast"), temp_dir("backend-candle"));
-    let fast = train::run::train(&tiny(budget), &dir_a, false, ()).unwrap().final_metrics;
+    let fast = train::run::train(&TrainConfig::tiny(budget), &dir_a, false, ()).unwrap().final_metrics;
     let slow = train::run::train(&candle(budget), &dir_b, false, ()).unwrap().final_metrics;
     assert_eq!(fast.sgd_steps, slow.sgd_steps);
     let rel = |a: f32, b: f32| (a - b).abs() / a.abs().max(1e-3);
@@ -47,7 +47,7 @@ fn bad_backend_and_device_are_clear_errors() {
     let e = TrainConfig { device: "tpu".into(), ..TrainConfig::default() }.validate().unwrap_err();
     assert!(e.contains("tpu"), "{e}");
     let dir = temp_dir("fast-on-cuda");
-    let cfg = TrainConfig { backend: "fast".into(), device: "cuda:0".into(), ..tiny(800) };
+    let cfg = TrainConfig { backend: "fast".into(), device: "cuda:0".into(), ..TrainConfig::tiny(800) };
     let e = format!("{:#}", train::run::train(&cfg, &dir, false, ()).unwrap_err());
     assert!(e.contains("CPU only"), "{e}");
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{temp_dir, tiny};
+use common::temp_dir;
 use train::config::TrainConfig;
 
 /// Starts the `train` binary on `config` in `out` and returns once it has written a checkpoint.
@@ -55,8 +55,8 @@ fn assert_consistent(dir: &Path) {
 #[test]
 fn resume_continues_where_the_run_stopped() {
     let dir = temp_dir("resume");
-    let first = train::run::train(&tiny(1_200), &dir, false, ()).unwrap().final_metrics;
-    let again = train::run::train(&tiny(2_400), &dir, true, ()).unwrap().final_metrics;
+    let first = train::run::train(&TrainConfig::tiny(1_200), &dir, false, ()).unwrap().final_metrics;
+    let again = train::run::train(&TrainConfig::tiny(2_400), &dir, true, ()).unwrap().final_metrics;
     assert!(again.env_steps >= 2_400 && again.sgd_steps > first.sgd_steps);
     let m = metrics(&dir);
     assert!(m.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1), "metrics went backwards: {m:?}");
@@ -73,7 +73,7 @@ fn resume_continues_where_the_run_stopped() {
 #[test]
 fn resume_without_a_run_is_a_clear_error() {
     let dir = temp_dir("noresume");
-    let e = train::run::train(&tiny(800), &dir, true, ()).unwrap_err().to_string();
+    let e = train::run::train(&TrainConfig::tiny(800), &dir, true, ()).unwrap_err().to_string();
     assert!(e.contains("nothing to resume") && e.contains("without --resume"), "{e}");
 }
 
@@ -82,7 +82,7 @@ fn sigkill_at_any_moment_then_resume_completes() {
     let dir = temp_dir("sigkill");
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("tiny.toml");
-    std::fs::write(&config, tiny(6_000).to_toml()).unwrap();
+    std::fs::write(&config, TrainConfig::tiny(6_000).to_toml()).unwrap();
     let bin = env!("CARGO_BIN_EXE_train");
     let out = dir.join("run");
     // Kill at three different moments: right after the first checkpoint, and a little later twice.
@@ -119,7 +119,7 @@ fn ctrl_c_saves_a_resumable_checkpoint_and_exits_130() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("tiny.toml");
     // A budget large enough that the interrupt lands mid-run.
-    std::fs::write(&config, tiny(400_000).to_toml()).unwrap();
+    std::fs::write(&config, TrainConfig::tiny(400_000).to_toml()).unwrap();
     let out = dir.join("run");
     let child = spawn_until_checkpoint(&config, &out, false);
     std::thread::sleep(Duration::from_millis(200));

@@ -2,13 +2,13 @@
 
 mod common;
 
-use common::{temp_dir, tiny};
+use common::temp_dir;
 use train::config::TrainConfig;
 
 #[test]
 fn tiny_run_writes_checkpoint_metrics_and_eval() {
     let dir = temp_dir("train-test");
-    let cfg = TrainConfig { eval_every: 800, ..tiny(2_000) };
+    let cfg = TrainConfig { eval_every: 800, ..TrainConfig::tiny(2_000) };
     let mut evals = Vec::new();
     let summary = train::run::train(&cfg, &dir, false, |m: &train::metrics::Metrics| evals.push(m.clone())).unwrap();
     assert!(evals.len() >= 3, "expected evaluations at the start, every 800 steps and at the end");
