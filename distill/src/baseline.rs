@@ -53,9 +53,21 @@ pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Res
 /// The closed-loop evaluation every policy in the report gets: deterministic actions, the eval goals,
 /// the same seeds.
 pub fn evaluate_actor(model: &Model, cfg: &DistillConfig, env: &str, episode_length: usize) -> Result<EvalReport> {
+    evaluate_policy(model, env, episode_length, cfg.eval_episodes, cfg.seed)
+}
+
+/// `episodes` deterministic episodes of `model`'s actor on `env`'s eval goals, seeded by `seed` alone,
+/// so two calls with the same seed see the same starts and goals.
+pub fn evaluate_policy(
+    model: &Model,
+    env: &str,
+    episode_length: usize,
+    episodes: usize,
+    seed: u64,
+) -> Result<EvalReport> {
     let eval_name = eval_env_name(env);
     let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
-    let mut eval_env = make_with(&eval_name, cfg.eval_episodes.min(256), cfg.seed + 1, &opts)?;
+    let mut eval_env = make_with(&eval_name, episodes.min(256), seed + 1, &opts)?;
     let mut actor = ActorInfer::new(model);
-    Ok(evaluate(eval_env.as_mut(), &mut Deterministic(&mut actor), cfg.eval_episodes, cfg.seed + 2)?)
+    Ok(evaluate(eval_env.as_mut(), &mut Deterministic(&mut actor), episodes, seed + 2)?)
 }

@@ -5,11 +5,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use distill::report::Report;
-use distill::run::{distill, DistillConfig};
+use distill::run::{distill, DistillConfig, Outcome};
 use distill::teacher::Teacher;
+use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
 /// Distil a deep CRL teacher into a shallow student actor (DESIGN.md section 6).
@@ -43,9 +44,16 @@ struct Cli {
     /// Learning rate (Adam).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Evaluation episodes for teacher and student each.
+    /// Evaluation episodes for teacher and student each (the report's numbers).
     #[arg(long, default_value_t = 128)]
     eval_episodes: usize,
+    /// Closed-loop episodes of the student at each point of the distillation curve (0: skip).
+    #[arg(long, default_value_t = 32)]
+    curve_eval_episodes: usize,
+    /// Also distil with bc (teacher rollouts only) at the same budget, and compare the two methods at
+    /// equal labelled samples in the report (doubles the distillation time).
+    #[arg(long)]
+    compare_bc: bool,
     /// Seed of everything random in the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -53,7 +61,7 @@ struct Cli {
     /// and budget (it costs about as long as training a teacher of that size).
     #[arg(long)]
     no_baseline: bool,
-    /// Output directory (default: <teacher run>/student-d<depth>-<method>).
+    /// Output directory (default: <teacher run>/students/d<depth>-<method>).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -70,6 +78,7 @@ fn run(cli: Cli) -> Result<PathBuf> {
         steps: cli.steps,
         lr: cli.lr,
         eval_episodes: cli.eval_episodes,
+        curve_eval_episodes: cli.curve_eval_episodes,
         seed: cli.seed,
         ..DistillConfig::default()
     };
@@ -77,7 +86,7 @@ fn run(cli: Cli) -> Result<PathBuf> {
     let teacher = Teacher::load(&cli.teacher)?;
     let out = cli.out.clone().unwrap_or_else(|| {
         let base = if cli.teacher.is_dir() { cli.teacher.clone() } else { PathBuf::from("runs") };
-        base.join(format!("student-d{}-{}", cli.student_depth, cli.method))
+        base.join("students").join(format!("d{}-{}", cli.student_depth, cli.method))
     });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     tracing::info!(
@@ -89,15 +98,10 @@ fn run(cli: Cli) -> Result<PathBuf> {
         cfg.loss,
         cfg.steps
     );
-    let outcome = distill(&cfg, &teacher, |p| {
-        tracing::info!(
-            "sgd {:>6}  labelled {:>8}  loss {:.4}  held-out action mse {:.5}",
-            p.sgd_steps,
-            p.labelled,
-            p.loss,
-            p.heldout_action_mse
-        )
-    })?;
+    if cli.compare_bc && cfg.method == "bc" {
+        bail!("--compare-bc compares DAgger with bc; drop it or use --method dagger");
+    }
+    let outcome = distill_with_progress(&cfg, &teacher)?;
     models::checkpoint::save(&outcome.student, &out.join("student.safetensors"))?;
     models::onnx::export_actor(&outcome.student, &out.join("student.onnx"))?;
     let env = cfg.env.clone().unwrap_or_else(|| teacher.model.cfg.env.clone());
@@ -106,10 +110,47 @@ fn run(cli: Cli) -> Result<PathBuf> {
     } else {
         Some(distill::baseline::train_baseline(&teacher, &cfg, &out.join("baseline"))?.1)
     };
-    let report = Report::new(&cfg, &env, &teacher.model, &outcome, baseline.as_ref())?;
+    let mut report = Report::new(&cfg, &env, &teacher.model, &outcome, baseline.as_ref())?;
+    if cli.compare_bc {
+        let bc_cfg = DistillConfig { method: "bc".into(), ..cfg.clone() };
+        tracing::info!("--compare-bc: the same distillation with bc");
+        let bc = distill_with_progress(&bc_cfg, &teacher)?;
+        let bc_dir = out.join("bc");
+        std::fs::create_dir_all(&bc_dir).with_context(|| format!("creating {}", bc_dir.display()))?;
+        models::checkpoint::save(&bc.student, &bc_dir.join("student.safetensors"))?;
+        report = report.with_comparison("bc", &bc);
+    }
     report.write(&out)?;
     println!("{}", report.markdown());
     Ok(out)
+}
+
+/// One distillation with a progress bar on a terminal and a log line per curve point.
+fn distill_with_progress(cfg: &DistillConfig, teacher: &Teacher) -> Result<Outcome> {
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(cfg.steps as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} SGD steps, ETA {eta} {msg}")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(cfg.method.clone());
+    let outcome = distill(cfg, teacher, |p| {
+        bar.set_position(p.sgd_steps as u64);
+        let success = p.success_rate.map(|s| format!("  success {s:.2}")).unwrap_or_default();
+        bar.set_message(format!("held-out mse {:.5}{success}", p.heldout_action_mse));
+        bar.suspend(|| {
+            tracing::info!(
+                "{} sgd {:>6}  labelled {:>8}  loss {:.4}  held-out action mse {:.5}{success}",
+                cfg.method,
+                p.sgd_steps,
+                p.labelled,
+                p.loss,
+                p.heldout_action_mse
+            )
+        });
+    });
+    bar.finish_and_clear();
+    outcome
 }
 
 fn main() -> ExitCode {

@@ -51,6 +51,19 @@ pub struct Report {
     pub labelled_samples: u64,
     pub wall_s: f64,
     pub curve: Vec<CurvePoint>,
+    /// The other method (bc for a DAgger run) with the same budget, when `--compare-bc` asked for it.
+    pub comparison: Option<Comparison>,
+}
+
+/// A second distillation of the same teacher by another method, same steps and labelled-sample rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub method: String,
+    pub student: Closed,
+    pub retention_success: Option<f64>,
+    pub labelled_samples: u64,
+    pub wall_s: f64,
+    pub curve: Vec<CurvePoint>,
 }
 
 pub fn closed(r: &EvalReport) -> Closed {
@@ -122,7 +135,67 @@ impl Report {
             labelled_samples: out.labelled,
             wall_s: out.wall_s,
             curve: out.curve.clone(),
+            comparison: None,
         })
+    }
+
+    /// Adds the run of `method` on the same teacher (evaluated on the same episodes).
+    pub fn with_comparison(mut self, method: &str, other: &Outcome) -> Self {
+        let student = closed(&other.student_eval);
+        let t = self.teacher.success_rate.mean;
+        self.comparison = Some(Comparison {
+            method: method.to_string(),
+            retention_success: (t > 0.0).then(|| student.success_rate.mean / t),
+            student,
+            labelled_samples: other.labelled,
+            wall_s: other.wall_s,
+            curve: other.curve.clone(),
+        });
+        self
+    }
+
+    /// The markdown table of the two methods' curves, point by point.
+    fn comparison_markdown(&self) -> String {
+        let Some(c) = &self.comparison else { return String::new() };
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into());
+        let mut md = format!(
+            "\n## {} against {} at equal labelled samples\n\nBoth runs label the same number of samples per \
+             round (environments × unroll length), so each row compares them at equal labelled samples. \
+             Closed-loop success on {} eval episodes per point; held-out error = mean ‖tanh μ_student − tanh \
+             μ_teacher‖².\n\n| SGD steps | labelled ({}) | labelled ({}) | success ({}) | success ({}) | held-out \
+             error ({}) | held-out error ({}) |\n|---|---|---|---|---|---|---|\n",
+            self.config.method,
+            c.method,
+            self.config.curve_eval_episodes,
+            self.config.method,
+            c.method,
+            self.config.method,
+            c.method,
+            self.config.method,
+            c.method
+        );
+        for (a, b) in self.curve.iter().zip(&c.curve) {
+            md += &format!(
+                "| {} | {} | {} | {} | {} | {:.5} | {:.5} |\n",
+                a.sgd_steps,
+                a.labelled,
+                b.labelled,
+                opt(a.success_rate),
+                opt(b.success_rate),
+                a.heldout_action_mse,
+                b.heldout_action_mse
+            );
+        }
+        let stat = |s: &Stat| format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci95_low, s.ci95_high);
+        md += &format!(
+            "\nFinal closed-loop success ({} episodes): {} {}, {} {}.\n",
+            self.student.episodes,
+            self.config.method,
+            stat(&self.student.success_rate),
+            c.method,
+            stat(&c.student.success_rate)
+        );
+        md
     }
 
     pub fn markdown(&self) -> String {
@@ -164,7 +237,7 @@ impl Report {
             pct(self.retention_time_at_goal),
             self.batch1_speedup,
             self.teacher.episodes
-        )
+        ) + &self.comparison_markdown()
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {

@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::evaluate_actor;
+use crate::baseline::{evaluate_actor, evaluate_policy};
 use crate::dagger::{collect_round, LabelBatch, Labels};
 use crate::teacher::Teacher;
 
@@ -47,6 +47,9 @@ pub struct DistillConfig {
     pub beta_decay: f64,
     pub lr: f64,
     pub eval_episodes: usize,
+    /// Closed-loop episodes of the student at each point of the distillation curve (0: none).
+    #[serde(default)]
+    pub curve_eval_episodes: usize,
     pub seed: u64,
 }
 
@@ -69,6 +72,7 @@ impl Default for DistillConfig {
             beta_decay: 0.8,
             lr: 1e-3,
             eval_episodes: 128,
+            curve_eval_episodes: 32,
             seed: 0,
         }
     }
@@ -113,6 +117,9 @@ pub struct CurvePoint {
     pub heldout_action_mse: f32,
     /// The critic-distillation part of the last loss (with `critic`).
     pub critic_loss: Option<f32>,
+    /// Closed-loop success of the student over `curve_eval_episodes` eval episodes (None: not measured).
+    #[serde(default)]
+    pub success_rate: Option<f64>,
 }
 
 /// What a run produced.
@@ -195,8 +202,22 @@ fn heldout_mse(student: &mut ActorInfer, b: &LabelBatch, action_dim: usize) -> R
     Ok(sum / rows as f32)
 }
 
-/// Distils `teacher` as `cfg` says; `on_point` sees each curve point as it is measured.
-pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(&CurvePoint)) -> Result<Outcome> {
+/// Distils `teacher` into a fresh student as `cfg` says; `on_point` sees each curve point as it is measured.
+pub fn distill(cfg: &DistillConfig, teacher: &Teacher, on_point: impl FnMut(&CurvePoint)) -> Result<Outcome> {
+    cfg.validate()?;
+    let scfg = student_config(&teacher.model.cfg, cfg, &teacher.checkpoint);
+    distill_into(cfg, teacher, Model::init(&scfg, cfg.seed)?, on_point)
+}
+
+/// Distils `teacher` into `student`, starting from its current weights (pruning heals this way: the
+/// pruned network is the student and the unpruned one the teacher). `cfg.student_depth` and
+/// `cfg.student_width` are ignored; the student keeps its own shape and `parent`.
+pub fn distill_into(
+    cfg: &DistillConfig,
+    teacher: &Teacher,
+    student: Model,
+    mut on_point: impl FnMut(&CurvePoint),
+) -> Result<Outcome> {
     cfg.validate()?;
     let start = Instant::now();
     let tcfg = &teacher.model.cfg;
@@ -221,10 +242,25 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
     if cfg.critic && tcfg.critic_depth == 0 {
         bail!("{}: --critic needs a teacher with a critic, and this checkpoint has none", teacher.checkpoint.display());
     }
+    let scfg = &student.cfg;
+    if (scfg.state_dim, scfg.goal_dim, scfg.action_dim) != (tcfg.state_dim, tcfg.goal_dim, tcfg.action_dim) {
+        bail!(
+            "the student (state {}, goal {}, action {}) does not have the teacher's interface (state {}, goal {}, \
+             action {})",
+            scfg.state_dim,
+            scfg.goal_dim,
+            scfg.action_dim,
+            tcfg.state_dim,
+            tcfg.goal_dim,
+            tcfg.action_dim
+        );
+    }
+    if cfg.critic && scfg.critic_depth == 0 {
+        bail!("--critic: the student has no critic to distill into");
+    }
     let teacher_net =
         if cfg.critic { Some(CandleModel::from_model(&teacher.model, &Device::Cpu, DType::F32)?) } else { None };
-    let scfg = student_config(tcfg, cfg, &teacher.checkpoint);
-    let mut student = Student::new(Model::init(&scfg, cfg.seed)?, cfg.lr)?;
+    let mut student = Student::new(student, cfg.lr)?;
     let mut s_actor = ActorInfer::new(&student.model);
     let mut t_actor = ActorInfer::new(&teacher.model);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xD157);
@@ -261,6 +297,14 @@ pub fn distill(cfg: &DistillConfig, teacher: &Teacher, mut on_point: impl FnMut(
                 loss: last,
                 heldout_action_mse: heldout_mse(&mut s_actor, &heldout_batch, spec.action_dim)?,
                 critic_loss: last_critic,
+                success_rate: match cfg.curve_eval_episodes {
+                    0 => None,
+                    n => Some(
+                        evaluate_policy(&student.model, &env_name, teacher.episode_length(), n, cfg.seed)?
+                            .success_rate
+                            .mean,
+                    ),
+                },
             };
             on_point(&p);
             curve.push(p);

@@ -1,5 +1,7 @@
-//! The teacher: `--teacher` names a run directory (its `teacher.safetensors` and `config.toml`) or a
-//! checkpoint file.
+//! The teacher: `--teacher` names a run directory written by `train` (its `teacher.safetensors` and
+//! `config.toml`), a student or pruned-model directory (its `student.safetensors`), or a checkpoint file.
+//! The training run's configuration (episode length, recipe for the baseline) is found by following the
+//! checkpoint's `parent` chain back to the run directory that holds a `config.toml`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,38 +9,66 @@ use anyhow::{bail, Context, Result};
 use models::Model;
 use train::config::TrainConfig;
 
+/// The checkpoint names a model directory may hold, in the order they are looked for.
+pub const CHECKPOINT_NAMES: [&str; 2] = ["teacher.safetensors", "student.safetensors"];
+
 /// A loaded teacher and what its run says about the environment it was trained on.
 pub struct Teacher {
     pub model: Model,
     pub checkpoint: PathBuf,
-    /// The run's configuration when `--teacher` named a run directory with a `config.toml`.
+    /// The training run's configuration, when a `config.toml` was found beside the checkpoint or
+    /// beside one of its parents.
     pub run_config: Option<TrainConfig>,
+    /// The directory of that `config.toml` (the training run).
+    pub run_dir: Option<PathBuf>,
+}
+
+/// The checkpoint a `--teacher`/`--model` path names: the file itself, or the model file in a directory.
+pub fn checkpoint_in(path: &Path) -> Result<PathBuf> {
+    if !path.exists() {
+        bail!("{}: does not exist; pass a run directory written by `train` (runs/NAME)", path.display());
+    }
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    CHECKPOINT_NAMES.iter().map(|n| path.join(n)).find(|p| p.is_file()).with_context(|| {
+        format!(
+            "{}: no teacher.safetensors or student.safetensors in this directory; pass a run directory written \
+             by `cargo run -p train`, a student directory, or a checkpoint file",
+            path.display()
+        )
+    })
+}
+
+/// The training run behind `checkpoint`: the first directory holding a `config.toml`, starting beside the
+/// checkpoint and following the `parent` recorded in each checkpoint's metadata (at most 8 generations).
+fn find_run(checkpoint: &Path, model: &Model) -> Option<PathBuf> {
+    let mut file = checkpoint.to_path_buf();
+    let mut parent = model.cfg.parent.clone();
+    for _ in 0..8 {
+        let dir = file.parent()?;
+        if dir.join("config.toml").is_file() {
+            return Some(dir.to_path_buf());
+        }
+        file = PathBuf::from(parent.take()?);
+        parent = models::checkpoint::load(&file).ok().and_then(|m| m.cfg.parent);
+    }
+    None
 }
 
 impl Teacher {
     pub fn load(path: &Path) -> Result<Self> {
-        let (checkpoint, config) = if path.is_dir() {
-            let ckpt = path.join("teacher.safetensors");
-            if !ckpt.is_file() {
-                bail!(
-                    "{}: no teacher.safetensors in this directory; pass a run directory written by \
-                     `cargo run -p train` or a checkpoint file",
-                    path.display()
-                );
-            }
-            (ckpt, Some(path.join("config.toml")).filter(|c| c.is_file()))
-        } else {
-            (path.to_path_buf(), None)
-        };
+        let checkpoint = checkpoint_in(path)?;
         let model = models::checkpoint::load(&checkpoint).with_context(|| "loading the teacher".to_string())?;
         if model.cfg.actor_depth == 0 {
             bail!("{}: this checkpoint has no actor to distill", checkpoint.display());
         }
-        let run_config = match config {
-            Some(c) => Some(TrainConfig::from_toml_file(&c).map_err(anyhow::Error::msg)?),
+        let run_dir = find_run(&checkpoint, &model);
+        let run_config = match &run_dir {
+            Some(d) => Some(TrainConfig::from_toml_file(&d.join("config.toml")).map_err(anyhow::Error::msg)?),
             None => None,
         };
-        Ok(Teacher { model, checkpoint, run_config })
+        Ok(Teacher { model, checkpoint, run_config, run_dir })
     }
 
     /// The episode length the teacher was trained with (1000 when the run is unknown).

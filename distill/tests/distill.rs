@@ -41,6 +41,7 @@ fn tiny(dir: &Path, steps: usize) -> DistillConfig {
         unroll_length: 8,
         sgd_steps_per_round: 16,
         eval_episodes: 8,
+        curve_eval_episodes: 0,
         ..DistillConfig::default()
     }
 }
@@ -49,8 +50,10 @@ fn tiny(dir: &Path, steps: usize) -> DistillConfig {
 fn the_student_learns_the_teachers_actions() {
     let dir = tempfile::tempdir().unwrap();
     let t = teacher(dir.path());
-    let out = distill(&tiny(dir.path(), 400), &t, |_| {}).unwrap();
+    let cfg = DistillConfig { curve_eval_episodes: 2, ..tiny(dir.path(), 400) };
+    let out = distill(&cfg, &t, |_| {}).unwrap();
     let (first, last) = (&out.curve[0], out.curve.last().unwrap());
+    assert!(out.curve.iter().all(|p| p.success_rate.is_some_and(|s| (0.0..=1.0).contains(&s))), "{:?}", out.curve);
     eprintln!(
         "held-out action mse: {} after {} steps, {} after {}",
         first.heldout_action_mse, first.sgd_steps, last.heldout_action_mse, last.sgd_steps
@@ -63,8 +66,9 @@ fn the_student_learns_the_teachers_actions() {
     assert!(s.parent.as_deref().is_some_and(|p| p.ends_with("teacher.safetensors")), "{:?}", s.parent);
     assert_eq!(out.teacher_eval.episodes, 8);
 
-    let cfg = tiny(dir.path(), 400);
-    let report = distill::report::Report::new(&cfg, "point_u_maze", &t.model, &out, None).unwrap();
+    let bc = distill(&DistillConfig { method: "bc".into(), ..tiny(dir.path(), 32) }, &t, |_| {}).unwrap();
+    let report =
+        distill::report::Report::new(&cfg, "point_u_maze", &t.model, &out, None).unwrap().with_comparison("bc", &bc);
     report.write(dir.path()).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
@@ -74,7 +78,10 @@ fn the_student_learns_the_teachers_actions() {
     let flops = |k: &str| json[k]["flops_per_action"].as_f64().unwrap();
     let ratio = flops("teacher_cost") / flops("student_cost");
     assert!((1.6..2.0).contains(&ratio), "FLOPs ratio {ratio}");
-    assert!(std::fs::read_to_string(dir.path().join("report.md")).unwrap().contains("Retention"));
+    assert_eq!(json["comparison"]["method"], "bc");
+    assert_eq!(json["curve"][0]["labelled"], json["comparison"]["curve"][0]["labelled"], "equal labels per round");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("Retention") && md.contains("dagger against bc"), "{md}");
     assert!(std::fs::metadata(dir.path().join("report.png")).unwrap().len() > 1000);
 }
 
@@ -154,8 +161,20 @@ fn the_baseline_is_the_students_size_trained_with_the_teachers_recipe() {
     let b = TrainConfig::from_toml_file(&dir.path().join("baseline/config.toml")).unwrap();
     assert_eq!((b.total_env_steps, b.episode_length, b.seed), (800, 50, cfg.seed), "the teacher's budget");
 
-    // A bare checkpoint has no recipe to copy.
-    let bare = Teacher::load(&dir.path().join("teacher.safetensors")).unwrap();
+    // A student directory finds the run through its checkpoint's parent.
+    let students = dir.path().join("students/d4");
+    std::fs::create_dir_all(&students).unwrap();
+    let mut student = model.clone();
+    student.cfg.parent = Some(dir.path().join("teacher.safetensors").display().to_string());
+    models::checkpoint::save(&student, &students.join("student.safetensors")).unwrap();
+    let s = Teacher::load(&students).unwrap();
+    assert_eq!(s.run_dir.as_deref(), Some(dir.path()));
+    assert_eq!(s.episode_length(), 50);
+
+    // A checkpoint away from its run has no recipe to copy.
+    let away = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("teacher.safetensors"), away.path().join("t.safetensors")).unwrap();
+    let bare = Teacher::load(&away.path().join("t.safetensors")).unwrap();
     let e = distill::baseline::baseline_config(&bare, &cfg).unwrap_err().to_string();
     assert!(e.contains("--no-baseline"), "{e}");
 }
