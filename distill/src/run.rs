@@ -190,6 +190,8 @@ pub fn student_config(teacher: &ModelConfig, cfg: &DistillConfig, parent: &Path)
     s.actor_depth = cfg.student_depth;
     s.critic_depth = if cfg.critic { cfg.student_depth } else { 0 };
     s.width = cfg.student_width.unwrap_or(teacher.width);
+    // A width-pruned teacher's inner widths describe its own blocks, not the student's.
+    s.inner_widths = None;
     s.training_step = 0;
     s.parent = Some(parent.display().to_string());
     s

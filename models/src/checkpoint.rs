@@ -19,7 +19,7 @@ use std::path::Path;
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, TrunkKind};
 use crate::error::{ModelError, Result};
 use crate::layout::{Model, ModelLayout};
 
@@ -358,10 +358,20 @@ fn decode_f32(src: &[u8], dst: &mut [f32]) {
 }
 
 fn describe(cfg: &ModelConfig) -> String {
-    format!(
+    let mut s = format!(
         "env {}, actor_depth {}, critic_depth {}, width {}, repr_dim {}",
         cfg.env, cfg.actor_depth, cfg.critic_depth, cfg.width, cfg.repr_dim
-    )
+    );
+    // A width-pruned model's shapes depend on its inner widths too, so a shape mismatch names them.
+    if let Some(iw) = &cfg.inner_widths {
+        for trunk in TrunkKind::ALL {
+            let w = iw.get(trunk);
+            if !w.is_empty() {
+                s.push_str(&format!(", inner_widths.{} {w:?}", trunk.field()));
+            }
+        }
+    }
+    s
 }
 
 /// `12 tensors: a, b, c, d, e and 7 more`.

@@ -7,14 +7,16 @@
 //!
 //! A trunk is a list of `depth + 1` layers (Linear → LayerNorm → SiLU): layer 0 is the input layer
 //! `in → W`, layers `1 + 4b .. 1 + 4b + 4` form residual block `b`, whose input is added after its
-//! fourth activation.
+//! fourth activation. Inside a block the layers are `W → w0 → w1 → w2 → W`, with the inner widths
+//! `w0, w1, w2 ≤ W` from [`ModelConfig::block_inner_widths`] (all `W` unless width-pruned); each
+//! LayerNorm is over its own layer's width.
 
 use std::ops::Range;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, TrunkKind};
 use crate::error::Result;
 
 /// A `Linear(n_in, n_out)`: weight `[n_out, n_in]` at `w`, bias `[n_out]` at `b`.
@@ -51,6 +53,7 @@ pub struct LayerSlot {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrunkLayout {
     pub n_in: usize,
+    /// The residual stream width W: the input layer's and every block's output width.
     pub width: usize,
     /// `layers[0]` is the input layer; the rest are the block layers, four per block.
     pub layers: Vec<LayerSlot>,
@@ -74,6 +77,12 @@ impl TrunkLayout {
 
     pub fn blocks(&self) -> usize {
         (self.layers.len() - 1) / 4
+    }
+
+    /// The widest layer output (the stream width unless a layout was built by hand): the size, per
+    /// row, of a buffer that can hold any layer's activation.
+    pub fn max_width(&self) -> usize {
+        self.layers.iter().map(|l| l.linear.n_out).fold(self.width, usize::max)
     }
 }
 
@@ -171,26 +180,29 @@ impl Builder {
         NormSlot { g, b, dim }
     }
 
-    fn trunk(&mut self, prefix: &str, n_in: usize, width: usize, depth: usize) -> TrunkLayout {
+    /// The trunk `kind` of `cfg` on `n_in` inputs: block `b` is `W → w0 → w1 → w2 → W`.
+    fn trunk(&mut self, kind: TrunkKind, n_in: usize, cfg: &ModelConfig) -> TrunkLayout {
+        let (prefix, width) = (kind.prefix(), cfg.width);
         let mut layers = vec![LayerSlot {
             linear: self.linear(&format!("{prefix}.input"), n_in, width),
             norm: self.norm(&format!("{prefix}.input_norm"), width),
         }];
-        for b in 0..depth / 4 {
+        for (b, inner) in cfg.block_inner_widths(kind).iter().enumerate() {
+            let dims = [width, inner[0], inner[1], inner[2], width];
             for l in 0..4 {
                 let p = format!("{prefix}.blocks.{b}.{l}");
                 layers.push(LayerSlot {
-                    linear: self.linear(&format!("{p}.linear"), width, width),
-                    norm: self.norm(&format!("{p}.norm"), width),
+                    linear: self.linear(&format!("{p}.linear"), dims[l], dims[l + 1]),
+                    norm: self.norm(&format!("{p}.norm"), dims[l + 1]),
                 });
             }
         }
         TrunkLayout { n_in, width, layers }
     }
 
-    fn encoder(&mut self, prefix: &str, n_in: usize, cfg: &ModelConfig) -> EncoderLayout {
+    fn encoder(&mut self, prefix: &str, kind: TrunkKind, n_in: usize, cfg: &ModelConfig) -> EncoderLayout {
         let start = self.len;
-        let trunk = self.trunk(&format!("{prefix}.trunk"), n_in, cfg.width, cfg.critic_depth);
+        let trunk = self.trunk(kind, n_in, cfg);
         let out = self.linear(&format!("{prefix}.out"), cfg.width, cfg.repr_dim);
         EncoderLayout { trunk, out, range: start..self.len }
     }
@@ -201,14 +213,14 @@ impl ModelLayout {
         cfg.validate()?;
         let mut b = Builder { specs: Vec::new(), len: 0 };
         let (s, g, a, w) = (cfg.state_dim, cfg.goal_dim, cfg.action_dim, cfg.width);
-        let trunk = b.trunk("actor.trunk", s + g, w, cfg.actor_depth);
+        let trunk = b.trunk(TrunkKind::Actor, s + g, cfg);
         let mean = b.linear("actor.mean", w, a);
         let log_std = b.linear("actor.log_std", w, a);
         let actor = ActorLayout { trunk, mean, log_std, range: 0..b.len };
         let (critic, log_alpha) = if cfg.critic_depth > 0 {
             let start = b.len;
-            let sa = b.encoder("critic.sa", s + a, cfg);
-            let g_enc = b.encoder("critic.g", g, cfg);
+            let sa = b.encoder("critic.sa", TrunkKind::CriticSa, s + a, cfg);
+            let g_enc = b.encoder("critic.g", TrunkKind::CriticG, g, cfg);
             let critic = CriticLayout { sa, g: g_enc, range: start..b.len };
             (Some(critic), Some(b.tensor("log_alpha".into(), vec![1])))
         } else {

@@ -14,6 +14,9 @@
 //! action   = Tanh(mean)
 //! ```
 //!
+//! Layers inside a block may be narrower than the stream (width-pruned models): the graph is the
+//! same, each `Gemm` and `LayerNormalization` taking its width from its initializers.
+//!
 //! Every Linear is a `Gemm` with `transB = 1`, so weights are stored `[out, in]` exactly as in the
 //! flat parameter buffer and the safetensors checkpoint; every initializer carries its checkpoint
 //! tensor name (`actor.trunk.blocks.0.1.linear.weight`, ...). LayerNorm is the opset-17

@@ -92,7 +92,8 @@ impl CandleModel {
         Ok(self.layer_norm(norm, &self.linear(linear, x)?)?.silu()?)
     }
 
-    /// Trunk(x): input layer, then `depth / 4` residual blocks of four layers each.
+    /// Trunk(x): input layer, then `depth / 4` residual blocks of four layers each. Every width
+    /// comes from the tensors, so blocks narrowed by width pruning need nothing special here.
     pub fn trunk(&self, prefix: &str, depth: usize, x: &Tensor) -> Result<Tensor> {
         let mut h = self.layer(&format!("{prefix}.input"), &format!("{prefix}.input_norm"), x)?;
         for b in 0..depth / 4 {

@@ -5,14 +5,19 @@ mod common;
 use candle_core::{DType, Device};
 use common::{assert_stats_close, perturbed_model, worst_tensor_error, OwnedBatch};
 use models::candle_update::candle_grads;
+use models::config::TrunkKind;
 use models::fast::FastTrainer;
 use models::reference::CandleModel;
 use models::{AdamConfig, ModelConfig};
 
 fn check(depth: usize, width: usize, batch: usize, threads: usize) {
-    let cfg = ModelConfig::point_maze(depth).with_width(width);
-    let model = perturbed_model(&cfg, 7);
-    let data = OwnedBatch::random(&cfg, batch, 11);
+    check_cfg(&ModelConfig::point_maze(depth).with_width(width), batch, threads);
+}
+
+fn check_cfg(cfg: &ModelConfig, batch: usize, threads: usize) {
+    let (depth, width) = (cfg.actor_depth, cfg.width);
+    let model = perturbed_model(cfg, 7);
+    let data = OwnedBatch::random(cfg, batch, 11);
     let net = CandleModel::from_model(&model, &Device::Cpu, DType::F32).unwrap();
     let (ref_grads, ref_stats) = candle_grads(&net, &model, &data.view()).unwrap();
     let mut fast = FastTrainer::new(model.clone(), AdamConfig::default(), threads).unwrap();
@@ -42,6 +47,19 @@ fn fast_gradients_match_candle_depth_8_two_threads() {
 #[test]
 fn fast_gradients_match_candle_full_width() {
     check(4, 256, 64, 2);
+}
+
+/// Width-pruned blocks (layers narrower than the stream, different in every trunk) train on the
+/// fast path too.
+#[test]
+fn fast_gradients_match_candle_with_inner_widths() {
+    let mut cfg = ModelConfig::point_maze(8).with_width(32);
+    cfg.set_block_inner_widths(TrunkKind::Actor, &[[16, 8, 24], [32, 32, 32]]);
+    cfg.set_block_inner_widths(TrunkKind::CriticSa, &[[8, 8, 8], [4, 16, 32]]);
+    cfg.set_block_inner_widths(TrunkKind::CriticG, &[[32, 3, 32], [5, 6, 7]]);
+    cfg.validate().unwrap();
+    check_cfg(&cfg, 24, 1);
+    check_cfg(&cfg, 80, 2);
 }
 
 #[test]

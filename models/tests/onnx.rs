@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor as CTensor};
+use models::config::TrunkKind;
 use models::onnx::{actor_to_onnx, export_actor, CONFIG_KEY, IR_VERSION, OPSET_VERSION};
 use models::reference::CandleModel;
 use models::{Model, ModelConfig};
@@ -134,6 +135,36 @@ fn symbolic_batch_runs_any_batch_size() -> TestResult {
         let onnx = tract_onnx::onnx().model_for_read(&mut bytes.as_slice())?;
         let got = tract_run(onnx, &cfg, None, &state, &goal)?;
         compare(&format!("symbolic batch {batch}"), &got, &want);
+    }
+    Ok(())
+}
+
+/// A width-pruned actor (blocks narrower inside than the stream) exports to the same graph, each
+/// Gemm and LayerNormalization taking its shape from its initializers, and matches candle.
+#[test]
+fn tract_matches_candle_with_inner_widths() -> TestResult {
+    let mut cfg = ModelConfig::point_maze(8).with_width(32);
+    cfg.set_block_inner_widths(TrunkKind::Actor, &[[16, 8, 24], [32, 5, 32]]);
+    let mut model = Model::init(&cfg, 21)?;
+    // Move norm scales and biases off their init so a mis-wired norm cannot pass by accident.
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    for spec in model.layout.specs.iter().filter(|s| s.shape.len() == 1) {
+        model.params[spec.range()].iter_mut().for_each(|x| *x += rng.random_range(-0.3f32..0.3));
+    }
+    let bytes = actor_to_onnx(&model)?;
+    let proto = ModelProto::parse_from_bytes(&bytes)?;
+    let graph = proto.graph.as_ref().ok_or("no graph")?;
+    let dims = |name: &str| graph.initializer.iter().find(|t| t.name == name).map(|t| t.dims.clone());
+    assert_eq!(dims("actor.trunk.blocks.0.1.linear.weight"), Some(vec![8, 16]));
+    assert_eq!(dims("actor.trunk.blocks.1.1.norm.weight"), Some(vec![5]));
+    for batch in [1, BATCH] {
+        let (state, goal) = inputs(&cfg, batch, 300 + batch as u64);
+        let want = candle_actor(&model, &state, &goal, batch)?;
+        for fixed in [Some(batch), None] {
+            let onnx = tract_onnx::onnx().model_for_read(&mut bytes.as_slice())?;
+            let got = tract_run(onnx, &cfg, fixed, &state, &goal)?;
+            compare(&format!("inner widths, batch {batch}, fixed {}", fixed.is_some()), &got, &want);
+        }
     }
     Ok(())
 }

@@ -4,6 +4,12 @@
 //! layer's activation, which is the next layer's input; per block it saves the residual stream. That
 //! is everything backward needs: no op-by-op graph, no per-step allocation once the tape has grown to
 //! the batch size.
+//!
+//! Layers inside a block may be narrower than the stream (width-pruned models, see
+//! [`crate::layout`]). Every per-layer buffer keeps a stride of `B × max_width` (the stream width), and
+//! each layer reads and writes only the first `B × n` values of its slot, with `n` its own width. So
+//! the uniform network runs exactly the code it ran before, and a narrow layer costs per-layer
+//! slicing, never a per-element branch.
 #![allow(clippy::too_many_arguments)] // kernel signatures name every buffer explicitly, like BLAS
 
 use gemm::Parallelism;
@@ -17,19 +23,22 @@ use crate::layout::{LayerSlot, LinearSlot, TrunkLayout};
 pub struct TrunkTape {
     batch: usize,
     n_in: usize,
+    /// The stream width W (the trunk's output width).
     width: usize,
+    /// The stride of the per-layer buffers: the widest layer, W unless a layout was built by hand.
+    stride: usize,
     layers: usize,
     input: Vec<f32>,
-    /// `[layers, B, W]`: n̂ of each layer.
+    /// `[layers, B, W]`: n̂ of each layer (layer i's first `B × n_out(i)` values).
     nhat: Vec<f32>,
     /// `[layers, B]`.
     rstd: Vec<f32>,
-    /// `[layers, B, W]`: each layer's activation.
+    /// `[layers, B, W]`: each layer's activation (as `nhat`).
     act: Vec<f32>,
     /// `[blocks + 1, B, W]`: the residual stream before block b (entry 0 = input layer output) and
     /// the trunk output (last entry).
     stream: Vec<f32>,
-    /// Backward scratch, `[B, W]` each.
+    /// Backward scratch, `[B, W]` each (a narrower layer uses the front).
     d_stream: Vec<f32>,
     d_branch: Vec<f32>,
     d_tmp: Vec<f32>,
@@ -69,18 +78,19 @@ fn lin<'a>(p: &'a [f32], s: &LinearSlot) -> (&'a [f32], &'a [f32]) {
 
 impl TrunkTape {
     fn prepare(&mut self, layout: &TrunkLayout, batch: usize) {
-        let (w, l) = (layout.width, layout.layers.len());
+        let (w, m, l) = (layout.width, layout.max_width(), layout.layers.len());
         self.batch = batch;
         self.n_in = layout.n_in;
         self.width = w;
+        self.stride = m;
         self.layers = l;
         grow(&mut self.input, batch * layout.n_in);
-        grow(&mut self.nhat, l * batch * w);
+        grow(&mut self.nhat, l * batch * m);
         grow(&mut self.rstd, l * batch);
-        grow(&mut self.act, l * batch * w);
+        grow(&mut self.act, l * batch * m);
         grow(&mut self.stream, (layout.blocks() + 1) * batch * w);
         for v in [&mut self.d_stream, &mut self.d_branch, &mut self.d_tmp] {
-            grow(v, batch * w);
+            grow(v, batch * m);
         }
     }
 
@@ -94,25 +104,26 @@ impl TrunkTape {
     pub fn forward(&mut self, layout: &TrunkLayout, params: &[f32], x: &[f32], batch: usize, th: Threads) -> &[f32] {
         self.prepare(layout, batch);
         self.input.copy_from_slice(&x[..batch * layout.n_in]);
-        let bw = batch * layout.width;
+        let (bw, bs) = (batch * layout.width, batch * self.stride);
         for (i, slot) in layout.layers.iter().enumerate() {
-            let (acts_before, acts_rest) = self.act.split_at_mut(i * bw);
+            let (n_in, n_out) = (batch * slot.linear.n_in, batch * slot.linear.n_out);
+            let (acts_before, acts_rest) = self.act.split_at_mut(i * bs);
             let inp: &[f32] = if i == 0 {
                 &self.input
             } else if (i - 1) % 4 == 0 {
                 let b = (i - 1) / 4;
                 &self.stream[b * bw..(b + 1) * bw]
             } else {
-                &acts_before[(i - 1) * bw..]
+                &acts_before[(i - 1) * bs..(i - 1) * bs + n_in]
             };
-            let z = &mut self.nhat[i * bw..(i + 1) * bw];
+            let z = &mut self.nhat[i * bs..i * bs + n_out];
             layer_forward(
                 slot,
                 params,
                 inp,
                 z,
                 &mut self.rstd[i * batch..(i + 1) * batch],
-                &mut acts_rest[..bw],
+                &mut acts_rest[..n_out],
                 batch,
                 th,
             );
@@ -145,15 +156,15 @@ impl TrunkTape {
     ) {
         let (batch, w) = (self.batch, self.width);
         let bw = batch * w;
-        self.d_stream.copy_from_slice(&d_out[..bw]);
+        self.d_stream[..bw].copy_from_slice(&d_out[..bw]);
         for blk in (0..layout.blocks()).rev() {
-            self.d_branch.copy_from_slice(&self.d_stream);
+            self.d_branch[..bw].copy_from_slice(&self.d_stream[..bw]);
             for l in (0..4).rev() {
                 let i = 1 + 4 * blk + l;
                 let inp = if l == 0 { InputRef::Stream(blk) } else { InputRef::Act(i - 1) };
                 self.layer_backward(&layout.layers[i], params, i, inp, grads.as_deref_mut(), th);
             }
-            for (s, b) in self.d_stream.iter_mut().zip(&self.d_branch) {
+            for (s, b) in self.d_stream[..bw].iter_mut().zip(&self.d_branch[..bw]) {
                 *s += b;
             }
         }
@@ -166,7 +177,7 @@ impl TrunkTape {
             norm_backward(
                 slot,
                 params,
-                &mut self.d_branch,
+                &mut self.d_branch[..bw],
                 &self.nhat[..bw],
                 &self.rstd[..rows],
                 g,
@@ -179,19 +190,19 @@ impl TrunkTape {
                 batch,
                 w,
                 self.n_in,
-                &self.d_branch,
+                &self.d_branch[..bw],
                 &self.input,
                 &mut g[slot.linear.w..slot.linear.w + w * self.n_in],
                 th.gemm,
             );
         }
         if let Some(dx) = dx {
-            dy_w(batch, w, self.n_in, &self.d_branch, lin(params, &slot.linear).0, dx, th.gemm);
+            dy_w(batch, w, self.n_in, &self.d_branch[..bw], lin(params, &slot.linear).0, dx, th.gemm);
         }
     }
 
-    /// One block layer backward: `d_branch` holds d(activation of layer i) and leaves holding
-    /// d(input of layer i).
+    /// One block layer backward: `d_branch` holds d(activation of layer i) in its first
+    /// `B × n_out` values and leaves holding d(input of layer i) in its first `B × n_in`.
     fn layer_backward(
         &mut self,
         slot: &LayerSlot,
@@ -201,14 +212,16 @@ impl TrunkTape {
         grads: Option<&mut [f32]>,
         th: Threads,
     ) {
-        let (batch, w) = (self.batch, self.width);
-        let bw = batch * w;
+        let batch = self.batch;
+        let (bw, bs) = (batch * self.width, batch * self.stride);
+        let (k, n) = (slot.linear.n_in, slot.linear.n_out);
+        let (bk, bn) = (batch * k, batch * n);
         let mut grads = grads;
         norm_backward(
             slot,
             params,
-            &mut self.d_branch,
-            &self.nhat[i * bw..(i + 1) * bw],
+            &mut self.d_branch[..bn],
+            &self.nhat[i * bs..i * bs + bn],
             &self.rstd[i * batch..(i + 1) * batch],
             grads.as_deref_mut(),
             th,
@@ -216,12 +229,13 @@ impl TrunkTape {
         );
         let inp = match inp {
             InputRef::Stream(b) => &self.stream[b * bw..(b + 1) * bw],
-            InputRef::Act(j) => &self.act[j * bw..(j + 1) * bw],
+            InputRef::Act(j) => &self.act[j * bs..j * bs + bk],
         };
+        let d = &self.d_branch[..bn];
         if let Some(g) = grads {
-            dyt_x(batch, w, w, &self.d_branch, inp, &mut g[slot.linear.w..slot.linear.w + w * w], th.gemm);
+            dyt_x(batch, n, k, d, inp, &mut g[slot.linear.w..slot.linear.w + n * k], th.gemm);
         }
-        dy_w(batch, w, w, &self.d_branch, lin(params, &slot.linear).0, &mut self.d_tmp, th.gemm);
+        dy_w(batch, n, k, d, lin(params, &slot.linear).0, &mut self.d_tmp[..bk], th.gemm);
         std::mem::swap(&mut self.d_branch, &mut self.d_tmp);
     }
 }
@@ -304,6 +318,7 @@ pub struct InferScratch {
 }
 
 /// Forward of a trunk without saving anything (inference): writes the output `[B, W]` to `out`.
+/// The scratch is sized by the widest layer; each layer uses the front `B × n_out` of it.
 pub fn forward_no_tape(
     layout: &TrunkLayout,
     params: &[f32],
@@ -314,19 +329,23 @@ pub fn forward_no_tape(
     th: Threads,
 ) {
     let bw = batch * layout.width;
-    grow(&mut s.z, bw);
-    grow(&mut s.a, bw);
+    let bm = batch * layout.max_width();
+    grow(&mut s.z, bm);
+    grow(&mut s.a, bm);
     grow(&mut s.rstd, batch);
     let out = &mut out[..bw];
-    layer_forward(&layout.layers[0], params, x, &mut s.z, &mut s.rstd, out, batch, th);
+    layer_forward(&layout.layers[0], params, x, &mut s.z[..bw], &mut s.rstd, out, batch, th);
     for blk in 0..layout.blocks() {
         for l in 0..4 {
             let slot = &layout.layers[1 + 4 * blk + l];
+            let bn = batch * slot.linear.n_out;
+            // Layers 1..3 read layer l−1's activation, which is the front of `a` (its width is
+            // this layer's n_in); `a` is rewritten only after `z` is complete.
             let inp: &[f32] = if l == 0 { out } else { &s.a };
-            linear_no_bias(slot, params, inp, &mut s.z, batch, th);
-            norm_act_forward(slot, params, &mut s.z, &mut s.rstd, &mut s.a, th);
+            linear_no_bias(slot, params, inp, &mut s.z[..bn], batch, th);
+            norm_act_forward(slot, params, &mut s.z[..bn], &mut s.rstd, &mut s.a[..bn], th);
         }
-        for (o, v) in out.iter_mut().zip(&s.a) {
+        for (o, v) in out.iter_mut().zip(&s.a[..bw]) {
             *o += v;
         }
     }
