@@ -63,7 +63,7 @@ impl Default for DistillConfig {
             loss: "kl".into(),
             critic: false,
             env: None,
-            steps: 3000,
+            steps: 10000,
             batch_size: 256,
             num_envs: 64,
             unroll_length: 16,

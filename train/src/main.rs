@@ -38,6 +38,11 @@ struct Cli {
     /// Transitions per SGD update.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Adam learning rate of actor, critic and α (default 3e-4). A depth-64 actor collapsed at 3e-4
+    /// (its log σ saturated at the floor within the first 6k steps) and trained at 1e-4:
+    /// docs/experiments/README.md.
+    #[arg(long)]
+    lr: Option<f32>,
     /// Environments stepped in parallel.
     #[arg(long)]
     num_envs: Option<usize>,
@@ -102,7 +107,7 @@ fn resolve(cli: &Cli) -> Result<TrainConfig, String> {
     }
     set!(env, episode_length, random_starts, depth, width, batch_size, num_envs, unroll_length);
     set!(sgd_steps_per_round, total_env_steps, eval_every, eval_episodes, seed, device, bank_size, threads);
-    set!(chain_goals, backend);
+    set!(chain_goals, backend, lr);
     if cli.actor_depth.is_some() {
         c.actor_depth = cli.actor_depth;
     }

@@ -1,0 +1,34 @@
+//! deepcrl `serve`: the hierarchical planner/controller server for robots (DESIGN.md section 8) and
+//! its simulated robot client.
+//!
+//! The deep teacher is too slow to act at a robot's control rate, so it plans: a background thread
+//! ([`planner`]) refreshes each session's plan (waypoints through the run's bank, searched on a
+//! graph weighted by the deep critic, [`graph`]) a few times a second, batched across sessions. The
+//! shallow student acts on every request ([`controller`]: micro-batched, allocation-free), steering to
+//! the session's active waypoint ([`sessions`]); no act ever waits for the planner.
+//!
+//! - [`config`]: `ServeConfig`. [`loaded`]: reading and checking the models. [`engine`]: the loaded
+//!   server, warm-up and hot reload. [`server`]: start, readiness, graceful shutdown.
+//! - [`routes`], [`api`], [`error`]: the HTTP API and its error contract. [`metrics`], [`openapi`].
+//! - [`plannet`], [`graph`], [`plan`]: the planner's distances, graph and plans.
+//! - [`sim`]: the simulated robot client behind the `robot-sim` binary.
+
+pub mod api;
+pub mod config;
+pub mod controller;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod loaded;
+pub mod metrics;
+pub mod openapi;
+pub mod plan;
+pub mod planner;
+pub mod plannet;
+pub mod routes;
+pub mod server;
+pub mod sessions;
+pub mod sim;
+
+pub use config::ServeConfig;
+pub use server::{start, App, Running};

@@ -1,0 +1,248 @@
+//! The OpenAPI 3 document served at `/openapi.json`, maintained by hand next to [`ROUTES`]; a test
+//! checks that every route the router serves is documented and answers.
+
+use serde_json::{json, Value};
+
+/// Every route: (method, path template).
+pub const ROUTES: [(&str, &str); 14] = [
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/v2/health/live"),
+    ("get", "/v2/health/ready"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/models"),
+    ("post", "/v1/act"),
+    ("post", "/v1/sessions"),
+    ("get", "/v1/sessions/{id}"),
+    ("delete", "/v1/sessions/{id}"),
+    ("post", "/v1/sessions/{id}/act"),
+    ("put", "/v1/sessions/{id}/goal"),
+    ("post", "/v1/admin/reload"),
+];
+
+fn vector(what: &str) -> Value {
+    json!({ "type": "array", "items": { "type": "number" }, "description": what })
+}
+
+fn rows(what: &str) -> Value {
+    json!({ "oneOf": [vector(what), { "type": "array", "items": vector(what) }] })
+}
+
+fn body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn errors(codes: &[&str]) -> Value {
+    let mut out = serde_json::Map::new();
+    for code in codes {
+        out.insert(code.to_string(), json!({ "$ref": "#/components/responses/Error" }));
+    }
+    Value::Object(out)
+}
+
+fn op(summary: &str, request: Option<Value>, status: &str, response: Value, codes: &[&str], secured: bool) -> Value {
+    let mut responses = errors(codes);
+    responses[status] = response;
+    let mut o = json!({ "summary": summary, "responses": responses });
+    if let Some(r) = request {
+        o["requestBody"] = r;
+    }
+    if secured {
+        o["security"] = json!([{ "bearer": [] }]);
+    } else {
+        o["security"] = json!([]);
+    }
+    o
+}
+
+const ACT_ERRORS: [&str; 7] = ["400", "401", "413", "429", "503", "504", "500"];
+
+pub fn document() -> Value {
+    let health = ok("Status", json!({ "type": "object", "properties": { "status": { "type": "string" } } }));
+    let deadline = json!({
+        "name": "x-deadline-ms", "in": "header", "required": false,
+        "description": "Budget in milliseconds from arrival: 504 at once if it cannot be met.",
+        "schema": { "type": "number" }
+    });
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let timing = json!({ "type": "object", "properties": {
+        "queue_us": { "type": "integer" }, "inference_us": { "type": "integer" }, "total_us": { "type": "integer" } } });
+    let plan = json!({ "type": "object", "nullable": true, "properties": {
+        "plan_id": { "type": "integer" }, "version": { "type": "integer" },
+        "created_at": { "type": "integer", "description": "Unix milliseconds" },
+        "age_ms": { "type": "number" }, "horizon": { "type": "integer" },
+        "waypoints": { "type": "array", "items": vector("goal-space waypoint") },
+        "nodes": { "type": "array", "items": { "type": "integer" } },
+        "source": { "type": "string", "enum": ["graph", "direct", "unreachable"] },
+        "cost": { "type": "number", "nullable": true }, "direct_cost": { "type": "number" },
+        "state": vector("state the plan was made from"), "goal": vector("commanded goal") } });
+    let session_act = json!({ "type": "object", "properties": {
+        "action": vector("action in [-1, 1]"), "waypoint": vector("active waypoint (goal space)"),
+        "waypoint_index": { "type": "integer", "nullable": true },
+        "plan_id": { "type": "integer", "nullable": true }, "plan_version": { "type": "integer", "nullable": true },
+        "plan_age_ms": { "type": "number", "nullable": true }, "fallback": { "type": "boolean" },
+        "fallback_reason": { "type": "string", "nullable": true, "enum": ["no_plan", "stale_plan"] },
+        "server_timing": timing } });
+
+    let mut paths = serde_json::Map::new();
+    let mut add = |path: &str, method: &str, mut o: Value, params: Vec<Value>| {
+        if !params.is_empty() {
+            o["parameters"] = Value::Array(params);
+        }
+        paths.entry(path.to_string()).or_insert_with(|| json!({}))[method] = o;
+    };
+    for p in ["/healthz", "/v2/health/live"] {
+        add(p, "get", op("Liveness", None, "200", health.clone(), &[], false), vec![]);
+    }
+    for p in ["/readyz", "/v2/health/ready"] {
+        add(
+            p,
+            "get",
+            op("Readiness (after the warm-up inference)", None, "200", health.clone(), &["503"], false),
+            vec![],
+        );
+    }
+    let text = json!({ "description": "Prometheus text format", "content": { "text/plain": {} } });
+    add("/metrics", "get", op("Prometheus metrics", None, "200", text, &[], false), vec![]);
+    add("/openapi.json", "get", op("This document", None, "200", ok("OpenAPI 3", json!({})), &[], false), vec![]);
+    add(
+        "/v1/models",
+        "get",
+        op(
+            "The planner, its graph and the controller",
+            None,
+            "200",
+            ok("Models", json!({ "type": "object" })),
+            &["401", "503"],
+            true,
+        ),
+        vec![],
+    );
+    let act_req = json!({ "type": "object", "required": ["obs", "goal"], "properties": {
+        "obs": rows("state"), "goal": rows("goal"),
+        "model": { "type": "string", "enum": ["controller", "planner"], "default": "controller" } } });
+    let act_resp = json!({ "type": "object", "properties": { "action": rows("action"), "model": { "type": "string" }, "server_timing": timing } });
+    add(
+        "/v1/act",
+        "post",
+        op(
+            "Stateless act (batched input allowed)",
+            Some(body(act_req)),
+            "200",
+            ok("Actions", act_resp),
+            &ACT_ERRORS,
+            true,
+        ),
+        vec![deadline.clone()],
+    );
+    let create_req = json!({ "type": "object", "required": ["obs", "goal"], "properties": {
+        "obs": vector("state"), "goal": vector("goal"), "plan_hz": { "type": "number" } } });
+    let create_resp = json!({ "type": "object", "properties": { "session_id": { "type": "string" }, "plan": plan,
+        "plan_hz": { "type": "number" }, "session_ttl_s": { "type": "number" }, "max_plan_age_ms": { "type": "integer" } } });
+    add(
+        "/v1/sessions",
+        "post",
+        op(
+            "Open a session; answers with its first plan",
+            Some(body(create_req)),
+            "201",
+            ok("Session", create_resp),
+            &["400", "401", "413", "429", "503"],
+            true,
+        ),
+        vec![deadline.clone()],
+    );
+    add(
+        "/v1/sessions/{id}",
+        "get",
+        op(
+            "A session and its plan",
+            None,
+            "200",
+            ok("Session", json!({ "type": "object" })),
+            &["401", "404", "503"],
+            true,
+        ),
+        vec![id.clone()],
+    );
+    add(
+        "/v1/sessions/{id}",
+        "delete",
+        op("Close a session", None, "204", json!({ "description": "Deleted" }), &["401", "404", "503"], true),
+        vec![id.clone()],
+    );
+    let sact_req = json!({ "type": "object", "required": ["obs"], "properties": { "obs": vector("state") } });
+    add(
+        "/v1/sessions/{id}/act",
+        "post",
+        op(
+            "Act toward the session's active waypoint",
+            Some(body(sact_req)),
+            "200",
+            ok("Action", session_act),
+            &["400", "401", "404", "413", "429", "503", "504"],
+            true,
+        ),
+        vec![id.clone(), deadline.clone()],
+    );
+    let goal_req = json!({ "type": "object", "required": ["goal"], "properties": { "goal": vector("goal"), "obs": vector("state") } });
+    add(
+        "/v1/sessions/{id}/goal",
+        "put",
+        op(
+            "Command a new goal; answers with the new plan",
+            Some(body(goal_req)),
+            "200",
+            ok("Session", json!({ "type": "object" })),
+            &["400", "401", "404", "413", "503"],
+            true,
+        ),
+        vec![id, deadline],
+    );
+    let reload_req = json!({ "type": "object", "required": ["target"], "properties": {
+        "target": { "type": "string", "enum": ["planner", "controller"] }, "path": { "type": "string" } } });
+    add(
+        "/v1/admin/reload",
+        "post",
+        op(
+            "Swap a model atomically (the old one stays if the new one fails validation)",
+            Some(body(reload_req)),
+            "200",
+            ok("Reloaded", json!({ "type": "object" })),
+            &["400", "401", "503"],
+            true,
+        ),
+        vec![],
+    );
+
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "deepcrl serve", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Hierarchical planner (deep CRL teacher) / controller (student) server." },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "responses": { "Error": { "description": "Error", "content": { "application/json": { "schema": {
+                "type": "object", "properties": { "error": { "type": "object", "properties": {
+                    "code": { "type": "string" }, "message": { "type": "string" } } } } } } } } }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented() {
+        let doc = document();
+        for (method, path) in ROUTES {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not in the document");
+        }
+    }
+}

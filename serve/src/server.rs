@@ -1,0 +1,167 @@
+//! The server's shared state ([`App`]: config, metrics, and the [`Engine`] once loaded) and its
+//! life cycle: [`start`] binds the address, serves at once (liveness answers while the models load;
+//! readiness only after the engine's warm-up), loads the engine on a blocking thread, and returns a
+//! [`Running`] handle whose [`Running::shutdown`] drains in-flight requests before stopping the
+//! workers. [`run`] is the binary's whole life: start, wait for Ctrl-C, shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::ServeConfig;
+use crate::engine::Engine;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Everything a handler can reach: `Arc<App>` is the router's state.
+pub struct App {
+    pub cfg: ServeConfig,
+    pub metrics: Arc<Metrics>,
+    engine: OnceLock<Arc<Engine>>,
+    stopping: AtomicBool,
+    pub started: Instant,
+}
+
+impl App {
+    pub fn new(cfg: ServeConfig) -> Arc<App> {
+        Arc::new(App {
+            cfg,
+            metrics: Arc::new(Metrics::new()),
+            engine: OnceLock::new(),
+            stopping: AtomicBool::new(false),
+            started: Instant::now(),
+        })
+    }
+
+    /// The engine, or 503 while it loads. Requests keep being served while a shutdown drains them.
+    pub fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
+        self.engine.get().ok_or_else(|| ApiError::not_ready("the models are still loading; retry shortly"))
+    }
+
+    /// Ready: loaded, warmed up, and not shutting down.
+    pub fn ready(&self) -> Result<(), ApiError> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(ApiError::not_ready("the server is shutting down"));
+        }
+        self.engine().map(drop)
+    }
+
+    /// Installs the loaded engine: the server is ready from now on.
+    pub fn set_engine(&self, engine: Engine) {
+        let _ = self.engine.set(Arc::new(engine));
+    }
+
+    /// Marks the server as stopping: readiness fails from now on.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn stop_engine(&self) {
+        if let Some(e) = self.engine.get() {
+            e.shutdown();
+        }
+    }
+}
+
+/// Loads the engine on a blocking thread and installs it.
+pub async fn load(app: Arc<App>) -> Result<()> {
+    let (cfg, metrics) = (app.cfg.clone(), app.metrics.clone());
+    let started = Instant::now();
+    let engine =
+        tokio::task::spawn_blocking(move || Engine::load(&cfg, metrics)).await.context("the loader panicked")??;
+    let graph = &engine.models.load().graph;
+    tracing::info!(
+        secs = started.elapsed().as_secs_f64(),
+        nodes = graph.nodes,
+        edges = graph.edges,
+        cached = graph.cached,
+        "models loaded and warmed up: ready"
+    );
+    app.set_engine(engine);
+    Ok(())
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: watch::Sender<bool>,
+    serve: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl Running {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, waits for in-flight requests, then stops the workers.
+    pub async fn shutdown(self) -> Result<()> {
+        self.app.begin_shutdown();
+        let _ = self.stop.send(true);
+        let served = self.serve.await.context("the server task panicked")?;
+        self.sweeper.abort();
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || app.stop_engine()).await.context("stopping the workers")?;
+        served.context("serving")
+    }
+}
+
+/// Binds `cfg.addr`, starts serving, and loads the models; returns once they are ready.
+pub async fn start(cfg: ServeConfig) -> Result<Running> {
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let listener =
+        tokio::net::TcpListener::bind(&cfg.addr).await.with_context(|| format!("binding {} (--addr)", cfg.addr))?;
+    let addr = listener.local_addr()?;
+    let app = App::new(cfg);
+    let (stop, mut stopped) = watch::channel(false);
+    let router = crate::routes::router(app.clone());
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let sweeper = tokio::spawn(sweep(app.clone()));
+    let running = Running { addr, app: app.clone(), stop, serve, sweeper };
+    tracing::info!(%addr, "listening; loading the models");
+    if let Err(e) = load(app).await {
+        let _ = running.shutdown().await;
+        return Err(e);
+    }
+    Ok(running)
+}
+
+/// Drops idle sessions once a second and keeps the session gauge current.
+async fn sweep(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Ok(engine) = app.engine() {
+            let gone = engine.sessions.expire(Instant::now());
+            if gone > 0 {
+                tracing::info!(gone, "expired idle sessions");
+            }
+            app.metrics.active_sessions.set(engine.sessions.len() as i64);
+        }
+    }
+}
+
+/// The binary: start, serve until `signal` resolves, shut down gracefully.
+pub async fn run(cfg: ServeConfig, signal: impl Future<Output = ()>) -> Result<()> {
+    let running = start(cfg).await?;
+    tracing::info!(url = running.url(), "ready");
+    signal.await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The pipeline end to end, within CI's budget: train a tiny teacher (`train`), distil a tiny student
+//! (`distill`), serve them (`serve`) on an ephemeral port, drive hierarchical episodes over HTTP, and
+//! check the answers' shapes, the plan refresh, the stale-plan fallback and a clean shutdown.
+
+use std::path::Path;
+use std::time::Duration;
+
+use distill::run::{distill, DistillConfig};
+use distill::teacher::Teacher;
+use serde_json::{json, Value};
+use serve::sim::{self, Mode, SimConfig};
+use train::config::TrainConfig;
+
+/// Trains the teacher into `run` (teacher.safetensors, bank.safetensors) and distils a student into
+/// `run/students/e2e`, as `cargo train` and `cargo distill` lay them out.
+fn pipeline(run: &Path) -> std::path::PathBuf {
+    let cfg = TrainConfig { bank_size: 24, ..TrainConfig::tiny(1200) };
+    train::run::train(&cfg, run, false, ()).unwrap();
+    assert!(run.join("teacher.safetensors").is_file() && run.join("bank.safetensors").is_file());
+    let teacher = Teacher::load(run).unwrap();
+    let dcfg = DistillConfig {
+        teacher: run.to_path_buf(),
+        student_depth: 4,
+        student_width: Some(16),
+        steps: 32,
+        batch_size: 64,
+        num_envs: 8,
+        unroll_length: 8,
+        sgd_steps_per_round: 16,
+        eval_episodes: 2,
+        curve_eval_episodes: 0,
+        ..DistillConfig::default()
+    };
+    let out = distill(&dcfg, &teacher, |_| {}).unwrap();
+    let student = run.join("students").join("e2e");
+    models::checkpoint::save(&out.student, &student.join("student.safetensors")).unwrap();
+    student
+}
+
+async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let resp = http.post(url).json(&body).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+fn len(v: &Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_distill_serve_and_drive_robots_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let student = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || pipeline(&run)
+    })
+    .await
+    .unwrap();
+
+    let mut cfg = serve::ServeConfig::new(&run, &student);
+    cfg.addr = "127.0.0.1:0".into();
+    cfg.plan_hz = 20.0;
+    cfg.horizon = 4;
+    cfg.max_plan_age_ms = 600;
+    let server = serve::start(cfg).await.unwrap();
+    let base = server.url();
+    let http = reqwest::Client::new();
+
+    let models: Value = http.get(format!("{base}/v1/models")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(models["planner"]["critic_depth"], 4);
+    assert_eq!(
+        (models["controller"]["actor_depth"].as_u64(), models["controller"]["width"].as_u64()),
+        (Some(4), Some(16))
+    );
+    assert!(models["graph"]["nodes"].as_u64().unwrap() > 1);
+
+    // A session: its first plan, acts toward its waypoints, refreshes at 20 Hz.
+    let (state, goal) = (json!([0.0, 0.0, 0.0, 0.0]), json!([8.0, 8.0]));
+    let (status, s) = post(&http, format!("{base}/v1/sessions"), json!({ "obs": state, "goal": goal })).await;
+    assert_eq!(status, 201, "{s}");
+    let plan = &s["plan"];
+    assert!(plan["plan_id"].is_u64() && plan["created_at"].is_u64() && plan["horizon"] == 4, "{s}");
+    assert!((1..=4).contains(&len(&plan["waypoints"])));
+    assert_eq!(plan["waypoints"].as_array().unwrap().last().unwrap(), &goal);
+    let act = format!("{base}/v1/sessions/{}/act", s["session_id"].as_str().unwrap());
+    let (status, a) = post(&http, act.clone(), json!({ "obs": state })).await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!((len(&a["action"]), len(&a["waypoint"]), a["fallback"].as_bool()), (2, 2, Some(false)));
+    assert!(a["action"].as_array().unwrap().iter().all(|x| x.as_f64().unwrap().abs() <= 1.0));
+    assert!(a["server_timing"]["total_us"].is_u64() && a["waypoint_index"].is_u64());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (_, a) = post(&http, act, json!({ "obs": state })).await;
+    assert!(a["plan_version"].as_u64().unwrap() > 1, "the plan was not refreshed: {a}");
+
+    // A session planned once every 100 s: after the 600 ms plan age it falls back to the goal.
+    let slow = json!({ "obs": state, "goal": goal, "plan_hz": 0.01 });
+    let (_, s) = post(&http, format!("{base}/v1/sessions"), slow).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (status, a) =
+        post(&http, format!("{base}/v1/sessions/{}/act", s["session_id"].as_str().unwrap()), json!({ "obs": state }))
+            .await;
+    assert_eq!(status, 200);
+    assert_eq!((a["fallback"].as_bool(), a["fallback_reason"].as_str()), (Some(true), Some("stale_plan")), "{a}");
+    assert_eq!(a["waypoint"], goal);
+
+    // Simulated robots: hierarchical episodes over HTTP, one session per episode.
+    let sim_cfg = SimConfig {
+        server: base.clone(),
+        env: "point_u_maze_eval".into(),
+        robots: 2,
+        control_hz: 100.0,
+        modes: vec![Mode::Hierarchical],
+        episodes: 2,
+        episode_length: Some(50),
+        seed: 3,
+        api_key: None,
+        plan_hz: None,
+    };
+    let report = sim::run(&sim_cfg).await.unwrap().remove(0);
+    assert_eq!((report.episodes, report.requests), (2, 100), "{report:?}");
+    assert!(report.latency.count > 0, "{report:?}");
+
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.unwrap().unwrap();
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "still listening after shutdown");
+}
