@@ -25,6 +25,7 @@ struct Cli {
     /// Most waypoints in a plan, the goal included.
     #[arg(long, default_value_t = 8)]
     horizon: usize,
+    /// Most sessions open at once; creating one more answers 429 (idle sessions expire after --session-ttl).
     #[arg(long, default_value_t = 256)]
     max_sessions: usize,
     /// Seconds of inactivity after which a session is dropped.
