@@ -19,13 +19,7 @@ const OTHER: RGBColor = RGBColor(44, 160, 44);
 
 /// Writes the report's picture to `path` (via a temporary file in the same directory).
 pub fn plot_report(report: &Report, path: &Path) -> Result<()> {
-    let name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.{}.tmp.png", name.to_string_lossy(), std::process::id()));
-    let result = draw(report, &tmp).and_then(|()| std::fs::rename(&tmp, path).context("renaming the plot"));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("plotting {}", path.display()))
+    models::atomic::render_atomic(path, |tmp| draw(report, tmp)).with_context(|| format!("plotting {}", path.display()))
 }
 
 /// One method's curve: (labelled samples, value) pairs.

@@ -328,7 +328,7 @@ pub fn distill_into(
     let mut final_student = student.model.clone();
     final_student.cfg.training_step = sgd as u64;
 
-    let teacher_eval = evaluate_actor(&teacher.model, cfg, &env_name, teacher.episode_length())?;
+    let teacher_eval = teacher.evaluate(&env_name, cfg.eval_episodes, cfg.seed)?;
     let student_eval = evaluate_actor(&final_student, cfg, &env_name, teacher.episode_length())?;
     Ok(Outcome {
         student: final_student,

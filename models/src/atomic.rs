@@ -61,3 +61,59 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io:
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| io::Write::write_all(w, bytes))
 }
+
+/// [`write_atomic`] for encoders that open the file themselves and pick its format from the extension
+/// (plotters' bitmap backend): `render` writes `.<name>.<pid>-<n>.tmp.<ext>` beside `path` (so the
+/// extension still names the format), which is then renamed over `path`; on any failure the temporary
+/// file is removed. Creates the parent directory if needed.
+pub fn render_atomic<E: From<io::Error>>(
+    path: &Path,
+    render: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let file_name =
+        path.file_name().ok_or_else(|| io::Error::other(format!("{} does not name a file", path.display())))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating directory {}: {e}", dir.display())))?;
+    }
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "tmp".into());
+    let tmp_name = format!(
+        ".{}.{}-{}.tmp.{ext}",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut tmp = TempFile { path: path.with_file_name(tmp_name), keep: false };
+    render(&tmp.path)?;
+    fs::rename(&tmp.path, path)
+        .map_err(|e| io::Error::new(e.kind(), format!("renaming {} to {}: {e}", tmp.path.display(), path.display())))?;
+    tmp.keep = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_atomic_renames_on_success_and_leaves_nothing_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/plot.png");
+        render_atomic(&path, |tmp| {
+            assert!(tmp.to_string_lossy().ends_with(".tmp.png"), "the encoder must still see .png: {tmp:?}");
+            fs::write(tmp, b"picture")
+        })
+        .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"picture");
+
+        let failed: io::Result<()> = render_atomic(&path, |tmp| {
+            fs::write(tmp, b"half")?;
+            Err(io::Error::other("encoder failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"picture", "the old file stays");
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("plot.png")], "no temporary file is left");
+    }
+}

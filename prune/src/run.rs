@@ -102,7 +102,8 @@ pub fn prune(cfg: &PruneConfig, mut on_event: impl FnMut(Event)) -> Result<Prune
         (student, closed(&teacher_eval), closed(&student_eval), curve)
     } else {
         on_event(Event::Stage("evaluating before and after"));
-        (pruned.clone(), evaluate(&teacher.model, cfg.eval_episodes)?, evaluate(&pruned, cfg.eval_episodes)?, vec![])
+        let before = closed(&teacher.evaluate(&env, cfg.eval_episodes, cfg.seed)?);
+        (pruned.clone(), before, evaluate(&pruned, cfg.eval_episodes)?, vec![])
     };
 
     if cfg.heal_steps > 0 {
@@ -116,7 +117,8 @@ pub fn prune(cfg: &PruneConfig, mut on_event: impl FnMut(Event)) -> Result<Prune
             } else {
                 let what = format!("healing the curve point {} {x}", axis.name());
                 let m = cutter.cut(&actor_only, x, 0)?;
-                evaluate(&heal(m, false, cfg.curve_episodes, &what, &mut on_event)?.student, cfg.curve_episodes)?
+                // Healing already evaluated its student on exactly these episodes.
+                closed(&heal(m, false, cfg.curve_episodes, &what, &mut on_event)?.student_eval)
             };
             match sensitivity.iter_mut().find(|p| p.x == x) {
                 Some(p) => p.healed = Some(healed),

@@ -12,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
@@ -42,21 +41,8 @@ const GOALS: [RGBColor; 6] = [RGBColor(230, 159, 0), RGBColor(0, 158, 115), RGBC
 
 /// Writes the curves of `metrics` (one entry per evaluation, in order) as a PNG at `path`.
 pub fn plot_curves(metrics: &[Metrics], title: &str, path: &Path) -> Result<()> {
-    let file_name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // The encoder picks the format from the extension, so the temporary file ends in `.png` too.
-    let name = format!(".{}.{}-{n}.tmp.png", file_name.to_string_lossy(), std::process::id());
-    let tmp = path.with_file_name(name);
-    let result = draw(metrics, title, &tmp)
-        .and_then(|()| std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display())));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("plotting training curves to {}", path.display()))
+    models::atomic::render_atomic(path, |tmp| draw(metrics, title, tmp))
+        .with_context(|| format!("plotting training curves to {}", path.display()))
 }
 
 fn draw(metrics: &[Metrics], title: &str, out: &Path) -> Result<()> {

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use envs::eval::Stat;
@@ -231,21 +230,8 @@ const NOTE: RGBColor = RGBColor(110, 110, 110);
 
 /// Writes the success-rate-against-depth picture of `points` as a PNG at `path`.
 pub fn plot_sweep(points: &[SweepPoint], title: &str, path: &Path) -> Result<()> {
-    let file_name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // The encoder picks the format from the extension, so the temporary file ends in `.png` too.
-    let name = format!(".{}.{}-{n}.tmp.png", file_name.to_string_lossy(), std::process::id());
-    let tmp = path.with_file_name(name);
-    let result = draw(points, title, &tmp)
-        .and_then(|()| fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display())));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("plotting the depth sweep to {}", path.display()))
+    models::atomic::render_atomic(path, |tmp| draw(points, title, tmp))
+        .with_context(|| format!("plotting the depth sweep to {}", path.display()))
 }
 
 fn draw(points: &[SweepPoint], title: &str, out: &Path) -> Result<()> {
