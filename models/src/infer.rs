@@ -11,15 +11,76 @@
 //! ```
 
 use crate::error::{ModelError, Result};
+use crate::fast::half::HalfKind;
 use crate::fast::heads::linear_forward;
-use crate::fast::trunk::{forward_no_tape, InferScratch, Threads};
-use crate::layout::{ActorLayout, Model};
+use crate::fast::trunk::{forward_no_tape, InferScratch, LinearWeights, Threads};
+use crate::layout::{ActorLayout, Model, TrunkLayout};
 use crate::reference::{LOG_STD_MAX, LOG_STD_MIN};
+
+/// How an [`ActorInfer`] stores its trunk's Linear weights. Half precision halves the bytes a
+/// batch-1 forward streams; activations, norms, heads and all sums stay f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightPrecision {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl WeightPrecision {
+    pub const ALL: [WeightPrecision; 3] = [WeightPrecision::F32, WeightPrecision::Bf16, WeightPrecision::F16];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightPrecision::F32 => "f32",
+            WeightPrecision::Bf16 => "bf16",
+            WeightPrecision::F16 => "f16",
+        }
+    }
+
+    fn half(self) -> Option<HalfKind> {
+        match self {
+            WeightPrecision::F32 => None,
+            WeightPrecision::Bf16 => Some(HalfKind::Bf16),
+            WeightPrecision::F16 => Some(HalfKind::F16),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightPrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for WeightPrecision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown weight precision {s:?}: expected f32, bf16 or f16"))
+    }
+}
+
+/// The trunk's Linear weights rounded to halves, at the same offsets as the f32 parameters (the
+/// other entries are unused zeros).
+fn encode_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &[f32]) -> Vec<u16> {
+    let mut bits = vec![0u16; params.len()];
+    for l in &trunk.layers {
+        let r = l.linear.w..l.linear.w + l.linear.n_in * l.linear.n_out;
+        bits[r.clone()].copy_from_slice(&kind.encode(&params[r]));
+    }
+    bits
+}
 
 /// A deterministic actor ready to answer requests; one per serving thread.
 pub struct ActorInfer {
     layout: ActorLayout,
     params: Vec<f32>,
+    precision: WeightPrecision,
+    half: Vec<u16>,
     state_dim: usize,
     goal_dim: usize,
     action_dim: usize,
@@ -35,11 +96,23 @@ pub struct ActorInfer {
 impl ActorInfer {
     /// Copies the actor's parameters out of `model` (the critic is not needed to act).
     pub fn new(model: &Model) -> Self {
+        Self::with_precision(model, WeightPrecision::F32)
+    }
+
+    /// As [`ActorInfer::new`], with the trunk's Linear weights stored at `precision`.
+    pub fn with_precision(model: &Model, precision: WeightPrecision) -> Self {
         let c = &model.cfg;
+        // The actor's span starts at offset 0, so its slots index this copy unchanged.
+        let params = model.params[model.layout.actor.range.clone()].to_vec();
+        let half = match precision.half() {
+            Some(kind) => encode_trunk(kind, &model.layout.actor.trunk, &params),
+            None => Vec::new(),
+        };
         ActorInfer {
             layout: model.layout.actor.clone(),
-            // The actor's span starts at offset 0, so its slots index this copy unchanged.
-            params: model.params[model.layout.actor.range.clone()].to_vec(),
+            params,
+            precision,
+            half,
             state_dim: c.state_dim,
             goal_dim: c.goal_dim,
             action_dim: c.action_dim,
@@ -60,7 +133,14 @@ impl ActorInfer {
             return Err(ModelError::Shape("refresh: the model's actor has a different shape".into()));
         }
         self.params.copy_from_slice(src);
+        if let Some(kind) = self.precision.half() {
+            self.half = encode_trunk(kind, &self.layout.trunk, &self.params);
+        }
         Ok(())
+    }
+
+    pub fn precision(&self) -> WeightPrecision {
+        self.precision
     }
 
     pub fn action_dim(&self) -> usize {
@@ -138,7 +218,12 @@ impl ActorInfer {
     /// The actor on validated `[state, goal]` rows: fills `mean` and `log_std`.
     fn forward_rows(&mut self, obs: &[f32], batch: usize) {
         self.h.resize(batch * self.width, 0.0);
-        forward_no_tape(&self.layout.trunk, &self.params, obs, batch, &mut self.h, &mut self.scratch, Threads::ONE);
+        let weights = match self.precision.half() {
+            Some(kind) => LinearWeights::Half(kind, &self.half),
+            None => LinearWeights::Params,
+        };
+        let (trunk, params) = (&self.layout.trunk, &self.params);
+        forward_no_tape(trunk, params, weights, obs, batch, &mut self.h, &mut self.scratch, Threads::ONE);
         let n = batch * self.action_dim;
         self.mean.resize(n, 0.0);
         self.log_std.resize(n, 0.0);

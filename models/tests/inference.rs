@@ -69,3 +69,28 @@ fn observation_rows_give_the_same_actions_as_separate_states_and_goals() {
     let e = actor.act_obs(&obs[..29], 5).unwrap_err().to_string();
     assert!(e.contains("observation has 29 values, expected 5 × 6"), "{e}");
 }
+
+/// Half-precision weights keep the deterministic action within 1e-2 of f32 (the serving contract
+/// `--weight-precision` documents), on the batch-1 path and on the widened-gemm path of larger batches.
+#[test]
+fn half_precision_weights_stay_within_1e_2_of_f32() {
+    use models::infer::WeightPrecision;
+    let cfg = ModelConfig { critic_depth: 0, ..ModelConfig::point_maze(64).with_width(256) };
+    let model = perturbed_model(&cfg, 4);
+    let data = OwnedBatch::random(&cfg, 16, 6);
+    let mut exact = ActorInfer::new(&model);
+    for batch in [1usize, 16] {
+        let (s, g) = (&data.states[..batch * 4], &data.goals[..batch * 2]);
+        let want = exact.act_batch(s, g, batch).unwrap().to_vec();
+        for p in [WeightPrecision::Bf16, WeightPrecision::F16] {
+            let mut half = ActorInfer::with_precision(&model, p);
+            assert_eq!(half.precision(), p);
+            let got = half.act_batch(s, g, batch).unwrap().to_vec();
+            let err = max_diff(&got, &want);
+            // The rounding must actually change something, or this test checks nothing.
+            assert!(err > 0.0 && err <= 1e-2, "{p} batch {batch}: max |Δaction| {err:e}");
+        }
+    }
+    assert_eq!("BF16".parse::<WeightPrecision>().unwrap(), WeightPrecision::Bf16);
+    assert!("f8".parse::<WeightPrecision>().unwrap_err().contains("f32, bf16 or f16"));
+}

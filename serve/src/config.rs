@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use models::infer::WeightPrecision;
 use serde::{Deserialize, Serialize};
 
 /// The environment variable read for the API key when `--api-key` is not given.
@@ -53,6 +54,10 @@ pub struct ServeConfig {
     pub edge_quantile: f32,
     /// Most sessions planned in one batched planner forward pass.
     pub planner_batch: usize,
+    /// How both actors store their trunk weights (bf16/f16: about half the batch-1 latency of a deep
+    /// actor, actions within 1e-2 of f32).
+    #[serde(default)]
+    pub weight_precision: WeightPrecision,
 }
 
 impl ServeConfig {
@@ -76,6 +81,7 @@ impl ServeConfig {
             edge_cutoff: None,
             edge_quantile: 0.2,
             planner_batch: 16,
+            weight_precision: WeightPrecision::F32,
         }
     }
 

@@ -160,8 +160,8 @@ impl Engine {
         }));
         let obs_dim = dims.state_dim + dims.goal_dim;
         let bcfg = batcher_config(cfg);
-        let mut student = ActorInfer::new(&controller.model);
-        let mut teacher = ActorInfer::new(&files.loaded.model);
+        let mut student = ActorInfer::with_precision(&controller.model, cfg.weight_precision);
+        let mut teacher = ActorInfer::with_precision(&files.loaded.model, cfg.weight_precision);
         warm_actor(&mut student, &probe).context("the controller failed its warm-up")?;
         warm_actor(&mut teacher, &probe).context("the planner's actor failed its warm-up")?;
         let engine = Engine {
@@ -223,7 +223,7 @@ impl Engine {
     fn reload_controller(&self, path: &Path, current: &mut (ModelConfig, ModelConfig)) -> Result<ModelInfo> {
         let loaded: Loaded = load_model(path)?;
         check_pair(&current.0, &loaded.model.cfg)?;
-        let mut actor = ActorInfer::new(&loaded.model);
+        let mut actor = ActorInfer::with_precision(&loaded.model, self.cfg.weight_precision);
         warm_actor(&mut actor, &self.probe)?;
         self.controller.swap(actor);
         current.1 = loaded.model.cfg.clone();
@@ -236,7 +236,7 @@ impl Engine {
         let files = load_planner(path)?;
         check_pair(&files.loaded.model.cfg, &current.1)?;
         let assets = planner_assets(&files, &self.cfg, &self.probe)?;
-        let mut actor = ActorInfer::new(&files.loaded.model);
+        let mut actor = ActorInfer::with_precision(&files.loaded.model, self.cfg.weight_precision);
         warm_actor(&mut actor, &self.probe)?;
         let graph = graph_info(&files, &assets);
         // Wait until the planner thread has the new model, so the answer means "in service".

@@ -61,6 +61,11 @@ struct Cli {
     /// Most sessions planned in one batched pass.
     #[arg(long, default_value_t = 16)]
     planner_batch: usize,
+    /// How the controller's and the planner actor's trunk weights are stored: f32, or bf16/f16 for
+    /// about half the batch-1 latency of a deep actor with actions within 1e-2 of f32
+    /// (docs/performance.md).
+    #[arg(long, default_value = "f32")]
+    weight_precision: models::infer::WeightPrecision,
 }
 
 impl Cli {
@@ -83,6 +88,7 @@ impl Cli {
             edge_cutoff: self.edge_cutoff,
             edge_quantile: self.edge_quantile,
             planner_batch: self.planner_batch,
+            weight_precision: self.weight_precision,
         }
     }
 }

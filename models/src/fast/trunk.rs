@@ -14,6 +14,7 @@
 
 use gemm::Parallelism;
 
+use super::half::{x_wt_half, HalfKind};
 use super::matmul::{dy_w, dyt_x, x_wt, x_wt_small, SMALL_BATCH};
 use super::norm_act::{self, NormGrads};
 use crate::layout::{LayerSlot, LinearSlot, TrunkLayout};
@@ -309,12 +310,52 @@ fn norm_act_forward(slot: &LayerSlot, params: &[f32], z: &mut [f32], rstd: &mut 
     norm_act::forward(z, bias, gamma, beta, rstd, act, n, th.rows);
 }
 
+/// Where [`forward_no_tape`] reads the Linear weights: the f32 parameters, or a half-precision
+/// copy of the parameter buffer (same offsets; only the weight matrices need be filled).
+#[derive(Clone, Copy, Debug)]
+pub enum LinearWeights<'a> {
+    Params,
+    Half(HalfKind, &'a [u16]),
+}
+
+impl LinearWeights<'_> {
+    /// `z = inp · Wᵀ`. Half weights are widened in registers for a few rows, and for larger
+    /// batches widened once into `wide` for gemm: the same weight values either way.
+    fn linear(
+        self,
+        slot: &LayerSlot,
+        params: &[f32],
+        inp: &[f32],
+        z: &mut [f32],
+        batch: usize,
+        th: Threads,
+        wide: &mut Vec<f32>,
+    ) {
+        match self {
+            LinearWeights::Params => linear_no_bias(slot, params, inp, z, batch, th),
+            LinearWeights::Half(kind, w) => {
+                let (n_in, n_out, at) = (slot.linear.n_in, slot.linear.n_out, slot.linear.w);
+                let w = &w[at..at + n_in * n_out];
+                if batch <= SMALL_BATCH {
+                    x_wt_half(kind, batch, n_out, n_in, inp, w, z);
+                } else {
+                    wide.clear();
+                    wide.extend(w.iter().map(|&b| kind.decode(b)));
+                    x_wt(batch, n_out, n_in, inp, wide, z, th.gemm);
+                }
+            }
+        }
+    }
+}
+
 /// Scratch buffers for [`forward_no_tape`], grown to the largest batch seen.
 #[derive(Default, Debug)]
 pub struct InferScratch {
     z: Vec<f32>,
     a: Vec<f32>,
     rstd: Vec<f32>,
+    /// One layer's half weights widened to f32 (half-precision forwards of larger batches).
+    wide: Vec<f32>,
 }
 
 /// Forward of a trunk without saving anything (inference): writes the output `[B, W]` to `out`.
@@ -322,6 +363,7 @@ pub struct InferScratch {
 pub fn forward_no_tape(
     layout: &TrunkLayout,
     params: &[f32],
+    weights: LinearWeights,
     x: &[f32],
     batch: usize,
     out: &mut [f32],
@@ -334,7 +376,9 @@ pub fn forward_no_tape(
     grow(&mut s.a, bm);
     grow(&mut s.rstd, batch);
     let out = &mut out[..bw];
-    layer_forward(&layout.layers[0], params, x, &mut s.z[..bw], &mut s.rstd, out, batch, th);
+    let slot0 = &layout.layers[0];
+    weights.linear(slot0, params, x, &mut s.z[..bw], batch, th, &mut s.wide);
+    norm_act_forward(slot0, params, &mut s.z[..bw], &mut s.rstd, out, th);
     for blk in 0..layout.blocks() {
         for l in 0..4 {
             let slot = &layout.layers[1 + 4 * blk + l];
@@ -342,7 +386,7 @@ pub fn forward_no_tape(
             // Layers 1..3 read layer l−1's activation, which is the front of `a` (its width is
             // this layer's n_in); `a` is rewritten only after `z` is complete.
             let inp: &[f32] = if l == 0 { out } else { &s.a };
-            linear_no_bias(slot, params, inp, &mut s.z[..bn], batch, th);
+            weights.linear(slot, params, inp, &mut s.z[..bn], batch, th, &mut s.wide);
             norm_act_forward(slot, params, &mut s.z[..bn], &mut s.rstd, &mut s.a[..bn], th);
         }
         for (o, v) in out.iter_mut().zip(&s.a[..bw]) {
