@@ -19,7 +19,9 @@ if [ ! -x "$oha" ]; then
     cargo install oha --locked --root .tools
 fi
 cargo build --release -p serve
-target/release/serve --planner "$planner" --controller "$controller" --addr 127.0.0.1:8089 &
+# SERVE_ARGS: extra server flags, e.g. SERVE_ARGS="--inline-max-rows 0" to batch every request.
+# shellcheck disable=SC2086
+target/release/serve --planner "$planner" --controller "$controller" --addr 127.0.0.1:8089 ${SERVE_ARGS:-} &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do

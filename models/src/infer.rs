@@ -76,6 +76,7 @@ fn encode_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &[f32]) -> Vec<u16>
 }
 
 /// A deterministic actor ready to answer requests; one per serving thread.
+#[derive(Clone)]
 pub struct ActorInfer {
     layout: ActorLayout,
     params: Vec<f32>,

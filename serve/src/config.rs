@@ -42,6 +42,10 @@ pub struct ServeConfig {
     pub max_batch: usize,
     /// How long the controller waits for more requests after the first one of a batch.
     pub batch_wait_us: u64,
+    /// Requests of at most this many rows are answered on their own thread when nothing is queued
+    /// (no hand-off to the batcher thread); 0 sends every request through the batcher.
+    #[serde(default = "default_inline_max_rows")]
+    pub inline_max_rows: usize,
     /// Requests waiting for the controller before new ones are refused with 429.
     pub queue_capacity: usize,
     /// Largest request body in bytes (larger → 413).
@@ -60,6 +64,10 @@ pub struct ServeConfig {
     pub weight_precision: WeightPrecision,
 }
 
+fn default_inline_max_rows() -> usize {
+    8
+}
+
 impl ServeConfig {
     /// The defaults for a planner and a controller path.
     pub fn new(planner: impl Into<PathBuf>, controller: impl Into<PathBuf>) -> Self {
@@ -75,6 +83,7 @@ impl ServeConfig {
             api_key: None,
             max_batch: 64,
             batch_wait_us: 25,
+            inline_max_rows: default_inline_max_rows(),
             queue_capacity: 4096,
             body_limit: 64 * 1024,
             advance_radius: 1.0,

@@ -4,7 +4,9 @@
 //! each request through its oneshot channel with its queue and inference times.
 //!
 //! The worker never blocks on anything but its channel, so a request waits only for the requests
-//! ahead of it. A full queue refuses new requests at once (overload → 429); a request whose deadline
+//! ahead of it. A small request that finds the queue empty skips the worker altogether
+//! ([`Batcher::try_inline`]): at a robot's request rates that is most of them, and the hand-off
+//! (channel send, thread wake-up, oneshot back) costs more than a shallow student's forward pass. A full queue refuses new requests at once (overload → 429); a request whose deadline
 //! has passed by the time its batch starts is answered `DeadlineExceeded` without being computed; a
 //! model swap ([`Batcher::swap`]) takes effect between two batches, so no request sees half a model.
 //!
@@ -39,13 +41,19 @@ pub struct BatcherConfig {
     pub batch_wait: Duration,
     /// Requests that may wait in the channel.
     pub capacity: usize,
+    /// Requests of at most this many rows may be answered on the caller's thread when nothing is
+    /// queued ([`Batcher::try_inline`]); 0 sends every request through the worker.
+    pub inline_max_rows: usize,
 }
 
 impl Default for BatcherConfig {
     fn default() -> Self {
-        BatcherConfig { max_batch: 64, batch_wait: Duration::from_micros(25), capacity: 4096 }
+        BatcherConfig { max_batch: 64, batch_wait: Duration::from_micros(25), capacity: 4096, inline_max_rows: 8 }
     }
 }
+
+/// Forward passes slower than this are never run inline: they would hold an async worker thread.
+const INLINE_MAX_FORWARD: Duration = Duration::from_micros(200);
 
 /// One answered request.
 #[derive(Clone, Debug)]
@@ -94,7 +102,22 @@ struct Shared {
     /// Exponential moving average of a batch's forward pass, in ns (for deadline admission).
     batch_ns: AtomicU64,
     pending: Mutex<Option<ActorInfer>>,
+    /// The copy of the actor that answers inline requests.
+    inline: Mutex<ActorInfer>,
     stopped: AtomicBool,
+    batch_sizes: Option<Histogram>,
+}
+
+impl Shared {
+    fn record(&self, inference: Duration, n: usize) {
+        let ns = inference.as_nanos().min(u64::MAX as u128) as u64;
+        let old = self.batch_ns.load(Ordering::Relaxed);
+        let ewma = if old == 0 { ns } else { (old * 7 + ns) / 8 };
+        self.batch_ns.store(ewma, Ordering::Relaxed);
+        if let Some(h) = &self.batch_sizes {
+            h.observe(n as f64);
+        }
+    }
 }
 
 /// Handle to a micro-batching worker thread; cheap to share behind an `Arc`.
@@ -104,6 +127,7 @@ pub struct Batcher {
     shared: Arc<Shared>,
     obs_dim: usize,
     action_dim: usize,
+    inline_max_rows: usize,
     join: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -123,14 +147,25 @@ impl Batcher {
             queued: AtomicUsize::new(0),
             batch_ns: AtomicU64::new(0),
             pending: Mutex::new(None),
+            inline: Mutex::new(actor.clone()),
             stopped: AtomicBool::new(false),
+            batch_sizes,
         });
-        let worker = Worker { actor, rx, shared: shared.clone(), cfg, action_dim, batch_sizes };
+        let worker = Worker { actor, rx, shared: shared.clone(), cfg, action_dim };
         let join = std::thread::Builder::new()
             .name(format!("{name}-batcher"))
             .spawn(move || worker.run())
             .expect("spawning a thread");
-        Batcher { name: name.to_string(), tx, shared, obs_dim, action_dim, join: Mutex::new(Some(join)) }
+        let inline_max_rows = cfg.inline_max_rows;
+        Batcher {
+            name: name.to_string(),
+            tx,
+            shared,
+            obs_dim,
+            action_dim,
+            inline_max_rows,
+            join: Mutex::new(Some(join)),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -178,8 +213,36 @@ impl Batcher {
         }
     }
 
-    /// Replaces the actor; the worker picks it up before its next batch.
+    /// Answers `n` validated rows on the calling thread if nothing is queued, the inline actor is
+    /// free, `n` is small and the last forward pass was fast; `None` means: [`Batcher::submit`].
+    pub fn try_inline(&self, rows: &[f32], n: usize) -> Option<Result<ActReply, ActError>> {
+        let fast = self.shared.batch_ns.load(Ordering::Relaxed) <= INLINE_MAX_FORWARD.as_nanos() as u64;
+        if n == 0
+            || n > self.inline_max_rows
+            || !fast
+            || self.queued() > 0
+            || self.shared.stopped.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        let mut actor = self.shared.inline.try_lock().ok()?;
+        let start = Instant::now();
+        let result = actor.act_obs(rows, n).map(|a| a.to_vec()).map_err(|e| ActError::Model(e.to_string()));
+        let inference = start.elapsed();
+        drop(actor);
+        self.shared.record(inference, n);
+        Some(result.map(|actions| ActReply {
+            actions,
+            queue_us: 0,
+            inference_us: inference.as_micros() as u64,
+            batch_rows: n,
+        }))
+    }
+
+    /// Replaces the actor; inline requests use it from the next one on, the worker from its next
+    /// batch.
     pub fn swap(&self, actor: ActorInfer) {
+        *self.shared.inline.lock().unwrap_or_else(|e| e.into_inner()) = actor.clone();
         *self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(actor);
     }
 
@@ -206,7 +269,6 @@ struct Worker {
     shared: Arc<Shared>,
     cfg: BatcherConfig,
     action_dim: usize,
-    batch_sizes: Option<Histogram>,
 }
 
 impl Worker {
@@ -288,7 +350,7 @@ impl Worker {
             }
             let result = self.actor.act_obs(rows, n).map(|a| a.to_vec()).map_err(|e| ActError::Model(e.to_string()));
             let inference = start.elapsed();
-            self.record(inference, n);
+            self.shared.record(inference, n);
             let mut offset = 0;
             for job in live.drain(..) {
                 let k = job.n * self.action_dim;
@@ -303,16 +365,6 @@ impl Worker {
             }
         }
         self.shared.queued.fetch_sub(done, Ordering::Relaxed);
-    }
-
-    fn record(&self, inference: Duration, n: usize) {
-        let ns = inference.as_nanos().min(u64::MAX as u128) as u64;
-        let old = self.shared.batch_ns.load(Ordering::Relaxed);
-        let ewma = if old == 0 { ns } else { (old * 7 + ns) / 8 };
-        self.shared.batch_ns.store(ewma, Ordering::Relaxed);
-        if let Some(h) = &self.batch_sizes {
-            h.observe(n as f64);
-        }
     }
 }
 
@@ -333,7 +385,8 @@ mod tests {
 
     #[test]
     fn concurrent_requests_share_a_batch_and_match_batch_one() {
-        let cfg = BatcherConfig { max_batch: 8, batch_wait: Duration::from_millis(50), capacity: 64 };
+        let cfg =
+            BatcherConfig { max_batch: 8, batch_wait: Duration::from_millis(50), capacity: 64, inline_max_rows: 0 };
         let (b, model) = batcher(cfg);
         let rxs: Vec<_> = (0..8).map(|i| b.submit(obs(i), 1, None).unwrap()).collect();
         let mut single = ActorInfer::new(&model);
@@ -352,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_refuses_and_a_past_deadline_is_not_computed() {
-        let cfg = BatcherConfig { max_batch: 1, batch_wait: Duration::ZERO, capacity: 1 };
+        let cfg = BatcherConfig { max_batch: 1, batch_wait: Duration::ZERO, capacity: 1, inline_max_rows: 0 };
         let (b, _) = batcher(cfg);
         let past = Instant::now();
         let mut refused = 0;
@@ -382,5 +435,24 @@ mod tests {
         let expect = ActorInfer::new(&other).act_obs(&obs(1), 1).unwrap().to_vec();
         assert_ne!(before, after);
         assert_eq!(after, expect);
+    }
+
+    #[test]
+    fn small_requests_on_an_empty_queue_are_answered_inline_by_the_same_model() {
+        let (b, model) = batcher(BatcherConfig::default());
+        let got = b.try_inline(&obs(2), 1).expect("an idle batcher answers inline").unwrap();
+        assert_eq!((got.queue_us, got.batch_rows), (0, 1));
+        assert_eq!(got.actions, ActorInfer::new(&model).act_obs(&obs(2), 1).unwrap().to_vec());
+        let rows: Vec<f32> = (0..9).flat_map(obs).collect();
+        assert!(b.try_inline(&rows, 9).is_none(), "9 rows exceed inline_max_rows = 8");
+        // After a swap the inline path answers with the new model, as the worker does.
+        let other = Model::init(&ModelConfig::point_maze(4).with_width(16), 99).unwrap();
+        b.swap(ActorInfer::new(&other));
+        let swapped = b.try_inline(&obs(2), 1).unwrap().unwrap().actions;
+        assert_eq!(swapped, ActorInfer::new(&other).act_obs(&obs(2), 1).unwrap().to_vec());
+        let off = batcher(BatcherConfig { inline_max_rows: 0, ..BatcherConfig::default() }).0;
+        assert!(off.try_inline(&obs(2), 1).is_none(), "inline_max_rows = 0 disables the inline path");
+        b.stop();
+        assert!(b.try_inline(&obs(2), 1).is_none(), "a stopped batcher answers nothing");
     }
 }

@@ -84,6 +84,7 @@ fn batcher_config(cfg: &ServeConfig) -> BatcherConfig {
         max_batch: cfg.max_batch,
         batch_wait: Duration::from_micros(cfg.batch_wait_us),
         capacity: cfg.queue_capacity,
+        inline_max_rows: cfg.inline_max_rows,
     }
 }
 

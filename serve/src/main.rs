@@ -43,6 +43,10 @@ struct Cli {
     /// Microseconds the controller waits for more requests after the first of a batch.
     #[arg(long, default_value_t = 25)]
     batch_wait_us: u64,
+    /// Requests of at most this many rows are answered on the request's own thread when the queue
+    /// is empty, skipping the hand-off to the batcher thread; 0 batches every request.
+    #[arg(long, default_value_t = 8)]
+    inline_max_rows: usize,
     /// Requests that may wait for the controller before new ones get 429.
     #[arg(long, default_value_t = 4096)]
     queue_capacity: usize,
@@ -82,6 +86,7 @@ impl Cli {
             api_key: self.api_key,
             max_batch: self.max_batch,
             batch_wait_us: self.batch_wait_us,
+            inline_max_rows: self.inline_max_rows,
             queue_capacity: self.queue_capacity,
             body_limit: self.body_limit,
             advance_radius: self.advance_radius,

@@ -2,11 +2,22 @@
 //! matmul) with explicit strides, so no operand is ever transposed or copied.
 //!
 //! Shapes follow PyTorch/candle: a weight is `[out, in]`, activations are `[batch, features]`.
+//!
+//! On CPUs with AVX-512 and shapes that fit its tiling, [`super::gemm512`] runs instead (gemm has
+//! only AVX2 kernels for f32); the `*_gemm` functions are the fallback and stay public for
+//! benchmarks and tests.
 
 use gemm::{gemm, Parallelism};
 
 /// `y[m, n] = x[m, k] · w[n, k]ᵀ` (the forward of a Linear without its bias).
 pub fn x_wt(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32], par: Parallelism) {
+    if !super::gemm512::x_wt(m, n, k, x, w, y, par) {
+        x_wt_gemm(m, n, k, x, w, y, par)
+    }
+}
+
+/// The same product on `gemm` only.
+pub fn x_wt_gemm(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32], par: Parallelism) {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt: buffer too small");
     // SAFETY: the asserts above bound every index gemm touches: dst m×n row-major, lhs m×k
     // row-major, rhs k×n read as the transpose of the row-major n×k weight.
@@ -37,6 +48,13 @@ pub fn x_wt(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32], p
 
 /// `dx[m, k] = dy[m, n] · w[n, k]` (the input gradient of a Linear).
 pub fn dy_w(m: usize, n: usize, k: usize, dy: &[f32], w: &[f32], dx: &mut [f32], par: Parallelism) {
+    if !super::gemm512::dy_w(m, n, k, dy, w, dx, par) {
+        dy_w_gemm(m, n, k, dy, w, dx, par)
+    }
+}
+
+/// The same product on `gemm` only.
+pub fn dy_w_gemm(m: usize, n: usize, k: usize, dy: &[f32], w: &[f32], dx: &mut [f32], par: Parallelism) {
     assert!(dy.len() >= m * n && w.len() >= n * k && dx.len() >= m * k, "dy_w: buffer too small");
     // SAFETY: bounds asserted above; all three operands are row-major.
     unsafe {
@@ -66,6 +84,13 @@ pub fn dy_w(m: usize, n: usize, k: usize, dy: &[f32], w: &[f32], dx: &mut [f32],
 
 /// `dw[n, k] = dy[m, n]ᵀ · x[m, k]` (the weight gradient of a Linear), overwriting `dw`.
 pub fn dyt_x(m: usize, n: usize, k: usize, dy: &[f32], x: &[f32], dw: &mut [f32], par: Parallelism) {
+    if !super::gemm512::dyt_x(m, n, k, dy, x, dw, par) {
+        dyt_x_gemm(m, n, k, dy, x, dw, par)
+    }
+}
+
+/// The same product on `gemm` only.
+pub fn dyt_x_gemm(m: usize, n: usize, k: usize, dy: &[f32], x: &[f32], dw: &mut [f32], par: Parallelism) {
     assert!(dy.len() >= m * n && x.len() >= m * k && dw.len() >= n * k, "dyt_x: buffer too small");
     // SAFETY: bounds asserted above; lhs is dy read transposed (row stride 1, column stride n).
     unsafe {

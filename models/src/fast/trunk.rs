@@ -349,7 +349,7 @@ impl LinearWeights<'_> {
 }
 
 /// Scratch buffers for [`forward_no_tape`], grown to the largest batch seen.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct InferScratch {
     z: Vec<f32>,
     a: Vec<f32>,
