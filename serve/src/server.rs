@@ -73,6 +73,7 @@ impl App {
 pub async fn load(app: Arc<App>) -> Result<()> {
     let (cfg, metrics) = (app.cfg.clone(), app.metrics.clone());
     let started = Instant::now();
+    let (weights, inline_max_rows) = (cfg.weight_precision, cfg.inline_max_rows);
     let engine =
         tokio::task::spawn_blocking(move || Engine::load(&cfg, metrics)).await.context("the loader panicked")??;
     let graph = &engine.models.load().graph;
@@ -81,6 +82,8 @@ pub async fn load(app: Arc<App>) -> Result<()> {
         nodes = graph.nodes,
         edges = graph.edges,
         cached = graph.cached,
+        %weights,
+        inline_max_rows,
         "models loaded and warmed up: ready"
     );
     app.set_engine(engine);
