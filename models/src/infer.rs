@@ -64,13 +64,17 @@ impl std::str::FromStr for WeightPrecision {
     }
 }
 
-/// The trunk's Linear weights rounded to halves, at the same offsets as the f32 parameters (the
-/// other entries are unused zeros).
-fn encode_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &[f32]) -> Vec<u16> {
+/// Rounds the trunk's Linear weights in `params` to `kind` and returns their half bits, at the same
+/// offsets as the f32 parameters (the other entries are unused zeros). The rounded f32 values serve
+/// batches too large for the half kernel, so every batch size uses the same weights.
+fn round_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &mut [f32]) -> Vec<u16> {
     let mut bits = vec![0u16; params.len()];
     for l in &trunk.layers {
         let r = l.linear.w..l.linear.w + l.linear.n_in * l.linear.n_out;
-        bits[r.clone()].copy_from_slice(&kind.encode(&params[r]));
+        bits[r.clone()].copy_from_slice(&kind.encode(&params[r.clone()]));
+        for (p, &b) in params[r.clone()].iter_mut().zip(&bits[r]) {
+            *p = kind.decode(b);
+        }
     }
     bits
 }
@@ -104,9 +108,9 @@ impl ActorInfer {
     pub fn with_precision(model: &Model, precision: WeightPrecision) -> Self {
         let c = &model.cfg;
         // The actor's span starts at offset 0, so its slots index this copy unchanged.
-        let params = model.params[model.layout.actor.range.clone()].to_vec();
+        let mut params = model.params[model.layout.actor.range.clone()].to_vec();
         let half = match precision.half() {
-            Some(kind) => encode_trunk(kind, &model.layout.actor.trunk, &params),
+            Some(kind) => round_trunk(kind, &model.layout.actor.trunk, &mut params),
             None => Vec::new(),
         };
         ActorInfer {
@@ -135,7 +139,7 @@ impl ActorInfer {
         }
         self.params.copy_from_slice(src);
         if let Some(kind) = self.precision.half() {
-            self.half = encode_trunk(kind, &self.layout.trunk, &self.params);
+            self.half = round_trunk(kind, &self.layout.trunk, &mut self.params);
         }
         Ok(())
     }

@@ -227,7 +227,7 @@ impl Batcher {
         }
         let mut actor = self.shared.inline.try_lock().ok()?;
         let start = Instant::now();
-        let result = actor.act_obs(rows, n).map(|a| a.to_vec()).map_err(|e| ActError::Model(e.to_string()));
+        let result = act(&mut actor, rows, n);
         let inference = start.elapsed();
         drop(actor);
         self.shared.record(inference, n);
@@ -261,6 +261,11 @@ impl Drop for Batcher {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// One forward pass of `n` rows: the actions, or the model's error for every request in it.
+fn act(actor: &mut ActorInfer, rows: &[f32], n: usize) -> Result<Vec<f32>, ActError> {
+    actor.act_obs(rows, n).map(|a| a.to_vec()).map_err(|e| ActError::Model(e.to_string()))
 }
 
 struct Worker {
@@ -348,7 +353,7 @@ impl Worker {
                 rows.extend_from_slice(&job.rows);
                 n += job.n;
             }
-            let result = self.actor.act_obs(rows, n).map(|a| a.to_vec()).map_err(|e| ActError::Model(e.to_string()));
+            let result = act(&mut self.actor, rows, n);
             let inference = start.elapsed();
             self.shared.record(inference, n);
             let mut offset = 0;

@@ -184,20 +184,19 @@ async fn act_rows(
             return Err(ApiError::deadline("the deadline cannot be met with the current queue"));
         }
     }
-    if let Some(reply) = batcher.try_inline(&rows, n) {
-        let reply = reply.map_err(act_error)?;
-        app.metrics.act_queue_seconds.observe(0.0);
-        app.metrics.act_inference_seconds.observe(reply.inference_us as f64 * 1e-6);
-        return Ok(reply);
-    }
-    let rx = batcher.submit(rows, n, deadline).map_err(act_error)?;
-    let reply = match deadline {
-        Some(d) => tokio::time::timeout_at(d.into(), rx)
-            .await
-            .map_err(|_| ApiError::deadline("the deadline passed before the action was ready"))?,
-        None => rx.await,
+    let reply = match batcher.try_inline(&rows, n) {
+        Some(inline) => inline.map_err(act_error)?,
+        None => {
+            let rx = batcher.submit(rows, n, deadline).map_err(act_error)?;
+            let reply = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), rx)
+                    .await
+                    .map_err(|_| ApiError::deadline("the deadline passed before the action was ready"))?,
+                None => rx.await,
+            };
+            reply.map_err(|_| ApiError::not_ready("the controller stopped"))?.map_err(act_error)?
+        }
     };
-    let reply = reply.map_err(|_| ApiError::not_ready("the controller stopped"))?.map_err(act_error)?;
     app.metrics.act_queue_seconds.observe(reply.queue_us as f64 * 1e-6);
     app.metrics.act_inference_seconds.observe(reply.inference_us as f64 * 1e-6);
     Ok(reply)

@@ -39,19 +39,14 @@ impl HalfKind {
 pub fn x_wt_half(kind: HalfKind, m: usize, n: usize, k: usize, x: &[f32], w: &[u16], y: &mut [f32]) {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt_half: buffer too small");
     #[cfg(target_arch = "x86_64")]
-    if k.is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f") {
-        for i in 0..m {
-            let (xi, yi) = (&x[i * k..(i + 1) * k], &mut y[i * n..(i + 1) * n]);
-            // SAFETY: avx512f was detected at run time; the kernel reads `w[..n·k]`, `xi[..k]` and
-            // writes `yi[..n]`, all bounded by the assert above, and k is a multiple of 16.
-            unsafe {
-                match kind {
-                    HalfKind::Bf16 => avx512::matvec::<avx512::Bf16>(n, k, xi, w, yi),
-                    HalfKind::F16 => avx512::matvec::<avx512::F16>(n, k, xi, w, yi),
-                }
-            }
+    {
+        let done = match kind {
+            HalfKind::Bf16 => avx512::matvec_rows::<avx512::Bf16>(m, n, k, x, w, y),
+            HalfKind::F16 => avx512::matvec_rows::<avx512::F16>(m, n, k, x, w, y),
+        };
+        if done {
+            return;
         }
-        return;
     }
     x_wt_half_portable(kind, m, n, k, x, w, y)
 }
@@ -117,13 +112,28 @@ pub(crate) mod avx512 {
         }
     }
 
+    /// `y[m, n] = x[m, k] · w[n, k]ᵀ`, one [`matvec`] per input row, if avx512f is available and
+    /// k is a multiple of 16; `false` (nothing written) otherwise.
+    pub fn matvec_rows<L: Lanes>(m: usize, n: usize, k: usize, x: &[f32], w: &[L::T], y: &mut [f32]) -> bool {
+        assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "matvec_rows: buffer too small");
+        if !k.is_multiple_of(16) || !std::arch::is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        for i in 0..m {
+            // SAFETY: avx512f was detected at run time; k is a multiple of 16, and the assert above
+            // bounds row i of x and y and all n·k weights.
+            unsafe { matvec::<L>(n, k, &x[i * k..], w, &mut y[i * n..]) }
+        }
+        true
+    }
+
     /// `y[j] = Σ_c w[j, c] · x[c]` for j < n.
     ///
     /// # Safety
     /// avx512f must be available, k a multiple of 16, `x.len() >= k`, `w.len() >= n·k`,
     /// `y.len() >= n`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn matvec<L: Lanes>(n: usize, k: usize, x: &[f32], w: &[L::T], y: &mut [f32]) {
+    unsafe fn matvec<L: Lanes>(n: usize, k: usize, x: &[f32], w: &[L::T], y: &mut [f32]) {
         let (xp, wp) = (x.as_ptr(), w.as_ptr());
         let mut j = 0;
         while j + ROWS <= n {

@@ -138,12 +138,7 @@ super::simd::dispatch!(fn x_wt_small_kernel(m: usize, n: usize, k: usize, x: &[f
 pub fn x_wt_small(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt_small: buffer too small");
     #[cfg(target_arch = "x86_64")]
-    if k.is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f") {
-        for i in 0..m {
-            // SAFETY: avx512f detected; k is a multiple of 16 and the assert above bounds every
-            // row of x and y and all n·k weights.
-            unsafe { super::half::avx512::matvec::<super::half::avx512::F32>(n, k, &x[i * k..], w, &mut y[i * n..]) }
-        }
+    if super::half::avx512::matvec_rows::<super::half::avx512::F32>(m, n, k, x, w, y) {
         return;
     }
     x_wt_small_kernel(m, n, k, x, w, y)

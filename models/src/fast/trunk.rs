@@ -310,8 +310,9 @@ fn norm_act_forward(slot: &LayerSlot, params: &[f32], z: &mut [f32], rstd: &mut 
     norm_act::forward(z, bias, gamma, beta, rstd, act, n, th.rows);
 }
 
-/// Where [`forward_no_tape`] reads the Linear weights: the f32 parameters, or a half-precision
-/// copy of the parameter buffer (same offsets; only the weight matrices need be filled).
+/// Where [`forward_no_tape`] reads the Linear weights of small batches: the f32 parameters, or a
+/// half-precision copy of the parameter buffer (same offsets; only the weight matrices need be
+/// filled).
 #[derive(Clone, Copy, Debug)]
 pub enum LinearWeights<'a> {
     Params,
@@ -319,31 +320,16 @@ pub enum LinearWeights<'a> {
 }
 
 impl LinearWeights<'_> {
-    /// `z = inp · Wᵀ`. Half weights are widened in registers for a few rows, and for larger
-    /// batches widened once into `wide` for gemm: the same weight values either way.
-    fn linear(
-        self,
-        slot: &LayerSlot,
-        params: &[f32],
-        inp: &[f32],
-        z: &mut [f32],
-        batch: usize,
-        th: Threads,
-        wide: &mut Vec<f32>,
-    ) {
+    /// `z = inp · Wᵀ`. Half weights are widened in registers for a few rows; larger batches use
+    /// the f32 parameters through gemm, which a half-precision owner must hold rounded to the same
+    /// values (as [`crate::infer::ActorInfer`] does), so every batch size sees the same weights.
+    fn linear(self, slot: &LayerSlot, params: &[f32], inp: &[f32], z: &mut [f32], batch: usize, th: Threads) {
         match self {
-            LinearWeights::Params => linear_no_bias(slot, params, inp, z, batch, th),
-            LinearWeights::Half(kind, w) => {
+            LinearWeights::Half(kind, w) if batch <= SMALL_BATCH => {
                 let (n_in, n_out, at) = (slot.linear.n_in, slot.linear.n_out, slot.linear.w);
-                let w = &w[at..at + n_in * n_out];
-                if batch <= SMALL_BATCH {
-                    x_wt_half(kind, batch, n_out, n_in, inp, w, z);
-                } else {
-                    wide.clear();
-                    wide.extend(w.iter().map(|&b| kind.decode(b)));
-                    x_wt(batch, n_out, n_in, inp, wide, z, th.gemm);
-                }
+                x_wt_half(kind, batch, n_out, n_in, inp, &w[at..at + n_in * n_out], z);
             }
+            _ => linear_no_bias(slot, params, inp, z, batch, th),
         }
     }
 }
@@ -354,8 +340,6 @@ pub struct InferScratch {
     z: Vec<f32>,
     a: Vec<f32>,
     rstd: Vec<f32>,
-    /// One layer's half weights widened to f32 (half-precision forwards of larger batches).
-    wide: Vec<f32>,
 }
 
 /// Forward of a trunk without saving anything (inference): writes the output `[B, W]` to `out`.
@@ -377,7 +361,7 @@ pub fn forward_no_tape(
     grow(&mut s.rstd, batch);
     let out = &mut out[..bw];
     let slot0 = &layout.layers[0];
-    weights.linear(slot0, params, x, &mut s.z[..bw], batch, th, &mut s.wide);
+    weights.linear(slot0, params, x, &mut s.z[..bw], batch, th);
     norm_act_forward(slot0, params, &mut s.z[..bw], &mut s.rstd, out, th);
     for blk in 0..layout.blocks() {
         for l in 0..4 {
@@ -386,7 +370,7 @@ pub fn forward_no_tape(
             // Layers 1..3 read layer l−1's activation, which is the front of `a` (its width is
             // this layer's n_in); `a` is rewritten only after `z` is complete.
             let inp: &[f32] = if l == 0 { out } else { &s.a };
-            weights.linear(slot, params, inp, &mut s.z[..bn], batch, th, &mut s.wide);
+            weights.linear(slot, params, inp, &mut s.z[..bn], batch, th);
             norm_act_forward(slot, params, &mut s.z[..bn], &mut s.rstd, &mut s.a[..bn], th);
         }
         for (o, v) in out.iter_mut().zip(&s.a[..bw]) {
