@@ -186,27 +186,21 @@ impl Report {
                 b.heldout_action_mse
             );
         }
-        let stat = |s: &Stat| format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci95_low, s.ci95_high);
         md += &format!(
             "\nFinal closed-loop success ({} episodes): {} {}, {} {}.\n",
-            self.student.episodes,
-            self.config.method,
-            stat(&self.student.success_rate),
-            c.method,
-            stat(&c.student.success_rate)
+            self.student.episodes, self.config.method, self.student.success_rate, c.method, c.student.success_rate
         );
         md
     }
 
     pub fn markdown(&self) -> String {
         let pct = |v: Option<f64>| v.map(|r| format!("{:.1}%", 100.0 * r)).unwrap_or_else(|| "n/a".into());
-        let stat = |s: &Stat| format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci95_low, s.ci95_high);
         let row = |name: &str, c: &Closed, k: &ActorCost| {
             format!(
                 "| {name} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 k.actor_depth,
-                stat(&c.success_rate),
-                stat(&c.time_at_goal),
+                c.success_rate,
+                c.time_at_goal,
                 k.actor_parameters,
                 k.flops_per_action,
                 k.batch1_us,

@@ -37,6 +37,14 @@ pub struct Stat {
 
 const Z95: f64 = 1.96;
 
+/// `mean [low, high]`, three decimals unless the format asks for another precision (`{:.2}`).
+impl std::fmt::Display for Stat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = f.precision().unwrap_or(3);
+        write!(f, "{:.p$} [{:.p$}, {:.p$}]", self.mean, self.ci95_low, self.ci95_high)
+    }
+}
+
 impl Stat {
     /// Wilson score interval for `successes` out of `n` trials (sensible at 0% and 100%).
     pub fn wilson(successes: usize, n: usize) -> Stat {
@@ -237,6 +245,13 @@ mod tests {
         assert_eq!(all.ci95_high, 1.0);
         assert!((all.ci95_low - 0.9630).abs() < 1e-3, "{all:?}");
         assert_eq!(Stat::wilson(0, 50).ci95_low, 0.0);
+    }
+
+    #[test]
+    fn stat_displays_mean_and_interval() {
+        let s = Stat { mean: 0.8, ci95_low: 0.49024, ci95_high: 0.94331 };
+        assert_eq!(s.to_string(), "0.800 [0.490, 0.943]");
+        assert_eq!(format!("{s:.1}"), "0.8 [0.5, 0.9]");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::path::Path;
 use anyhow::Result;
 use distill::report::{ActorCost, Closed};
 use distill::run::CurvePoint;
-use envs::Stat;
 use models::config::InnerWidths;
 use models::Model;
 use serde::Serialize;
@@ -100,10 +99,6 @@ pub struct Report {
     pub wall_s: f64,
 }
 
-fn stat(s: &Stat) -> String {
-    format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci95_low, s.ci95_high)
-}
-
 impl Report {
     pub fn markdown(&self) -> String {
         let pct = |v: Option<f64>| v.map(|r| format!("{:.1}%", 100.0 * r)).unwrap_or_else(|| "n/a".into());
@@ -112,8 +107,8 @@ impl Report {
                 "| {name} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 k.actor_depth,
                 k.width,
-                stat(&c.success_rate),
-                stat(&c.time_at_goal),
+                c.success_rate,
+                c.time_at_goal,
                 k.actor_parameters,
                 k.flops_per_action,
                 k.batch1_us,
@@ -177,8 +172,8 @@ impl Report {
                 if p.x == self.target { " (target)" } else { "" },
                 p.actor_depth,
                 p.actor_parameters,
-                stat(&p.unhealed.success_rate),
-                p.healed.as_ref().map(|h| stat(&h.success_rate)).unwrap_or_else(|| "–".into())
+                p.unhealed.success_rate,
+                p.healed.as_ref().map(|h| h.success_rate.to_string()).unwrap_or_else(|| "–".into())
             );
         }
         md
