@@ -79,6 +79,17 @@ fn round_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &mut [f32]) -> Vec<u
     bits
 }
 
+/// Checks that `data` holds `n` rows of `dim` finite values; the error names `what` was wrong.
+pub(crate) fn check_rows(what: &str, data: &[f32], n: usize, dim: usize) -> Result<()> {
+    if data.len() != n * dim {
+        return Err(ModelError::Shape(format!("{what} has {} values, expected {n} × {dim}", data.len())));
+    }
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(ModelError::Shape(format!("{what}[{i}] is {} (must be finite)", data[i])));
+    }
+    Ok(())
+}
+
 /// A deterministic actor ready to answer requests; one per serving thread.
 #[derive(Clone)]
 pub struct ActorInfer {
@@ -173,14 +184,8 @@ impl ActorInfer {
 
     fn forward(&mut self, states: &[f32], goals: &[f32], batch: usize) -> Result<()> {
         let (sd, gd) = (self.state_dim, self.goal_dim);
-        for (what, data, dim) in [("state", states, sd), ("goal", goals, gd)] {
-            if data.len() != batch * dim {
-                return Err(ModelError::Shape(format!("{what} has {} values, expected {batch} × {dim}", data.len())));
-            }
-            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-                return Err(ModelError::Shape(format!("{what}[{i}] is {} (must be finite)", data[i])));
-            }
-        }
+        check_rows("state", states, batch, sd)?;
+        check_rows("goal", goals, batch, gd)?;
         let mut obs = std::mem::take(&mut self.obs);
         obs.clear();
         for i in 0..batch {
@@ -210,14 +215,7 @@ impl ActorInfer {
     }
 
     fn check_obs(&self, obs: &[f32], batch: usize) -> Result<()> {
-        let dim = self.state_dim + self.goal_dim;
-        if obs.len() != batch * dim {
-            return Err(ModelError::Shape(format!("observation has {} values, expected {batch} × {dim}", obs.len())));
-        }
-        if let Some(i) = obs.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::Shape(format!("observation[{i}] is {} (must be finite)", obs[i])));
-        }
-        Ok(())
+        check_rows("observation", obs, batch, self.state_dim + self.goal_dim)
     }
 
     /// The actor on validated `[state, goal]` rows: fills `mean` and `log_std`.

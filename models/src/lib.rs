@@ -5,7 +5,7 @@
 //! - [`reference`] and [`candle_update`]: the networks and the CRL update on candle's autograd
 //!   (any device, any float type; the reference for tests).
 //! - [`fast`]: the hand-written CPU training path (fused LayerNorm + SiLU, gemm, fused Adam).
-//! - [`infer`]: allocation-free actor inference for serving.
+//! - [`infer`], [`critic_infer`]: allocation-free actor and critic inference for serving and planning.
 //! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
 
 pub mod atomic;
@@ -13,6 +13,7 @@ pub mod bank;
 pub mod candle_update;
 pub mod checkpoint;
 pub mod config;
+pub mod critic_infer;
 pub mod crl;
 pub mod device;
 pub mod error;

@@ -1,14 +1,15 @@
 //! The planner's network queries: the CRL distance d(x, g) = ‖φ(x, π(x, g)) − ψ(g)‖ (DESIGN.md
 //! section 8) for many (state, goal) pairs at once.
 //!
-//! The action π(x, g) comes from the fast allocation-free actor ([`ActorInfer`]); φ and ψ run on
-//! candle's CPU backend through [`CandleModel`], the only critic forward `models` offers today.
-//! Large batches are cut into chunks so memory stays bounded whatever the bank size.
+//! The action π(x, g) comes from the fast allocation-free actor ([`ActorInfer`]), φ and ψ from the
+//! matching critic path ([`CriticInfer`]); both run on the planner's own thread, so a planning pass
+//! leaves the other core to the controller. Large batches are cut into chunks so memory stays
+//! bounded whatever the bank size.
 
 use anyhow::{bail, Result};
-use candle_core::{DType, Device, Tensor};
+use models::critic_infer::CriticInfer;
 use models::infer::ActorInfer;
-use models::reference::{CandleModel, DIST_EPS};
+use models::reference::DIST_EPS;
 use models::{Model, ModelConfig};
 
 /// Rows per network call.
@@ -18,7 +19,7 @@ const CHUNK: usize = 4096;
 pub struct PlanNet {
     cfg: ModelConfig,
     actor: ActorInfer,
-    net: CandleModel,
+    critic: CriticInfer,
 }
 
 impl PlanNet {
@@ -26,8 +27,7 @@ impl PlanNet {
         if model.cfg.critic_depth == 0 {
             bail!("the planner needs a critic (critic_depth is 0)");
         }
-        let net = CandleModel::from_model(model, &Device::Cpu, DType::F32)?;
-        Ok(PlanNet { cfg: model.cfg.clone(), actor: ActorInfer::new(model), net })
+        Ok(PlanNet { cfg: model.cfg.clone(), actor: ActorInfer::new(model), critic: CriticInfer::new(model)? })
     }
 
     pub fn cfg(&self) -> &ModelConfig {
@@ -39,13 +39,12 @@ impl PlanNet {
     }
 
     /// ψ(g) of `n` goals: `[n, repr_dim]`.
-    pub fn psi(&self, goals: &[f32], n: usize) -> Result<Vec<f32>> {
+    pub fn psi(&mut self, goals: &[f32], n: usize) -> Result<Vec<f32>> {
         let gd = self.cfg.goal_dim;
         let mut out = Vec::with_capacity(n * self.cfg.repr_dim);
         for start in (0..n).step_by(CHUNK) {
             let k = CHUNK.min(n - start);
-            let g = Tensor::from_slice(&goals[start * gd..(start + k) * gd], (k, gd), &Device::Cpu)?;
-            out.extend(self.net.psi(&g)?.flatten_all()?.to_vec1::<f32>()?);
+            out.extend_from_slice(self.critic.psi(&goals[start * gd..(start + k) * gd], k)?);
         }
         Ok(out)
     }
@@ -65,8 +64,7 @@ impl PlanNet {
                 sa.extend_from_slice(&rows[i * od..i * od + sd]);
                 sa.extend_from_slice(&actions[i * ad..(i + 1) * ad]);
             }
-            let t = Tensor::from_slice(&sa, (k, sd + ad), &Device::Cpu)?;
-            out.extend(self.net.phi(&t)?.flatten_all()?.to_vec1::<f32>()?);
+            out.extend_from_slice(self.critic.phi(&sa, k)?);
         }
         Ok(out)
     }
@@ -88,7 +86,8 @@ pub fn row_distances(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use models::reference::q_values;
+    use candle_core::{DType, Device, Tensor};
+    use models::reference::{q_values, CandleModel};
 
     #[test]
     fn distances_are_minus_the_critic_q_of_the_actor_action() {
