@@ -17,7 +17,7 @@ use models::infer::ActorInfer;
 use models::ModelConfig;
 use serde::Serialize;
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, ADVANCE_RADIUS_PER_THRESHOLD};
 use crate::controller::{Batcher, BatcherConfig};
 use crate::loaded::{check_pair, load_model, load_planner, Loaded, ModelInfo, PlannerFiles};
 use crate::metrics::Metrics;
@@ -43,6 +43,8 @@ pub struct GraphInfo {
     pub cutoff: f32,
     /// The node-to-node costs came from the cache file.
     pub cached: bool,
+    /// Goal-space distance at which a session steers on to its next waypoint.
+    pub advance_radius: f32,
 }
 
 /// `GET /v1/models`.
@@ -116,14 +118,27 @@ fn planner_assets(files: &PlannerFiles, cfg: &ServeConfig, probe: &[f32]) -> Res
     Ok(assets)
 }
 
-fn graph_info(files: &PlannerFiles, assets: &PlannerAssets) -> GraphInfo {
+fn graph_info(files: &PlannerFiles, assets: &PlannerAssets, advance_radius: f32) -> GraphInfo {
     GraphInfo {
         bank: files.bank_path.display().to_string(),
         nodes: assets.graph.nodes,
         edges: assets.graph.edges(),
         cutoff: assets.graph.cutoff,
         cached: assets.graph_cached,
+        advance_radius,
     }
+}
+
+/// `--advance-radius`, or its default for the planner's environment.
+fn advance_radius(cfg: &ServeConfig, env: &str) -> Result<f32> {
+    if let Some(r) = cfg.advance_radius {
+        return Ok(r);
+    }
+    let spec = envs::make(env, 1, 0)
+        .with_context(|| format!("no default --advance-radius for environment {env:?}; pass one"))?
+        .spec()
+        .clone();
+    Ok(ADVANCE_RADIUS_PER_THRESHOLD * spec.success_threshold)
 }
 
 impl Engine {
@@ -144,18 +159,19 @@ impl Engine {
         probe.extend_from_slice(&bank.goals[(bank.len() - 1) * bank.goal_dim()..]);
 
         let assets = planner_assets(&files, cfg, &probe)?;
+        let advance_radius = advance_radius(cfg, &p.env)?;
         let models = ModelsInfo {
             env: p.env.clone(),
             dims: dims.clone(),
             planner: files.loaded.info(),
-            graph: graph_info(&files, &assets),
+            graph: graph_info(&files, &assets, advance_radius),
             controller: controller.info(),
         };
         let sessions = Arc::new(Sessions::new(SessionPolicy {
             max_sessions: cfg.max_sessions,
             ttl: cfg.session_ttl(),
             max_plan_age: cfg.max_plan_age(),
-            advance_radius: cfg.advance_radius,
+            advance_radius,
             horizon: cfg.horizon,
             goal_indices: dims.goal_indices.clone(),
         }));
@@ -239,7 +255,8 @@ impl Engine {
         let assets = planner_assets(&files, &self.cfg, &self.probe)?;
         let mut actor = ActorInfer::with_precision(&files.loaded.model, self.cfg.weight_precision);
         warm_actor(&mut actor, &self.probe)?;
-        let graph = graph_info(&files, &assets);
+        // check_pair kept the environment, so the sessions' advance radius stays as it is.
+        let graph = graph_info(&files, &assets, self.models.load().graph.advance_radius);
         // Wait until the planner thread has the new model, so the answer means "in service".
         let ack = self.planner.swap(assets);
         ack.blocking_recv().context("the planner thread stopped")?;
@@ -255,5 +272,24 @@ impl Engine {
         self.planner.stop();
         self.controller.stop();
         self.planner_actor.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advance_radius_defaults_to_four_success_thresholds_of_the_environment() {
+        let mut cfg = ServeConfig::new("p", "c");
+        // Point mazes: success within 0.5 of the goal.
+        assert_eq!(advance_radius(&cfg, "point_u_maze").unwrap(), 2.0);
+        assert_eq!(advance_radius(&cfg, "point_big_maze_eval").unwrap(), 2.0);
+        let reacher = envs::make("reacher", 1, 0).unwrap().spec().success_threshold;
+        assert_eq!(advance_radius(&cfg, "reacher").unwrap(), 4.0 * reacher);
+        let e = format!("{:#}", advance_radius(&cfg, "no_such_env").unwrap_err());
+        assert!(e.contains("--advance-radius") && e.contains("no_such_env"), "{e}");
+        cfg.advance_radius = Some(0.75);
+        assert_eq!(advance_radius(&cfg, "no_such_env").unwrap(), 0.75);
     }
 }

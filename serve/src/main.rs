@@ -53,9 +53,10 @@ struct Cli {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 65536)]
     body_limit: usize,
-    /// Goal-space distance at which a waypoint counts as reached.
-    #[arg(long, default_value_t = 1.0)]
-    advance_radius: f32,
+    /// Goal-space distance at which a waypoint counts as reached and the robot steers to the next
+    /// one (default: 4 × the environment's success threshold, 2.0 on the point mazes).
+    #[arg(long)]
+    advance_radius: Option<f32>,
     /// Drop graph edges longer than this critic distance (default: --edge-quantile).
     #[arg(long)]
     edge_cutoff: Option<f32>,

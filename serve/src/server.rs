@@ -82,6 +82,7 @@ pub async fn load(app: Arc<App>) -> Result<()> {
         nodes = graph.nodes,
         edges = graph.edges,
         cached = graph.cached,
+        advance_radius = graph.advance_radius,
         %weights,
         inline_max_rows,
         "models loaded and warmed up: ready"
