@@ -134,11 +134,9 @@ fn advance_radius(cfg: &ServeConfig, env: &str) -> Result<f32> {
     if let Some(r) = cfg.advance_radius {
         return Ok(r);
     }
-    let spec = envs::make(env, 1, 0)
-        .with_context(|| format!("no default --advance-radius for environment {env:?}; pass one"))?
-        .spec()
-        .clone();
-    Ok(ADVANCE_RADIUS_PER_THRESHOLD * spec.success_threshold)
+    let made = envs::make(env, 1, 0)
+        .with_context(|| format!("no default --advance-radius for environment {env:?}; pass one"))?;
+    Ok(ADVANCE_RADIUS_PER_THRESHOLD * made.spec().success_threshold)
 }
 
 impl Engine {
