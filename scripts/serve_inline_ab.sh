@@ -19,7 +19,7 @@ for inline in 0 8; do
   pid=$!
   for _ in $(seq 1 300); do curl -sf http://127.0.0.1:8090/readyz >/dev/null && break; sleep 0.2; done
   target/release/robot-sim --server http://127.0.0.1:8090 --env "$env" --robots 16 --control-hz 200 \
-    --mode controller --mode hierarchical --episodes "$episodes" >"$out/sim_inline$inline.txt"
+    --mode controller --mode hierarchical --episodes "$episodes" >"$out/sim_inline$inline.json" 2>"$out/sim_inline$inline.txt"
   kill -INT "$pid"
   wait "$pid" || true
   echo "== --inline-max-rows $inline"
