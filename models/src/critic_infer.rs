@@ -52,25 +52,36 @@ impl CriticInfer {
     /// φ(s, a) of `n` rows `[state, action]`: `[n, repr_dim]`.
     pub fn phi(&mut self, sa: &[f32], n: usize) -> Result<&[f32]> {
         check_rows("state-action input", sa, n, self.sa_dim)?;
-        let enc = self.layout.sa.clone();
-        self.encode(&enc, sa, n)
+        let enc = &self.layout.sa;
+        encode(enc, &self.params, sa, n, &mut self.h, &mut self.out, &mut self.scratch);
+        Ok(&self.out)
     }
 
     /// ψ(g) of `n` goals: `[n, repr_dim]`.
     pub fn psi(&mut self, goals: &[f32], n: usize) -> Result<&[f32]> {
         check_rows("goal input", goals, n, self.goal_dim)?;
-        let enc = self.layout.g.clone();
-        self.encode(&enc, goals, n)
-    }
-
-    fn encode(&mut self, enc: &EncoderLayout, x: &[f32], n: usize) -> Result<&[f32]> {
-        self.h.resize(n * enc.trunk.width, 0.0);
-        let (h, s) = (&mut self.h, &mut self.scratch);
-        forward_no_tape(&enc.trunk, &self.params, LinearWeights::Params, x, n, h, s, Threads::ONE);
-        self.out.resize(n * self.repr_dim, 0.0);
-        linear_forward(&enc.out, &self.params, &self.h, n, &mut self.out);
+        let enc = &self.layout.g;
+        encode(enc, &self.params, goals, n, &mut self.h, &mut self.out, &mut self.scratch);
         Ok(&self.out)
     }
+}
+
+/// One encoder on `n` validated rows: the trunk into `h`, then the output Linear into `out`
+/// (`[n, repr_dim]`). A free function so the caller can lend the layout and the buffers of the same
+/// [`CriticInfer`] at once, without copying the layout.
+fn encode(
+    enc: &EncoderLayout,
+    params: &[f32],
+    x: &[f32],
+    n: usize,
+    h: &mut Vec<f32>,
+    out: &mut Vec<f32>,
+    scratch: &mut InferScratch,
+) {
+    h.resize(n * enc.trunk.width, 0.0);
+    forward_no_tape(&enc.trunk, params, LinearWeights::Params, x, n, h, scratch, Threads::ONE);
+    out.resize(n * enc.out.n_out, 0.0);
+    linear_forward(&enc.out, params, h, n, out);
 }
 
 #[cfg(test)]
