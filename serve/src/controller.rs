@@ -6,7 +6,8 @@
 //! The worker never blocks on anything but its channel, so a request waits only for the requests
 //! ahead of it. A small request that finds the queue empty skips the worker altogether
 //! ([`Batcher::try_inline`]): at a robot's request rates that is most of them, and the hand-off
-//! (channel send, thread wake-up, oneshot back) costs more than a shallow student's forward pass. A full queue refuses new requests at once (overload → 429); a request whose deadline
+//! (channel send, thread wake-up, oneshot back) costs more than a shallow student's forward pass.
+//! A full queue refuses new requests at once (overload → 429); a request whose deadline
 //! has passed by the time its batch starts is answered `DeadlineExceeded` without being computed; a
 //! model swap ([`Batcher::swap`]) takes effect between two batches, so no request sees half a model.
 //!

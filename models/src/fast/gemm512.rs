@@ -286,26 +286,9 @@ unsafe fn kernel<const A_COLS: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fast::matmul;
+    use crate::fast::{matmul, naive_product as naive};
 
     type Product = fn(usize, usize, usize, &[f32], &[f32], &mut [f32], Parallelism) -> bool;
-
-    /// `out[r, c] = Σ_l a(r, l)·b(l, c)` in f64, as the reference.
-    fn naive(
-        r: usize,
-        c: usize,
-        d: usize,
-        a: impl Fn(usize, usize) -> f32,
-        b: impl Fn(usize, usize) -> f32,
-    ) -> Vec<f32> {
-        let mut out = vec![0f32; r * c];
-        for i in 0..r {
-            for j in 0..c {
-                out[i * c + j] = (0..d).map(|l| a(i, l) as f64 * b(l, j) as f64).sum::<f64>() as f32;
-            }
-        }
-        out
-    }
 
     /// Max |got − want| over the largest |want|, so the bound does not depend on the depth.
     fn rel_err(got: &[f32], want: &[f32]) -> f32 {

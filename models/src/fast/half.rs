@@ -116,7 +116,7 @@ pub(crate) mod avx512 {
     /// k is a multiple of 16; `false` (nothing written) otherwise.
     pub fn matvec_rows<L: Lanes>(m: usize, n: usize, k: usize, x: &[f32], w: &[L::T], y: &mut [f32]) -> bool {
         assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "matvec_rows: buffer too small");
-        if !k.is_multiple_of(16) || !std::arch::is_x86_feature_detected!("avx512f") {
+        if !k.is_multiple_of(16) || !crate::fast::gemm512::available() {
             return false;
         }
         for i in 0..m {
@@ -167,16 +167,7 @@ pub(crate) mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reference(m: usize, n: usize, k: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let mut y = vec![0f32; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                y[i * n + j] = (0..k).map(|l| x[i * k + l] as f64 * w[j * k + l] as f64).sum::<f64>() as f32;
-            }
-        }
-        y
-    }
+    use crate::fast::naive_product;
 
     #[test]
     fn half_products_match_the_decoded_weights() {
@@ -188,7 +179,7 @@ mod tests {
             for kind in [HalfKind::Bf16, HalfKind::F16] {
                 let bits = kind.encode(&w);
                 let decoded: Vec<f32> = bits.iter().map(|&b| kind.decode(b)).collect();
-                let want = reference(m, n, k, &x, &decoded);
+                let want = naive_product(m, n, k, |i, l| x[i * k + l], |l, j| decoded[j * k + l]);
                 for (name, f) in
                     [("dispatched", x_wt_half as fn(_, _, _, _, _, _, &mut [f32])), ("portable", x_wt_half_portable)]
                 {

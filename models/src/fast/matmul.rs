@@ -157,22 +157,7 @@ pub fn col_sums(m: usize, n: usize, x: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: impl Fn(usize, usize) -> f32,
-        b: impl Fn(usize, usize) -> f32,
-    ) -> Vec<f32> {
-        let mut out = vec![0f32; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                out[i * n + j] = (0..k).map(|l| a(i, l) * b(l, j)).sum();
-            }
-        }
-        out
-    }
+    use crate::fast::naive_product as naive;
 
     #[test]
     fn products_match_naive_loops() {

@@ -15,3 +15,22 @@ pub mod update;
 
 pub use trunk::{Threads, TrunkTape};
 pub use update::FastTrainer;
+
+/// `out[r, c] = Σ_l a(r, l)·b(l, c)`, accumulated in f64: the reference every product kernel's
+/// tests compare against, whatever layout the closures read their operands in.
+#[cfg(test)]
+pub(crate) fn naive_product(
+    r: usize,
+    c: usize,
+    d: usize,
+    a: impl Fn(usize, usize) -> f32,
+    b: impl Fn(usize, usize) -> f32,
+) -> Vec<f32> {
+    let mut out = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            out[i * c + j] = (0..d).map(|l| a(i, l) as f64 * b(l, j) as f64).sum::<f64>() as f32;
+        }
+    }
+    out
+}
