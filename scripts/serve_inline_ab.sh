@@ -12,7 +12,7 @@ env=${3:-point_u_maze_eval}
 episodes=${4:-32}
 out=${5:-${TMPDIR:-/tmp}/serve_inline_ab}
 mkdir -p "$out"
-cargo build --release -q -p serve --bins
+cargo build --release -q -p serve -p robot --bins
 for inline in 0 8; do
   target/release/serve --planner "$planner" --controller "$controller" --addr 127.0.0.1:8090 \
     --inline-max-rows "$inline" >"$out/serve_inline$inline.log" 2>&1 &

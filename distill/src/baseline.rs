@@ -6,11 +6,12 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use envs::eval::{evaluate, EvalReport};
-use envs::{make_with, EnvOptions};
+use envs::seed::derive;
+use envs::{eval_env_name, make_with, EnvOptions};
 use models::infer::ActorInfer;
 use models::Model;
+use rundir::{Deterministic, RunDir};
 use train::config::TrainConfig;
-use train::run::{eval_env_name, Deterministic};
 
 use crate::run::DistillConfig;
 use crate::teacher::Teacher;
@@ -36,7 +37,9 @@ pub fn baseline_config(teacher: &Teacher, cfg: &DistillConfig) -> Result<TrainCo
 /// Trains the baseline into `dir` (resuming a run left there) and evaluates it as the student is.
 pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Result<(Model, EvalReport)> {
     let tcfg = baseline_config(teacher, cfg)?;
-    let resume = dir.join("train_state.safetensors").is_file();
+    let run = RunDir::new(dir);
+    // A baseline left by an interrupted distill is continued, not started over.
+    let resume = run.train_state().is_file();
     tracing::info!(
         "baseline: training depth {} width {} from scratch for {} env steps in {}",
         tcfg.depth,
@@ -45,7 +48,7 @@ pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Res
         dir.display()
     );
     train::run::train(&tcfg, dir, resume, ())?;
-    let model = models::checkpoint::load(&dir.join("teacher.safetensors"))?;
+    let model = models::checkpoint::load(&run.teacher())?;
     let report = evaluate_actor(&model, cfg, &tcfg.env, tcfg.episode_length)?;
     Ok((model, report))
 }
@@ -67,7 +70,7 @@ pub fn evaluate_policy(
 ) -> Result<EvalReport> {
     let eval_name = eval_env_name(env);
     let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
-    let mut eval_env = make_with(&eval_name, episodes.min(256), seed + 1, &opts)?;
+    let mut eval_env = make_with(&eval_name, episodes.min(256), derive(seed, 1), &opts)?;
     let mut actor = ActorInfer::new(model);
-    Ok(evaluate(eval_env.as_mut(), &mut Deterministic(&mut actor), episodes, seed + 2)?)
+    Ok(evaluate(eval_env.as_mut(), &mut Deterministic(&mut actor), episodes, derive(seed, 2))?)
 }

@@ -5,12 +5,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use distill::report::Report;
 use distill::run::{distill, DistillConfig, Outcome};
 use distill::teacher::Teacher;
 use indicatif::{ProgressBar, ProgressStyle};
+use rundir::ModelDir;
 use tracing_subscriber::EnvFilter;
 
 /// Distil a deep CRL teacher into a shallow student actor (DESIGN.md section 6).
@@ -85,11 +86,12 @@ fn run(cli: Cli) -> Result<PathBuf> {
     };
     cfg.validate()?;
     let teacher = Teacher::load(&cli.teacher)?;
-    let out = cli.out.clone().unwrap_or_else(|| {
-        let base = if cli.teacher.is_dir() { cli.teacher.clone() } else { PathBuf::from("runs") };
-        base.join("students").join(format!("d{}-{}", cli.student_depth, cli.method))
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = match &cli.out {
+        Some(dir) => ModelDir::new(dir),
+        None => rundir::layout::student_dir(&cli.teacher, &format!("d{}-{}", cli.student_depth, cli.method)),
+    };
+    // Held to the end: two distills into one directory would overwrite each other's files.
+    let _lock = rundir::RunLock::acquire(&out.dir)?;
     tracing::info!(
         "distilling {} (actor depth {}) into a depth-{} student, {} with {} loss, {} steps",
         teacher.checkpoint.display(),
@@ -103,27 +105,25 @@ fn run(cli: Cli) -> Result<PathBuf> {
         bail!("--compare-bc compares DAgger with bc; drop it or use --method dagger");
     }
     let outcome = distill_with_progress(&cfg, &teacher)?;
-    models::checkpoint::save(&outcome.student, &out.join("student.safetensors"))?;
-    models::onnx::export_actor(&outcome.student, &out.join("student.onnx"))?;
+    models::checkpoint::save(&outcome.student, &out.checkpoint())?;
+    models::onnx::export_actor(&outcome.student, &out.onnx())?;
     let env = cfg.env.clone().unwrap_or_else(|| teacher.model.cfg.env.clone());
     let baseline = if cli.no_baseline {
         None
     } else {
-        Some(distill::baseline::train_baseline(&teacher, &cfg, &out.join("baseline"))?.1)
+        Some(distill::baseline::train_baseline(&teacher, &cfg, &out.baseline().dir)?.1)
     };
     let mut report = Report::new(&cfg, &env, &teacher.model, &outcome, baseline.as_ref())?;
     if cli.compare_bc {
         let bc_cfg = DistillConfig { method: "bc".into(), ..cfg.clone() };
         tracing::info!("--compare-bc: the same distillation with bc");
         let bc = distill_with_progress(&bc_cfg, &teacher)?;
-        let bc_dir = out.join("bc");
-        std::fs::create_dir_all(&bc_dir).with_context(|| format!("creating {}", bc_dir.display()))?;
-        models::checkpoint::save(&bc.student, &bc_dir.join("student.safetensors"))?;
+        models::checkpoint::save(&bc.student, &out.comparison("bc").checkpoint())?;
         report = report.with_comparison("bc", &bc);
     }
-    report.write(&out)?;
+    report.write(&out.dir)?;
     println!("{}", report.markdown());
-    Ok(out)
+    Ok(out.dir)
 }
 
 /// One distillation with a progress bar on a terminal and a log line per curve point.

@@ -8,6 +8,7 @@ use envs::eval::EvalReport;
 use envs::Stat;
 use models::infer::ActorInfer;
 use models::Model;
+use rundir::ModelDir;
 use serde::Serialize;
 
 use crate::run::{CurvePoint, DistillConfig, Outcome};
@@ -236,8 +237,8 @@ impl Report {
 
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self)?;
-        models::atomic::write_bytes_atomic(&dir.join("report.json"), json.as_bytes())?;
-        models::atomic::write_bytes_atomic(&dir.join("report.md"), self.markdown().as_bytes())?;
-        crate::plot::plot_report(self, &dir.join("report.png"))
+        models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_json(), json.as_bytes())?;
+        models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_md(), self.markdown().as_bytes())?;
+        crate::plot::plot_report(self, &ModelDir::new(dir).report_png())
     }
 }

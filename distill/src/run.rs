@@ -270,7 +270,7 @@ pub fn distill_into(
     let mut labels = Labels::new(od, spec.action_dim, 1 << 20);
 
     // A held-out set from teacher-driven rollouts of a separately seeded batch.
-    let mut heldout_env = make_with(&env_name, cfg.num_envs, cfg.seed + 7_919, &opts)?;
+    let mut heldout_env = make_with(&env_name, cfg.num_envs, envs::seed::derive(cfg.seed, 7_919), &opts)?;
     let mut heldout = Labels::new(od, spec.action_dim, 4 * cfg.batch_size);
     collect_round(heldout_env.as_mut(), &mut s_actor, &mut t_actor, 1.0, 32, &mut rng, &mut heldout)?;
     let mut heldout_batch = LabelBatch::default();

@@ -18,8 +18,6 @@ pub enum EnvError {
         #[source]
         source: std::io::Error,
     },
-    #[error("plot {path}: {msg}")]
-    Plot { path: String, msg: String },
 }
 
 pub type Result<T, E = EnvError> = std::result::Result<T, E>;

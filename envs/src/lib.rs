@@ -1,5 +1,6 @@
 //! deepcrl `envs`: goal-conditioned environments in pure Rust (no ML dependency), vectorised over a
-//! batch of environments, with rollouts, closed-loop evaluation and trajectory plots.
+//! batch of environments, with rollouts and closed-loop evaluation (trajectory plots are in the `plots`
+//! crate, so a robot client can use this one without fonts or image codecs).
 //!
 //! Every environment is a [`GoalEnv`]: a batch of `num_envs` copies stepped together over flat `f32`
 //! buffers. An observation is `[state (state_dim), commanded goal (goal_dim)]`; a state's position in
@@ -16,16 +17,16 @@
 
 pub mod error;
 pub mod eval;
-pub mod plot;
 pub mod point_maze;
 pub mod policies;
 pub mod reacher;
 pub mod registry;
+pub mod seed;
 pub mod vec_env;
 
 pub use error::{EnvError, Result};
 pub use eval::{evaluate, evaluate_with, EpisodeRecord, EvalOptions, EvalReport, Policy, Stat, Trajectory};
-pub use registry::{make, make_with, EnvOptions, ENV_NAMES};
+pub use registry::{base_env_name, eval_env_name, is_eval_env, make, make_with, EnvOptions, ENV_NAMES};
 
 /// The fixed description of an environment.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

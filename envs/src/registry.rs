@@ -25,6 +25,29 @@ pub const ENV_NAMES: [&str; 9] = [
     "point_maze",
 ];
 
+/// The suffix of an environment's evaluation variant (its eval goals; mazes start at `R`).
+const EVAL_SUFFIX: &str = "_eval";
+
+/// Whether `name` is an evaluation variant.
+pub fn is_eval_env(name: &str) -> bool {
+    name.ends_with(EVAL_SUFFIX)
+}
+
+/// The environment a model trained on `env` is evaluated on: `NAME_eval`. `point_maze` (a layout file
+/// has no separate eval goals) and names already ending in `_eval` evaluate on themselves.
+pub fn eval_env_name(env: &str) -> String {
+    if is_eval_env(env) || env == "point_maze" {
+        env.to_string()
+    } else {
+        format!("{env}{EVAL_SUFFIX}")
+    }
+}
+
+/// The training environment behind an evaluation variant (a model trained on `X` serves `X_eval` too).
+pub fn base_env_name(env: &str) -> &str {
+    env.strip_suffix(EVAL_SUFFIX).unwrap_or(env)
+}
+
 /// Episode length when none is given (the paper's).
 pub const DEFAULT_EPISODE_LENGTH: usize = 1000;
 
@@ -49,7 +72,7 @@ pub fn make_with(name: &str, num_envs: usize, seed: u64, opts: &EnvOptions) -> R
     if episode_length == 0 {
         return Err(EnvError::Invalid("episode_length must be at least 1".into()));
     }
-    let eval = name.ends_with("_eval");
+    let eval = is_eval_env(name);
     if let Some(maze) = name.strip_prefix("point_") {
         let layout = match (&opts.layout, maze) {
             (Some(path), _) => Layout::from_file(path)?,
@@ -74,6 +97,17 @@ fn unknown(name: &str) -> EnvError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eval_names_round_trip_through_the_base_name() {
+        for name in ENV_NAMES.iter().filter(|n| !is_eval_env(n) && **n != "point_maze") {
+            let eval = eval_env_name(name);
+            assert!(ENV_NAMES.contains(&eval.as_str()), "{eval} is registered");
+            assert_eq!(base_env_name(&eval), *name);
+            assert_eq!(eval_env_name(&eval), eval, "an eval name evaluates on itself");
+        }
+        assert_eq!(eval_env_name("point_maze"), "point_maze");
+    }
 
     #[test]
     fn every_name_builds_and_unknown_names_list_the_valid_ones() {

@@ -45,6 +45,8 @@ pub struct VecEnv<D: Dynamics> {
     slots: Vec<Slot<D::State>>,
     obs: Vec<f32>,
     info: Vec<StepInfo>,
+    /// The step's actions clipped to [−1, 1], for any action size (a humanoid has 17).
+    clipped: Vec<f32>,
 }
 
 impl<D: Dynamics> VecEnv<D> {
@@ -52,7 +54,7 @@ impl<D: Dynamics> VecEnv<D> {
         if num_envs == 0 {
             return Err(EnvError::Invalid("num_envs must be at least 1".into()));
         }
-        let mut env = VecEnv { dynamics, slots: Vec::new(), obs: Vec::new(), info: Vec::new() };
+        let mut env = VecEnv { dynamics, slots: Vec::new(), obs: Vec::new(), info: Vec::new(), clipped: Vec::new() };
         env.reset_all(num_envs, seed);
         Ok(env)
     }
@@ -111,14 +113,11 @@ impl<D: Dynamics> GoalEnv for VecEnv<D> {
         if let Some(index) = actions.iter().position(|a| a.is_nan()) {
             return Err(EnvError::NonFiniteAction { index, env: index / a_dim, value: actions[index] });
         }
-        let d = &self.dynamics;
+        self.clipped.clear();
+        self.clipped.extend(actions.iter().map(|a| a.clamp(-1.0, 1.0)));
+        let (d, clipped) = (&self.dynamics, &self.clipped);
         let step_one = |(i, ((slot, out), info)): Item<'_, D::State>| {
-            let mut clipped = [0f32; 16];
-            let act = &mut clipped[..a_dim];
-            for (c, a) in act.iter_mut().zip(&actions[i * a_dim..(i + 1) * a_dim]) {
-                *c = a.clamp(-1.0, 1.0);
-            }
-            d.step(&mut slot.state, act, &mut slot.rng);
+            d.step(&mut slot.state, &clipped[i * a_dim..(i + 1) * a_dim], &mut slot.rng);
             d.observe(&slot.state, out);
             let success = spec.is_success(out);
             let traj_id = i as u64 + n as u64 * slot.episode;
@@ -150,5 +149,52 @@ impl<D: Dynamics> GoalEnv for VecEnv<D> {
                 .for_each(step_one);
         }
         Ok(&self.info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point that moves by the sum of its action: enough to see every action entry arrive clipped.
+    struct Sum(EnvSpec);
+
+    impl Dynamics for Sum {
+        type State = f32;
+        fn spec(&self) -> &EnvSpec {
+            &self.0
+        }
+        fn reset(&self, _: &mut ChaCha8Rng) -> f32 {
+            0.0
+        }
+        fn step(&self, state: &mut f32, action: &[f32], _: &mut ChaCha8Rng) {
+            assert_eq!(action.len(), self.0.action_dim);
+            *state += action.iter().sum::<f32>();
+        }
+        fn observe(&self, state: &f32, out: &mut [f32]) {
+            out.copy_from_slice(&[*state, 0.0]);
+        }
+    }
+
+    #[test]
+    fn actions_of_any_size_are_clipped_entry_by_entry() {
+        let spec = |action_dim| EnvSpec {
+            name: "sum".into(),
+            state_dim: 1,
+            goal_dim: 1,
+            goal_indices: vec![0],
+            action_dim,
+            episode_length: 100,
+            success_threshold: 0.0,
+        };
+        for action_dim in [1, 16, 17, 40] {
+            let mut env = VecEnv::new(Sum(spec(action_dim)), 3, 0).unwrap();
+            // Environment i gets actions of 0.5 · (i + 1): 0.5 and 1.0 pass, 1.5 is clipped to 1.
+            let actions: Vec<f32> = (0..3).flat_map(|i| vec![0.5 * (i + 1) as f32; action_dim]).collect();
+            env.step(&actions).unwrap();
+            let states: Vec<f32> = env.states().copied().collect();
+            let n = action_dim as f32;
+            assert_eq!(states, [0.5 * n, n, n], "action_dim {action_dim}");
+        }
     }
 }

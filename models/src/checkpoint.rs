@@ -121,6 +121,31 @@ pub fn load(path: &Path) -> Result<Model> {
     Ok(Model { cfg, layout, params })
 }
 
+/// The [`ModelConfig`] in a checkpoint's header, read without its tensors: following a student's
+/// `parent` chain must not read a depth-1024 teacher's gigabytes.
+pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    use std::io::Read;
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(_) => return load(path).map(|m| m.cfg),
+    };
+    let mut prefix = [0u8; 8];
+    let n = file.read_exact(&mut prefix).map(|()| u64::from_le_bytes(prefix));
+    let header_len = match n {
+        // A real header is kilobytes; anything implausible gets `load`'s full diagnosis.
+        Ok(n) if n < 100_000_000 => n as usize,
+        _ => return load(path).map(|m| m.cfg),
+    };
+    let mut header = vec![0u8; header_len];
+    if file.read_exact(&mut header).is_err() {
+        return load(path).map(|m| m.cfg);
+    }
+    let Ok(meta) = serde_json::from_slice::<Metadata>(&header) else {
+        return load(path).map(|m| m.cfg);
+    };
+    config_from_metadata(path, meta.metadata().as_ref())
+}
+
 /// Writes `F32` tensors (name, shape, values) and `metadata` as a safetensors file at `path`:
 /// to a temporary file in the same directory, flushed and synced, then renamed over `path`. The
 /// parent directory is created if missing; on any failure `path` is left as it was.

@@ -221,14 +221,7 @@ impl PruneConfig {
 
     /// `--out`, or `<model dir>/pruned/<id>` (the model's directory: `--model` itself when it is one).
     pub fn out_dir(&self, op: Operation) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| {
-            let dir = if self.model.is_dir() {
-                self.model.clone()
-            } else {
-                self.model.parent().map(Path::to_path_buf).unwrap_or_default()
-            };
-            dir.join("pruned").join(self.id(op))
-        })
+        self.out.clone().unwrap_or_else(|| rundir::layout::pruned_dir(&self.model, &self.id(op)).dir)
     }
 }
 

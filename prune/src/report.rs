@@ -10,6 +10,7 @@ use distill::report::{ActorCost, Closed};
 use distill::run::CurvePoint;
 use models::config::InnerWidths;
 use models::Model;
+use rundir::ModelDir;
 use serde::Serialize;
 
 use crate::config::PruneConfig;
@@ -181,8 +182,8 @@ impl Report {
 
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self)?;
-        models::atomic::write_bytes_atomic(&dir.join("report.json"), json.as_bytes())?;
-        models::atomic::write_bytes_atomic(&dir.join("report.md"), self.markdown().as_bytes())?;
-        crate::plot::plot_report(self, &dir.join("report.png"))
+        models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_json(), json.as_bytes())?;
+        models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_md(), self.markdown().as_bytes())?;
+        crate::plot::plot_report(self, &ModelDir::new(dir).report_png())
     }
 }

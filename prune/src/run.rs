@@ -14,6 +14,7 @@ use distill::run::{distill_into, CurvePoint, DistillConfig, Outcome};
 use distill::teacher::Teacher;
 use models::reference::CandleModel;
 use models::Model;
+use rundir::ModelDir;
 
 use crate::config::{Operation, PruneConfig};
 use crate::plan::Plan;
@@ -42,6 +43,9 @@ pub fn prune(cfg: &PruneConfig, mut on_event: impl FnMut(Event)) -> Result<Prune
     cfg.validate()?;
     let teacher = Teacher::load(&cfg.model).context("--model")?;
     let op = cfg.operation(&teacher.model.cfg, &teacher.checkpoint)?;
+    // Held to the end: two prunes into one directory would overwrite each other's files.
+    let out = ModelDir::new(cfg.out_dir(op));
+    let _lock = rundir::RunLock::acquire(&out.dir)?;
     let env = cfg.env.clone().unwrap_or_else(|| teacher.model.cfg.env.clone());
     let ep_len = teacher.episode_length();
     let evaluate = |m: &Model, episodes: usize| -> Result<Closed> {
@@ -159,9 +163,8 @@ pub fn prune(cfg: &PruneConfig, mut on_event: impl FnMut(Event)) -> Result<Prune
         heal_curve,
         wall_s: start.elapsed().as_secs_f64(),
     };
-    let out = cfg.out_dir(op);
     write(&out, cfg, &model, &report)?;
-    Ok(Pruned { model, report, out })
+    Ok(Pruned { model, report, out: out.dir })
 }
 
 fn ratio(after: f64, before: f64) -> Option<f64> {
@@ -169,11 +172,10 @@ fn ratio(after: f64, before: f64) -> Option<f64> {
 }
 
 /// Writes the model in a student's layout, the resolved configuration and the report into `out`.
-fn write(out: &std::path::Path, cfg: &PruneConfig, model: &Model, report: &Report) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    models::checkpoint::save(model, &out.join("student.safetensors"))?;
-    models::onnx::export_actor(model, &out.join("student.onnx"))?;
+fn write(out: &ModelDir, cfg: &PruneConfig, model: &Model, report: &Report) -> Result<()> {
+    models::checkpoint::save(model, &out.checkpoint())?;
+    models::onnx::export_actor(model, &out.onnx())?;
     let toml = toml::to_string_pretty(cfg).context("writing the configuration as TOML")?;
-    models::atomic::write_bytes_atomic(&out.join("prune.toml"), toml.as_bytes())?;
-    report.write(out)
+    models::atomic::write_bytes_atomic(&out.dir.join("prune.toml"), toml.as_bytes())?;
+    report.write(&out.dir)
 }

@@ -8,7 +8,6 @@ use envs::{make_with, EnvOptions};
 use models::config::TrunkKind;
 use models::infer::ActorInfer;
 use models::Model;
-use train::run::eval_env_name;
 
 /// Environments stepped together while gathering.
 const GATHER_ENVS: usize = 32;
@@ -31,7 +30,7 @@ impl EvalStates {
         ensure!(rows > 0, "scoring needs at least one state");
         let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
         let n = rows.min(GATHER_ENVS);
-        let mut env = make_with(&eval_env_name(env), n, seed, &opts)?;
+        let mut env = make_with(&envs::eval_env_name(env), n, seed, &opts)?;
         let spec = env.spec().clone();
         let c = &model.cfg;
         ensure!(

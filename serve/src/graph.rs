@@ -30,7 +30,7 @@ use crate::loaded::hex;
 use crate::plannet::{row_distances, PlanNet};
 
 /// The cache file beside the planner's checkpoint.
-pub const CACHE_NAME: &str = "plan_graph.safetensors";
+pub const CACHE_NAME: &str = rundir::layout::PLAN_GRAPH;
 const KEY: &str = "deepcrl.plan_graph.key";
 /// Bump when the meaning of the cached costs changes.
 const CACHE_VERSION: &str = "1";

@@ -1,5 +1,5 @@
-//! deepcrl `serve`: the hierarchical planner/controller server for robots (DESIGN.md section 8) and
-//! its simulated robot client.
+//! deepcrl `serve`: the hierarchical planner/controller server for robots (DESIGN.md section 8). The
+//! robot side (an HTTP client and the `robot-sim` simulated robots) is the `robot` crate.
 //!
 //! The deep teacher is too slow to act at a robot's control rate, so it plans: a background thread
 //! ([`planner`]) refreshes each session's plan (waypoints through the run's bank, searched on a
@@ -11,7 +11,6 @@
 //!   server, warm-up and hot reload. [`server`]: start, readiness, graceful shutdown.
 //! - [`routes`], [`api`], [`error`]: the HTTP API and its error contract. [`metrics`], [`openapi`].
 //! - [`plannet`], [`graph`], [`plan`]: the planner's distances, graph and plans.
-//! - [`sim`]: the simulated robot client behind the `robot-sim` binary.
 
 pub mod api;
 pub mod config;
@@ -28,7 +27,6 @@ pub mod plannet;
 pub mod routes;
 pub mod server;
 pub mod sessions;
-pub mod sim;
 
 pub use config::ServeConfig;
 pub use server::{start, App, Running};

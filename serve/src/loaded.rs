@@ -2,8 +2,8 @@
 //! teacher: actor + critic, with the run's waypoint bank) and the controller (a student actor).
 //!
 //! A path may be a checkpoint file or a directory holding `teacher.safetensors` or
-//! `student.safetensors` (a training run, a student or a pruned model). The planner's bank is
-//! `bank.safetensors` beside its checkpoint, or beside the checkpoint its `parent` names. Both
+//! `student.safetensors` (a training run, a student or a pruned model). The planner's bank is the
+//! first `bank.safetensors` along its checkpoint's lineage (`rundir::lineage`). Both
 //! models must agree on the environment's state, goal and action sizes and goal indices; the planner
 //! needs a critic. Each file is identified by the SHA-256 of its bytes, which keys the planning-graph
 //! cache and is reported by `/v1/models`.
@@ -16,11 +16,6 @@ use models::bank::WaypointBank;
 use models::{Model, ModelConfig};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-
-/// The checkpoint names a model directory may hold, in the order they are looked for.
-pub const CHECKPOINT_NAMES: [&str; 2] = ["teacher.safetensors", "student.safetensors"];
-/// The planner's waypoint bank, beside its checkpoint.
-pub const BANK_NAME: &str = "bank.safetensors";
 
 /// A model read from disk, with where it came from.
 #[derive(Clone, Debug)]
@@ -72,26 +67,6 @@ impl Loaded {
     }
 }
 
-/// The checkpoint a path names: the file itself, or the model file in a directory.
-pub fn checkpoint_in(path: &Path) -> Result<PathBuf> {
-    if !path.exists() {
-        bail!(
-            "{}: does not exist; pass a run directory (runs/NAME), a student directory or a checkpoint",
-            path.display()
-        );
-    }
-    if !path.is_dir() {
-        return Ok(path.to_path_buf());
-    }
-    CHECKPOINT_NAMES.iter().map(|n| path.join(n)).find(|p| p.is_file()).with_context(|| {
-        format!(
-            "{}: no teacher.safetensors or student.safetensors in this directory; pass a run directory written by \
-             `cargo train`, a student directory (runs/NAME/students/ID) or a checkpoint file",
-            path.display()
-        )
-    })
-}
-
 /// Hex SHA-256 of a file's bytes.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -104,7 +79,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Reads and validates the checkpoint at (or in) `path`.
 pub fn load_model(path: &Path) -> Result<Loaded> {
-    let checkpoint = checkpoint_in(path)?;
+    let checkpoint = rundir::checkpoint_in(path)?;
     let sha256 = sha256_file(&checkpoint)?;
     let model = models::checkpoint::load(&checkpoint)?;
     Ok(Loaded { model, checkpoint, sha256, loaded_at: SystemTime::now() })
@@ -129,7 +104,7 @@ pub fn load_planner(path: &Path) -> Result<PlannerFiles> {
             loaded.checkpoint.display()
         );
     }
-    let bank_path = find_bank(&loaded)?;
+    let bank_path = rundir::find_bank(&rundir::Lineage::of(&loaded.checkpoint, cfg))?;
     let bank = WaypointBank::load(&bank_path)?;
     if bank.is_empty() {
         bail!("{}: the waypoint bank is empty", bank_path.display());
@@ -149,28 +124,10 @@ pub fn load_planner(path: &Path) -> Result<PlannerFiles> {
     Ok(PlannerFiles { loaded, bank, bank_path, bank_sha256 })
 }
 
-fn find_bank(loaded: &Loaded) -> Result<PathBuf> {
-    let beside = |file: &Path| file.parent().map(|d| d.join(BANK_NAME)).filter(|p| p.is_file());
-    beside(&loaded.checkpoint)
-        .or_else(|| loaded.model.cfg.parent.as_deref().and_then(|p| beside(Path::new(p))))
-        .with_context(|| {
-            format!(
-                "{}: no {BANK_NAME} beside this checkpoint (train writes it at the end of a run); the planner \
-                 searches over its states",
-                loaded.checkpoint.display()
-            )
-        })
-}
-
-/// The environment name without its `_eval` suffix (a model trained on `X` serves `X_eval` too).
-fn base_env(env: &str) -> &str {
-    env.strip_suffix("_eval").unwrap_or(env)
-}
-
 /// Checks that the controller can act on the planner's waypoints.
 pub fn check_pair(planner: &ModelConfig, controller: &ModelConfig) -> Result<()> {
     let (p, c) = (planner, controller);
-    if base_env(&p.env) != base_env(&c.env) {
+    if envs::base_env_name(&p.env) != envs::base_env_name(&c.env) {
         bail!("the planner was trained on {} but the controller on {}", p.env, c.env);
     }
     if (p.state_dim, p.goal_dim, p.action_dim) != (c.state_dim, c.goal_dim, c.action_dim)
@@ -208,14 +165,5 @@ mod tests {
         let mut c = p.clone();
         c.env = "reacher".into();
         assert!(check_pair(&p, &c).unwrap_err().to_string().contains("trained on"));
-    }
-
-    #[test]
-    fn missing_paths_and_directories_say_what_to_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = checkpoint_in(&dir.path().join("nope")).unwrap_err().to_string();
-        assert!(e.contains("does not exist"), "{e}");
-        let e = checkpoint_in(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("no teacher.safetensors"), "{e}");
     }
 }

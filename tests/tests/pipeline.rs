@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use distill::run::{distill, DistillConfig};
 use distill::teacher::Teacher;
+use robot::sim::{self, Mode, SimConfig};
 use serde_json::{json, Value};
-use serve::sim::{self, Mode, SimConfig};
 use train::config::TrainConfig;
 
 /// Trains the teacher into `run` (teacher.safetensors, bank.safetensors) and distils a student into

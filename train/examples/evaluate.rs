@@ -4,28 +4,39 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::Parser;
 use envs::eval::{evaluate_with, EvalOptions};
-use envs::plot::plot_maze_trajectories;
 use envs::point_maze::Layout;
-use envs::{make_with, EnvOptions};
+use envs::{eval_env_name, make_with, EnvOptions};
 use models::infer::ActorInfer;
-use train::run::{eval_env_name, Deterministic};
+use plots::plot_maze_trajectories;
+use rundir::Deterministic;
+
+/// Evaluate a teacher's deterministic actor on its maze's eval goals and plot the paths.
+#[derive(Parser)]
+struct Args {
+    /// A run directory (runs/NAME), a student directory or a checkpoint file.
+    teacher: PathBuf,
+    /// Steps per episode.
+    #[arg(default_value_t = 1000)]
+    episode_length: usize,
+    /// PNG to write.
+    #[arg(default_value = "trajectories.png")]
+    out: PathBuf,
+}
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let teacher = PathBuf::from(args.first().context("usage: evaluate TEACHER [episode_length] [out.png]")?);
-    let episode_length: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1000);
-    let out = PathBuf::from(args.get(2).cloned().unwrap_or_else(|| "trajectories.png".into()));
-    let model = models::checkpoint::load(&teacher)?;
+    let args = Args::parse();
+    let model = models::checkpoint::load(&rundir::checkpoint_in(&args.teacher)?)?;
     let env_name = eval_env_name(&model.cfg.env);
-    let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
+    let opts = EnvOptions { episode_length: Some(args.episode_length), ..EnvOptions::default() };
     let mut env = make_with(&env_name, 64, 1, &opts)?;
     let mut actor = ActorInfer::new(&model);
     let mut policy = Deterministic(&mut actor);
     let report = evaluate_with(env.as_mut(), &mut policy, &EvalOptions { episodes: 64, seed: 2, trajectories: 24 })?;
     println!("success {:.3}  time at goal {:.3}", report.success_rate.mean, report.time_at_goal.mean);
     let layout = Layout::builtin(env_name.trim_start_matches("point_")).context("not a built-in maze")?;
-    plot_maze_trajectories(&layout, &report.trajectories, &env_name, &out)?;
-    println!("paths: {}", out.display());
+    plot_maze_trajectories(&layout, &report.trajectories, &env_name, &args.out)?;
+    println!("paths: {}", args.out.display());
     Ok(())
 }

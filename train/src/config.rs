@@ -125,8 +125,10 @@ impl TrainConfig {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+    /// The configuration as `config.toml` holds it. An error rather than an empty file: a run whose
+    /// config.toml is empty would resume with the defaults.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        toml::to_string_pretty(self).map_err(|e| anyhow::anyhow!("cannot write the configuration as TOML: {e}"))
     }
 
     pub fn actor_depth(&self) -> usize {

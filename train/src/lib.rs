@@ -4,7 +4,7 @@
 //! - [`replay`]: per-environment trajectory replay and the hindsight goal sampler.
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
-//! - [`files`], [`metrics`]: the run directory and its metrics rows.
+//! - [`metrics`]: the metrics rows of a run (its files are named in the `rundir` crate).
 //! - [`updater`]: the fused CPU update or candle's (CUDA, or the CPU as a reference).
 //! - [`state`]: `train_state.safetensors` for `--resume`.
 //! - [`bank`]: `bank.safetensors`, the planner's waypoints.
@@ -16,7 +16,6 @@ pub mod bank;
 pub mod collect;
 pub mod config;
 pub mod curves;
-pub mod files;
 pub mod metrics;
 pub mod progress;
 pub mod replay;

@@ -1,15 +1,17 @@
 //! `metrics.jsonl` / `metrics.csv` rows, per-goal success, and the learning-curve redraw.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use envs::eval::EvalReport;
 use envs::point_maze::Layout;
 use serde::Serialize;
 
 use crate::config::TrainConfig;
-use crate::files::RunFiles;
+use rundir::RunDir;
 
 /// Update scalars are NaN before the first SGD step; JSON has no NaN, so they are written as `null`
 /// and read back as NaN.
@@ -79,9 +81,102 @@ pub const CSV_HEADER: &str =
     "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal";
 
 /// Redraws `curves.png` from every line of `metrics.jsonl` (so a resumed run plots its whole history).
-pub fn plot_history(cfg: &TrainConfig, files: &RunFiles) -> Result<()> {
-    let text = fs::read_to_string(files.metrics_jsonl()).context("reading metrics.jsonl")?;
-    let history: Vec<Metrics> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+pub fn plot_history(cfg: &TrainConfig, files: &RunDir) -> Result<()> {
+    let history = read_history(&files.metrics_jsonl())?;
     let title = format!("{} depth {} (actor {}) width {}", cfg.env, cfg.depth, cfg.actor_depth(), cfg.width);
     crate::curves::plot_curves(&history, &title, &files.curves())
+}
+
+/// Every row of a `metrics.jsonl`, in order. A line that is not a metrics row is an error naming it:
+/// a curve with a silent gap would misreport the run.
+pub fn read_history(path: &Path) -> Result<Vec<Metrics>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    rows.map(|(i, l)| {
+        serde_json::from_str(l)
+            .with_context(|| format!("{} line {}: not a metrics row; fix or delete that line", path.display(), i + 1))
+    })
+    .collect()
+}
+
+/// Appends one line, creating the file if needed (metrics files grow by one line per evaluation).
+pub fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Drops an unterminated last line (a write cut short by a kill) from an append-only file, so the
+/// file is whole again before a resumed run appends to it. Returns whether anything was dropped.
+pub fn repair_torn_tail(path: &Path) -> Result<bool> {
+    let Ok(text) = fs::read(path) else { return Ok(false) };
+    if text.is_empty() || text.ends_with(b"\n") {
+        return Ok(false);
+    }
+    let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if keep == 0 && !text.is_empty() && path.extension().is_some_and(|e| e == "csv") {
+        bail!("{}: no complete line (its header is cut off); delete the file and resume", path.display());
+    }
+    tracing::warn!(
+        "{}: dropping a half-written last line ({} bytes) left by a kill",
+        path.display(),
+        text.len() - keep
+    );
+    models::atomic::write_bytes_atomic(path, &text[..keep])?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(env_steps: u64) -> String {
+        let m = Metrics {
+            env_steps,
+            sgd_steps: 0,
+            wall_s: 0.0,
+            sps: 0.0,
+            critic_loss: f32::NAN,
+            actor_loss: 1.0,
+            alpha: 0.1,
+            entropy: 0.0,
+            critic_accuracy: 0.5,
+            success_rate: 0.25,
+            success_ci95: [0.0, 0.5],
+            time_at_goal: 0.0,
+            time_at_goal_ci95: [0.0, 0.0],
+            per_goal: BTreeMap::new(),
+        };
+        serde_json::to_string(&m).unwrap()
+    }
+
+    #[test]
+    fn a_bad_metrics_line_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        fs::write(&path, format!("{}\n{}\n", row(1), row(2))).unwrap();
+        let h = read_history(&path).unwrap();
+        assert_eq!(h.iter().map(|m| m.env_steps).collect::<Vec<_>>(), [1, 2]);
+        assert!(h[0].critic_loss.is_nan(), "null reads back as NaN");
+        fs::write(&path, format!("{}\n{{\"env_steps\": \"many\"}}\n{}\n", row(1), row(3))).unwrap();
+        let e = format!("{:#}", read_history(&path).unwrap_err());
+        assert!(e.contains("line 2") && e.contains("metrics.jsonl"), "{e}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_whole_files_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let whole = format!("{}\n{}\n", row(1), row(2));
+        fs::write(&path, &whole).unwrap();
+        assert!(!repair_torn_tail(&path).unwrap());
+        let torn = format!("{whole}{}", &row(3)[..20]);
+        fs::write(&path, torn).unwrap();
+        assert!(repair_torn_tail(&path).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), whole);
+        assert_eq!(read_history(&path).unwrap().len(), 2);
+    }
 }

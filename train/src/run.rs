@@ -2,18 +2,20 @@
 //! prefill → repeat { collect a round → `sgd_steps_per_round` updates → every `eval_every` env
 //! steps: evaluate, log, checkpoint } → final evaluation.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use envs::eval::{evaluate_with, EvalOptions, Policy};
-use envs::plot::plot_maze_trajectories;
+use envs::eval::{evaluate_with, EvalOptions};
 use envs::point_maze::Layout;
-use envs::{make_with, EnvOptions, GoalEnv};
+use envs::seed::derive;
+use envs::{eval_env_name, make_with, EnvOptions, GoalEnv};
+use models::atomic::write_bytes_atomic;
 use models::infer::ActorInfer;
 use models::{checkpoint, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
+use plots::plot_maze_trajectories;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -22,33 +24,12 @@ use serde::Serialize;
 use crate::bank::write_bank;
 use crate::collect::Collector;
 use crate::config::TrainConfig;
-use crate::files::{append_line, remove_stale_temp_files, write_atomic, RunFiles};
-use crate::metrics::{csv_row, per_goal_success, plot_history, Metrics, CSV_HEADER};
+use crate::metrics::{append_line, csv_row, per_goal_success, plot_history, repair_torn_tail, Metrics, CSV_HEADER};
 use crate::progress::Observer;
 use crate::replay::{Replay, Sample};
 use crate::state::{self, Counters};
 use crate::updater::Updater;
-
-/// The deterministic actor (tanh of the mean) as an evaluation policy.
-pub struct Deterministic<'a>(pub &'a mut ActorInfer);
-
-impl Policy for Deterministic<'_> {
-    fn act(&mut self, obs: &[f32], n: usize, actions: &mut [f32]) -> envs::Result<()> {
-        let a = self.0.act_obs(obs, n).map_err(|e| envs::EnvError::Invalid(e.to_string()))?;
-        actions.copy_from_slice(a);
-        Ok(())
-    }
-}
-
-/// The environment a run is evaluated on: `NAME_eval` (its eval goals; `point_maze` with a layout file,
-/// and names already ending in `_eval`, evaluate on themselves).
-pub fn eval_env_name(env: &str) -> String {
-    if env.ends_with("_eval") || env == "point_maze" {
-        env.to_string()
-    } else {
-        format!("{env}_eval")
-    }
-}
+use rundir::{Deterministic, RunDir, RunLock};
 
 /// The run's clock across resumes: wall time includes earlier processes, SPS counts only this one.
 struct Clock {
@@ -85,9 +66,13 @@ pub struct Summary {
 /// (not counted in the run's env steps) and the environments start new episodes.
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
     cfg.validate().map_err(anyhow::Error::msg)?;
-    let files = RunFiles { dir: out.to_path_buf() };
-    fs::create_dir_all(out).with_context(|| format!("creating run directory {}", out.display()))?;
-    remove_stale_temp_files(out);
+    let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
+    // An unknown environment is refused before the run directory is touched.
+    make_with(&cfg.env, 1, cfg.seed, &opts)?;
+    let files = RunDir::new(out);
+    // Held to the end of the run: a second process on this directory is refused, not interleaved.
+    let _lock = RunLock::acquire(out)?;
+    rundir::layout::remove_stale_temp_files(out);
     let restored = if resume {
         let path = files.train_state();
         if !path.is_file() {
@@ -96,21 +81,26 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
                 out.display()
             );
         }
+        // A kill in the middle of appending leaves half a line; the evaluation it belonged to is
+        // repeated after the restore, so the fragment is dropped.
+        repair_torn_tail(&files.metrics_jsonl())?;
+        repair_torn_tail(&files.metrics_csv())?;
         Some(state::load(&path)?)
     } else {
-        File::create(files.metrics_jsonl()).context("creating metrics.jsonl")?;
+        rundir::refuse_overwrite(&files)?;
+        fs::write(files.metrics_jsonl(), "").context("creating metrics.jsonl")?;
         fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
         None
     };
     // On resume too: flags may have changed the budget, and a later resume should see the new one.
-    write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
+    write_bytes_atomic(&files.config(), cfg.to_toml()?.as_bytes())?;
     let counters = restored.as_ref().map(|r| r.counters).unwrap_or_default();
 
-    let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
     // A resumed run starts fresh episodes from a seed of its own.
-    let mut env = make_with(&cfg.env, cfg.num_envs, cfg.seed + counters.env_steps, &opts)?;
+    let mut env = make_with(&cfg.env, cfg.num_envs, derive(cfg.seed, counters.env_steps), &opts)?;
     let eval_opts = EnvOptions { random_starts: false, ..opts };
-    let mut eval_env = make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), cfg.seed + 1, &eval_opts)?;
+    let mut eval_env =
+        make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), derive(cfg.seed, 1), &eval_opts)?;
     let spec = env.spec().clone();
 
     let mut mcfg =
@@ -252,7 +242,7 @@ pub struct Interrupted {
 }
 
 /// Writes the teacher and the train state (in that order, each atomically).
-fn save_run(files: &RunFiles, trainer: &mut Updater, counters: Counters, rng: &ChaCha8Rng) -> Result<()> {
+fn save_run(files: &RunDir, trainer: &mut Updater, counters: Counters, rng: &ChaCha8Rng) -> Result<()> {
     let model = with_step(trainer.model()?, counters.sgd_steps);
     checkpoint::save(&model, &files.teacher())?;
     state::save(&files.train_state(), &model, &*trainer.adam()?, counters, rng)
@@ -270,7 +260,7 @@ const TRAJECTORIES_PLOTTED: usize = 12;
 #[allow(clippy::too_many_arguments)]
 fn evaluate_and_log(
     cfg: &TrainConfig,
-    files: &RunFiles,
+    files: &RunDir,
     eval_env: &mut dyn GoalEnv,
     actor: &mut ActorInfer,
     trainer: &mut Updater,
@@ -285,7 +275,7 @@ fn evaluate_and_log(
     // Paths of the first episodes, for trajectories.png (mazes only).
     let opts = EvalOptions {
         episodes: cfg.eval_episodes,
-        seed: cfg.seed + 2,
+        seed: derive(cfg.seed, 2),
         trajectories: if layout.is_some() { TRAJECTORIES_PLOTTED } else { 0 },
     };
     let mut report = evaluate_with(eval_env, &mut policy, &opts)?;
@@ -317,7 +307,7 @@ fn evaluate_and_log(
     plot_history(cfg, files)?;
     append_line(&files.metrics_csv(), &csv_row(&m))?;
     let eval = serde_json::json!({ "metrics": &m, "report": &report });
-    write_atomic(&files.eval_json(), serde_json::to_string_pretty(&eval)?.as_bytes())?;
+    write_bytes_atomic(&files.eval_json(), serde_json::to_string_pretty(&eval)?.as_bytes())?;
     Ok(m)
 }
 

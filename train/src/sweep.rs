@@ -25,7 +25,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::files::write_atomic;
 
 /// One finished run's final evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,7 +213,7 @@ fn warn_if_not_comparable(dir: &Path, points: &[SweepPoint]) {
 /// Writes `points` as `{"points": [...]}` to `path` (atomically).
 pub fn write_sweep_json(points: &[SweepPoint], path: &Path) -> Result<()> {
     let json = serde_json::to_string_pretty(&serde_json::json!({ "points": points }))?;
-    write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    models::atomic::write_bytes_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
@@ -451,7 +450,7 @@ mod tests {
         let dir = sweep.join(format!("d{depth}-s{seed}"));
         fs::create_dir_all(&dir).unwrap();
         let cfg = TrainConfig { depth, seed, total_env_steps: budget, ..Default::default() };
-        fs::write(dir.join("config.toml"), cfg.to_toml()).unwrap();
+        fs::write(dir.join("config.toml"), cfg.to_toml().unwrap()).unwrap();
         if let Some((env_steps, successes, episodes, tag)) = eval {
             let s = Stat::wilson(successes, episodes);
             let records: Vec<_> =

@@ -82,7 +82,7 @@ fn sigkill_at_any_moment_then_resume_completes() {
     let dir = temp_dir("sigkill");
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("tiny.toml");
-    std::fs::write(&config, TrainConfig::tiny(6_000).to_toml()).unwrap();
+    std::fs::write(&config, TrainConfig::tiny(6_000).to_toml().unwrap()).unwrap();
     let bin = env!("CARGO_BIN_EXE_train");
     let out = dir.join("run");
     // Kill at three different moments: right after the first checkpoint, and a little later twice.
@@ -119,7 +119,7 @@ fn ctrl_c_saves_a_resumable_checkpoint_and_exits_130() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("tiny.toml");
     // A budget large enough that the interrupt lands mid-run.
-    std::fs::write(&config, TrainConfig::tiny(400_000).to_toml()).unwrap();
+    std::fs::write(&config, TrainConfig::tiny(400_000).to_toml().unwrap()).unwrap();
     let out = dir.join("run");
     let child = spawn_until_checkpoint(&config, &out, false);
     std::thread::sleep(Duration::from_millis(200));

@@ -14,7 +14,12 @@ fn tiny_run_writes_checkpoint_metrics_and_eval() {
     assert!(evals.len() >= 3, "expected evaluations at the start, every 800 steps and at the end");
     let last = &summary.final_metrics;
     assert!(last.env_steps >= 2_000 && last.sgd_steps > 0);
-    assert!(last.critic_loss.is_finite() && last.alpha > 0.0);
+    assert!(last.critic_loss.is_finite());
+    let model = models::checkpoint::load(&dir.join("teacher.safetensors")).unwrap();
+    let initial = models::Model::init(&model.cfg, cfg.seed).unwrap();
+    let log_alpha = model.layout.log_alpha.unwrap();
+    let alpha0 = initial.params[log_alpha].exp();
+    assert!((last.alpha - alpha0).abs() > 1e-4, "the α update ran: α {} from {alpha0}", last.alpha);
     assert_eq!(last.per_goal.len(), 3, "u_maze_eval has three goal cells: {:?}", last.per_goal);
     for f in [
         "teacher.safetensors",
@@ -73,4 +78,23 @@ fn bad_configs_are_clear_errors() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("unknown environment") && e.contains("point_u_maze"), "{e}");
+}
+
+#[test]
+fn a_fresh_run_over_an_old_one_or_beside_a_running_one_is_refused_and_loses_nothing() {
+    let dir = temp_dir("train-refuse");
+    // The largest seed: derived seeds wrap instead of overflowing.
+    let cfg = TrainConfig { seed: u64::MAX, ..TrainConfig::tiny(400) };
+    train::run::train(&cfg, &dir, false, ()).unwrap();
+    let metrics = std::fs::read(dir.join("metrics.jsonl")).unwrap();
+    let e = format!("{:#}", train::run::train(&cfg, &dir, false, ()).unwrap_err());
+    assert!(e.contains("--resume") && e.contains("new --out"), "{e}");
+    assert_eq!(std::fs::read(dir.join("metrics.jsonl")).unwrap(), metrics, "the old run's metrics are intact");
+
+    let held = rundir::RunLock::acquire(&dir).unwrap();
+    let e = format!("{:#}", train::run::train(&cfg, &dir, true, ()).unwrap_err());
+    assert!(e.contains("another process"), "{e}");
+    drop(held);
+    let more = TrainConfig { total_env_steps: 800, ..cfg };
+    train::run::train(&more, &dir, true, ()).expect("the directory is free again");
 }

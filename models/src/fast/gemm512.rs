@@ -135,7 +135,7 @@ unsafe fn block(rows: usize, cols: usize, depth: usize, a: &[f32], b: &[f32], c:
     while pc < depth {
         let kc = KC.min(depth - pc);
         for jb in (0..cols).step_by(NR) {
-            // SAFETY (both calls): B rows pc..pc+kc × columns jb..jb+NR, and A rows ib..ib+MR ×
+            // SAFETY: for both calls, B rows pc..pc+kc × columns jb..jb+NR, and A rows ib..ib+MR ×
             // contraction pc..pc+kc, are inside the asserted extents because pc+kc <= depth,
             // jb+NR <= cols and ib+MR <= rows; the panel holds kc <= KC rows of NR.
             unsafe {

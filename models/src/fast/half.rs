@@ -91,7 +91,8 @@ pub(crate) mod avx512 {
         type T = f32;
         #[inline(always)]
         unsafe fn load(p: *const f32) -> __m512 {
-            _mm512_loadu_ps(p)
+            // SAFETY: the caller guarantees 16 readable f32 at `p` and avx512f.
+            unsafe { _mm512_loadu_ps(p) }
         }
     }
 
@@ -99,8 +100,11 @@ pub(crate) mod avx512 {
         type T = u16;
         #[inline(always)]
         unsafe fn load(p: *const u16) -> __m512 {
-            let h = _mm256_loadu_si256(p as *const __m256i);
-            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            // SAFETY: the caller guarantees 16 readable u16 (32 bytes) at `p` and avx512f.
+            unsafe {
+                let h = _mm256_loadu_si256(p as *const __m256i);
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            }
         }
     }
 
@@ -108,7 +112,8 @@ pub(crate) mod avx512 {
         type T = u16;
         #[inline(always)]
         unsafe fn load(p: *const u16) -> __m512 {
-            _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+            // SAFETY: the caller guarantees 16 readable u16 (32 bytes) at `p` and avx512f.
+            unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
         }
     }
 
@@ -140,9 +145,11 @@ pub(crate) mod avx512 {
             let mut acc = [_mm512_setzero_ps(); ROWS];
             let mut c = 0;
             while c < k {
-                let xv = _mm512_loadu_ps(xp.add(c));
+                // SAFETY: c + 16 <= k <= x.len(), and row j + r < n of w holds k values from (j + r)·k.
+                let xv = unsafe { _mm512_loadu_ps(xp.add(c)) };
                 for (r, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(L::load(wp.add((j + r) * k + c)), xv, *a);
+                    // SAFETY: as above.
+                    *a = _mm512_fmadd_ps(unsafe { L::load(wp.add((j + r) * k + c)) }, xv, *a);
                 }
                 c += 16;
             }
@@ -155,7 +162,9 @@ pub(crate) mod avx512 {
             let mut a = _mm512_setzero_ps();
             let mut c = 0;
             while c < k {
-                a = _mm512_fmadd_ps(L::load(wp.add(j * k + c)), _mm512_loadu_ps(xp.add(c)), a);
+                // SAFETY: c + 16 <= k <= x.len(), and row j < n of w holds k values from j·k.
+                let (wv, xv) = unsafe { (L::load(wp.add(j * k + c)), _mm512_loadu_ps(xp.add(c))) };
+                a = _mm512_fmadd_ps(wv, xv, a);
                 c += 16;
             }
             y[j] = _mm512_reduce_add_ps(a);

@@ -45,7 +45,7 @@ pub fn zero_branch(model: &mut Model, trunk: &str, b: usize) {
 pub fn write_run(dir: &Path, model: &Model) {
     models::checkpoint::save(model, &dir.join("teacher.safetensors")).unwrap();
     let run = train::config::TrainConfig { depth: model.cfg.actor_depth, ..train::config::TrainConfig::tiny(800) };
-    std::fs::write(dir.join("config.toml"), run.to_toml()).unwrap();
+    std::fs::write(dir.join("config.toml"), run.to_toml().unwrap()).unwrap();
 }
 
 /// `rows` observations [x, y, vx, vy, goal x, goal y] spread over the U-maze.

@@ -1,8 +1,10 @@
 //! The simulated robot client against a live server: every mode runs its episodes and reports.
 
+// The server's own test fixture (a tiny teacher, its bank and a student), shared rather than copied.
+#[path = "../../serve/tests/common/mod.rs"]
 mod common;
 
-use serve::sim::{self, Mode, SimConfig};
+use robot::sim::{self, Mode, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robots_run_every_mode_and_report_latency_and_success() {
@@ -36,4 +38,9 @@ async fn robots_run_every_mode_and_report_latency_and_success() {
     // Sessions were closed at the end of each episode.
     assert_eq!(running.app.engine().unwrap().sessions.len(), 0);
     running.shutdown().await.unwrap();
+}
+
+#[test]
+fn the_robot_and_the_server_read_the_api_key_from_one_variable() {
+    assert_eq!(robot::client::API_KEY_ENV, serve::config::API_KEY_ENV);
 }

@@ -1,13 +1,13 @@
 //! Trajectory plots are written as PNG files, atomically, and bad input is a clear error.
 
 use envs::eval::Trajectory;
-use envs::plot::plot_maze_trajectories;
 use envs::point_maze::Layout;
+use plots::plot_maze_trajectories;
 
 #[test]
 fn maze_plot_is_a_png_and_leaves_no_temporary_file() {
-    let dir = std::env::temp_dir().join(format!("envs-plot-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("nested/u.png");
     let layout = Layout::builtin("u_maze_eval").unwrap();
     let line = |goal: [f32; 2], success| Trajectory {
@@ -26,5 +26,4 @@ fn maze_plot_is_a_png_and_leaves_no_temporary_file() {
     let e = plot_maze_trajectories(&layout, &[bad], "x", &dir.join("bad.png")).unwrap_err().to_string();
     assert!(e.contains("2-D goal"), "{e}");
     assert!(!dir.join("bad.png").exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,10 +1,10 @@
-//! `cargo run --release -p serve --bin robot-sim -- --server http://127.0.0.1:8080 --env point_big_maze_eval
+//! `cargo run --release -p robot --bin robot-sim -- --server http://127.0.0.1:8080 --env point_big_maze_eval
 //! --robots 16 --control-hz 200 --mode hierarchical --episodes 32`: simulated robots against a running
-//! server. Prints a table on stderr and the JSON report on stdout (see `serve::sim`).
+//! server. Prints a table on stderr and the JSON report on stdout (see `robot::sim`).
 
 use clap::Parser;
-use serve::config::API_KEY_ENV;
-use serve::sim::{self, Mode, SimConfig};
+use robot::client::API_KEY_ENV;
+use robot::sim::{self, Mode, SimConfig};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ModeArg {

@@ -1,44 +1,37 @@
 //! Trajectory plots for the maze family (DESIGN.md section 4): walls, the start cell, goal cells and
-//! each episode's path with its goal, as a PNG written atomically (temporary file, then rename).
+//! each episode's path with its goal, as a PNG written atomically (`models::atomic`).
 //!
 //! The picture is laid out like the layout text: row i runs down the page, column j to the right.
 //! In world coordinates that puts y = 4·column on the horizontal axis and x = 4·row on the vertical
 //! axis, increasing downward; the axis labels say so.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use envs::eval::Trajectory;
+use envs::point_maze::{Cell, Layout, CELL};
 use plotters::prelude::*;
 
-use crate::error::{EnvError, Result};
-use crate::eval::Trajectory;
-use crate::point_maze::{Cell, Layout, CELL};
+use crate::PlotError;
 
 /// Pixels per maze cell.
 const PX: u32 = 80;
 
 /// Draws `trajectories` (positions in goal space, (x, y)) over `layout` into a PNG at `path`.
-pub fn plot_maze_trajectories(layout: &Layout, trajectories: &[Trajectory], title: &str, path: &Path) -> Result<()> {
-    let err = |msg: String| EnvError::Plot { path: path.display().to_string(), msg };
+pub fn plot_maze_trajectories(
+    layout: &Layout,
+    trajectories: &[Trajectory],
+    title: &str,
+    path: &Path,
+) -> Result<(), PlotError> {
+    let err = |msg: String| PlotError { path: path.to_path_buf(), msg };
     if let Some((k, _)) = trajectories.iter().enumerate().find(|(_, t)| t.goal.len() < 2) {
         return Err(err(format!("trajectory {k} has no 2-D goal: only maze trajectories can be plotted")));
     }
     if let Some(k) = trajectories.iter().position(|t| t.positions.iter().any(|p| p.len() < 2)) {
         return Err(err(format!("trajectory {k} has positions with fewer than 2 coordinates")));
     }
-    let file_name = path.file_name().ok_or_else(|| err("the output path names no file".into()))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(format!("creating its folder: {e}")))?;
-    }
-    // The encoder picks the format from the extension, so the temporary file ends in `.png` too.
-    let tmp: PathBuf = path.with_file_name(format!(".{}.{}.tmp.png", file_name.to_string_lossy(), std::process::id()));
-    let drawn = draw(layout, trajectories, title, &tmp).map_err(err);
-    let result = drawn.and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|e| err(format!("renaming {} into place: {e}", tmp.display())))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    models::atomic::render_atomic(path, |tmp| draw(layout, trajectories, title, tmp).map_err(std::io::Error::other))
+        .map_err(|e| err(e.to_string()))
 }
 
 /// Chart coordinates, in cells: (horizontal, vertical) = (world y, −world x) / 4, so rows run downward.

@@ -1,63 +1,42 @@
 //! Runs the BFS waypoint controller on a point maze, prints its evaluation (success rate,
 //! time at goal, steps to the first success) and plots the first few episodes' paths.
 //!
-//! `cargo run --release -p envs --example bfs_plot -- --out docs/bfs_big_maze.png`
-//!
-//! Flags: `--out PNG` (required), `--env NAME` (point_big_maze_eval), `--episodes N` plotted, distinct goals first (10),
-//! `--eval-episodes N` (200), `--episode-length L` (350), `--kp K` (1.0), `--kd K` (0.3), `--seed S` (0).
+//! `cargo run --release -p plots --example bfs_plot -- --out docs/bfs_big_maze.png`
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
+use clap::Parser;
 use envs::eval::{evaluate_with, EvalOptions};
-use envs::plot::plot_maze_trajectories;
 use envs::policies::{BfsWaypointPolicy, BFS_KD, BFS_KP};
 use envs::{make_with, EnvOptions};
+use plots::plot_maze_trajectories;
 
+/// Evaluate the BFS waypoint controller on a point maze and plot its paths.
+#[derive(Parser)]
 struct Args {
+    /// PNG to write.
+    #[arg(long)]
     out: PathBuf,
+    /// Maze environment.
+    #[arg(long, default_value = "point_big_maze_eval")]
     env: String,
+    /// Episodes plotted, one per distinct goal first.
+    #[arg(long, default_value_t = 10)]
     episodes: usize,
+    /// Episodes evaluated.
+    #[arg(long, default_value_t = 200)]
     eval_episodes: usize,
+    /// Steps per episode.
+    #[arg(long, default_value_t = 350)]
     episode_length: usize,
+    /// Proportional gain toward the next waypoint.
+    #[arg(long, default_value_t = BFS_KP)]
     kp: f32,
+    /// Velocity damping gain.
+    #[arg(long, default_value_t = BFS_KD)]
     kd: f32,
+    #[arg(long, default_value_t = 0)]
     seed: u64,
-}
-
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        out: PathBuf::new(),
-        env: "point_big_maze_eval".into(),
-        episodes: 10,
-        eval_episodes: 200,
-        episode_length: 350,
-        kp: BFS_KP,
-        kd: BFS_KD,
-        seed: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    fn num<T: FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
-        let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
-        v.parse().map_err(|_| format!("{flag}: {v:?} is not a valid number"))
-    }
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--out" => a.out = it.next().ok_or("--out needs a path")?.into(),
-            "--env" => a.env = it.next().ok_or("--env needs a name")?,
-            "--episodes" => a.episodes = num(&flag, it.next())?,
-            "--eval-episodes" => a.eval_episodes = num(&flag, it.next())?,
-            "--episode-length" => a.episode_length = num(&flag, it.next())?,
-            "--kp" => a.kp = num(&flag, it.next())?,
-            "--kd" => a.kd = num(&flag, it.next())?,
-            "--seed" => a.seed = num(&flag, it.next())?,
-            other => return Err(format!("unknown flag {other:?} (see the example's doc comment)")),
-        }
-    }
-    if a.out.as_os_str().is_empty() {
-        return Err("--out PNG is required".into());
-    }
-    Ok(a)
 }
 
 fn main() {
@@ -68,7 +47,7 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let a = parse()?;
+    let a = Args::parse();
     let opts = EnvOptions { episode_length: Some(a.episode_length), ..EnvOptions::default() };
     let layout = BfsWaypointPolicy::for_env(&a.env)?.layout().clone();
     let n = a.eval_episodes.max(a.episodes).min(256);

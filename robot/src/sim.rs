@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use envs::{EnvOptions, GoalEnv, Stat};
 use hdrhistogram::Histogram;
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::client::Client;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,51 +135,7 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
-/// The HTTP side of a robot.
-#[derive(Clone)]
-struct Link {
-    http: reqwest::Client,
-    base: String,
-    key: Option<String>,
-    period: Duration,
-}
-
-impl Link {
-    /// A request outside the control loop (sessions): status and JSON answer.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).timeout(Duration::from_secs(10));
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-    }
-
-    /// One control request under the period's deadline: the action and the server's total µs.
-    async fn act(&self, path: &str, body: Value) -> Option<(Vec<f32>, u64, bool)> {
-        let deadline = format!("{:.3}", self.period.as_secs_f64() * 1e3);
-        let mut req =
-            self.http.post(format!("{}{path}", self.base)).header("x-deadline-ms", deadline).timeout(self.period);
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.json(&body).send().await.ok()?;
-        if resp.status() != 200 {
-            return None;
-        }
-        let v: Value = serde_json::from_slice(&resp.bytes().await.ok()?).ok()?;
-        let action =
-            v["action"].as_array()?.iter().map(|x| x.as_f64().map(|f| f as f32)).collect::<Option<Vec<_>>>()?;
-        Some((action, v["server_timing"]["total_us"].as_u64().unwrap_or(0), v["fallback"].as_bool().unwrap_or(false)))
-    }
-}
-
-async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Link, episodes: usize) -> Result<RobotLog> {
+async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Client, episodes: usize) -> Result<RobotLog> {
     let opts = EnvOptions { episode_length: cfg.episode_length, ..EnvOptions::default() };
     let seed = cfg.seed.wrapping_add(robot as u64 * 7919);
     let mut env: Box<dyn GoalEnv> = envs::make_with(&cfg.env, 1, seed, &opts)?;
@@ -195,7 +154,7 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Link, episode
         steps: 0,
     };
     let mut action = vec![0f32; ad];
-    let mut tick = tokio::time::interval(link.period);
+    let mut tick = tokio::time::interval(link.period());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for _ in 0..episodes {
         let obs = env.observations().to_vec();
@@ -206,7 +165,7 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Link, episode
                 if let Some(hz) = cfg.plan_hz {
                     body["plan_hz"] = json!(hz);
                 }
-                let (status, v) = link.call(reqwest::Method::POST, "/v1/sessions", Some(body)).await?;
+                let (status, v) = link.call(Method::POST, "/v1/sessions", Some(body)).await?;
                 if status != 201 {
                     bail!("creating a session answered {status}: {v}");
                 }
@@ -233,7 +192,7 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Link, episode
             let rtt = sent.elapsed();
             log.requests += 1;
             match answer {
-                Some((a, server_us, fallback)) if a.len() == ad && rtt <= link.period => {
+                Some((a, server_us, fallback)) if a.len() == ad && rtt <= link.period() => {
                     log.latency.saturating_record(rtt.as_micros().max(1) as u64);
                     log.server.saturating_record(server_us.max(1));
                     log.fallbacks += fallback as u64;
@@ -250,7 +209,7 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Link, episode
             }
         }
         if let Some(id) = session {
-            let _ = link.call(reqwest::Method::DELETE, &format!("/v1/sessions/{id}"), None).await;
+            let _ = link.call(Method::DELETE, &format!("/v1/sessions/{id}"), None).await;
         }
         log.goals.push(goal);
         log.successes.push(success);
@@ -261,12 +220,8 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Link, episode
 
 /// Runs one mode: every robot at once, `cfg.episodes` episodes in all.
 pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
-    let link = Link {
-        http: reqwest::Client::builder().pool_max_idle_per_host(cfg.robots.max(1)).tcp_nodelay(true).build()?,
-        base: cfg.server.trim_end_matches('/').to_string(),
-        key: cfg.api_key.clone(),
-        period: Duration::from_secs_f64(1.0 / cfg.control_hz),
-    };
+    let period = Duration::from_secs_f64(1.0 / cfg.control_hz);
+    let link = Client::new(&cfg.server, cfg.api_key.clone(), period, cfg.robots)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for r in 0..cfg.robots {
@@ -316,12 +271,8 @@ pub async fn run(cfg: &SimConfig) -> Result<Vec<ModeReport>> {
     if cfg.robots == 0 || cfg.episodes == 0 || !(cfg.control_hz > 0.0 && cfg.control_hz.is_finite()) {
         bail!("--robots, --episodes and --control-hz must be positive");
     }
-    let ready = reqwest::get(format!("{}/readyz", cfg.server.trim_end_matches('/')))
-        .await
-        .with_context(|| format!("cannot reach the server at {} (start it with `cargo serve`)", cfg.server))?;
-    if !ready.status().is_success() {
-        bail!("the server at {} is not ready ({})", cfg.server, ready.status());
-    }
+    let period = Duration::from_secs_f64(1.0 / cfg.control_hz);
+    Client::new(&cfg.server, cfg.api_key.clone(), period, 1)?.check_ready().await?;
     let mut out = Vec::new();
     for &mode in &cfg.modes {
         out.push(run_mode(cfg, mode).await?);
