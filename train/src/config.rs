@@ -1,61 +1,105 @@
 //! `TrainConfig`: every hyperparameter of a training run in one place, with its default and meaning.
 //!
-//! A run's configuration comes from the defaults, then an optional `--config FILE.toml` (any subset of
-//! the fields), then command-line flags, each overriding the one before. The resolved configuration is
-//! written to `runs/<name>/config.toml`.
+//! The struct is also `train`'s command line (`clap::Args`): each field's doc comment is its flag's help
+//! and [`Default`] gives every flag's default. How flags, `--config FILE.toml` and a resumed run's
+//! `config.toml` combine is `crate::cli`'s. The resolved configuration is written to
+//! `runs/<name>/config.toml`.
 
 use std::path::{Path, PathBuf};
 
+use clap::ArgAction;
 use serde::{Deserialize, Serialize};
 
-/// The resolved configuration of one training run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The update path (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The fused CPU path on `cpu`, candle's autograd elsewhere.
+    Auto,
+    /// The fused CPU path (CPU only).
+    Fast,
+    /// Candle's autograd on `--device` (on the CPU: the slow reference implementation, for cross-checks).
+    Candle,
+}
+
+/// The resolved configuration of one training run. Every field is a flag of `train` (its doc comment is
+/// the flag's help, its [`Default`] the flag's default) and a key of `config.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Environment name from the `envs` registry.
+    /// Environment: point_u_maze, point_big_maze, point_hardest_maze, reacher (evaluated on its _eval goals).
+    #[arg(long, default_value_t = TrainConfig::default().env)]
     pub env: String,
     /// Steps per episode.
+    #[arg(long, default_value_t = TrainConfig::default().episode_length)]
     pub episode_length: usize,
     /// Mazes: start training episodes in any free cell (evaluation always starts at R).
+    #[arg(long, default_value_t = TrainConfig::default().random_starts, action = ArgAction::Set)]
     pub random_starts: bool,
-    /// Linear layers in the critic encoders' residual blocks (a multiple of 4).
+    /// Linear layers in the critic's (and, unless --actor-depth, the actor's) residual blocks; a multiple of 4.
+    #[arg(long, default_value_t = TrainConfig::default().depth)]
     pub depth: usize,
-    /// Linear layers in the actor's residual blocks; `None` = `depth`.
+    /// Linear layers in the actor's residual blocks (default: --depth).
+    #[arg(long)]
     pub actor_depth: Option<usize>,
+    /// Hidden width of every layer.
+    #[arg(long, default_value_t = TrainConfig::default().width)]
     pub width: usize,
+    /// Transitions per SGD update.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     pub batch_size: usize,
     /// Environments stepped in parallel during collection.
+    #[arg(long, default_value_t = TrainConfig::default().num_envs)]
     pub num_envs: usize,
-    /// Environment steps per environment in one collection round.
+    /// Steps per environment in each collection round.
+    #[arg(long, default_value_t = TrainConfig::default().unroll_length)]
     pub unroll_length: usize,
     /// SGD updates after each collection round.
+    #[arg(long, default_value_t = TrainConfig::default().sgd_steps_per_round)]
     pub sgd_steps_per_round: usize,
-    /// Training stops after this many environment steps (all environments counted).
+    /// Stop after this many environment steps (all environments counted).
+    #[arg(long, default_value_t = TrainConfig::default().total_env_steps)]
     pub total_env_steps: u64,
     /// Environment steps collected with the initial policy before the first update.
+    #[arg(long, default_value_t = TrainConfig::default().prefill_env_steps)]
     pub prefill_env_steps: u64,
     /// Replay capacity per environment, in time steps.
+    #[arg(long, default_value_t = TrainConfig::default().replay_steps)]
     pub replay_steps: usize,
-    /// Discount of the hindsight goal offsets.
+    /// Discount of the hindsight goal offsets (geometric future-state sampling).
+    #[arg(long, default_value_t = TrainConfig::default().gamma)]
     pub gamma: f64,
+    /// Adam learning rate of actor, critic and α. A depth-64 actor collapsed at 3e-4 (its log σ saturated
+    /// at the floor within the first 6k steps) and trained at 1e-4: docs/experiments/README.md.
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f32,
-    /// Evaluate (and checkpoint) every this many environment steps.
+    /// Evaluate and checkpoint every this many environment steps.
+    #[arg(long, default_value_t = TrainConfig::default().eval_every)]
     pub eval_every: u64,
+    /// Episodes per evaluation (on the _eval goal distribution, deterministic actor).
+    #[arg(long, default_value_t = TrainConfig::default().eval_episodes)]
     pub eval_episodes: usize,
+    /// Seed of everything random in the run.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
-    /// `cpu` or `cuda[:N]`.
+    /// cpu, or cuda / cuda:N for an NVIDIA GPU (needs a build with `--features cuda`).
+    #[arg(long, default_value_t = TrainConfig::default().device)]
     pub device: String,
-    /// Update path: `auto` (the fused CPU path on `cpu`, candle elsewhere), `fast`, or `candle` (candle's
-    /// autograd on `device`; on the CPU a slow reference).
-    pub backend: String,
-    /// During collection, command a new goal whenever the commanded one is reached (see `collect`).
+    /// Update path.
+    #[arg(long, value_enum, default_value_t = TrainConfig::default().backend)]
+    pub backend: Backend,
+    /// During collection, command a new training goal whenever the commanded one is reached.
+    #[arg(long, default_value_t = TrainConfig::default().chain_goals, action = ArgAction::Set)]
     pub chain_goals: bool,
-    /// Entropy that α is tuned toward; unset = DESIGN's −0.5·|A|. Higher keeps the collecting policy
-    /// more random for longer.
+    /// Entropy α is tuned toward (default −0.5 × action dimensions, as DESIGN.md specifies). Higher keeps
+    /// the collecting policy more random for longer.
+    #[arg(long, allow_hyphen_values = true)]
     pub target_entropy: Option<f32>,
-    /// States in `bank.safetensors` (farthest-point sampled from replay at the end of the run).
+    /// States kept in bank.safetensors for the planner (farthest-point sampled from replay at the end).
+    #[arg(long, default_value_t = TrainConfig::default().bank_size)]
     pub bank_size: usize,
-    /// Threads for the update (the CPU path uses two chains; 1 runs them in turn).
+    /// Threads for the SGD update (2 runs the actor and critic chains in parallel; 1 runs them in turn).
+    #[arg(long, default_value_t = TrainConfig::default().threads)]
     pub threads: usize,
 }
 
@@ -88,7 +132,7 @@ impl Default for TrainConfig {
             eval_episodes: 64,
             seed: 0,
             device: "cpu".into(),
-            backend: "auto".into(),
+            backend: Backend::Auto,
             // Without it the policy reached two of the three eval goals and stopped there.
             chain_goals: true,
             target_entropy: None,
@@ -172,9 +216,6 @@ impl TrainConfig {
         }
         if self.target_entropy.is_some_and(|t| !t.is_finite()) {
             return Err("target_entropy must be a finite number".into());
-        }
-        if !["auto", "fast", "candle"].contains(&self.backend.as_str()) {
-            return Err(format!("backend = {:?}: must be auto, fast or candle", self.backend));
         }
         if let Err(e) = self.device.parse::<models::device::DeviceSpec>() {
             return Err(e.to_string());

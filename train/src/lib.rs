@@ -1,6 +1,6 @@
 //! deepcrl `train`: Contrastive RL training of deep goal-conditioned teachers (DESIGN.md section 3).
 //!
-//! - [`config`]: every hyperparameter in one `TrainConfig`.
+//! - [`config`]: every hyperparameter in one `TrainConfig`, which is also the CLI ([`cli`]).
 //! - [`replay`]: per-environment trajectory replay and the hindsight goal sampler.
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
@@ -13,6 +13,7 @@
 //! - [`sweep`]: a depth sweep's finished runs pooled per depth, `sweep.json` and `depth_sweep.png`.
 
 pub mod bank;
+pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod curves;

@@ -12,7 +12,7 @@ use models::fast::FastTrainer;
 use models::reference::CandleModel;
 use models::{Adam, AdamConfig, CrlBatch, CrlStats, Model};
 
-use crate::config::TrainConfig;
+use crate::config::{Backend, TrainConfig};
 
 /// One of the two update paths, with what the loop needs from either.
 pub enum Updater {
@@ -32,13 +32,13 @@ impl Updater {
     /// The backend `cfg.backend` names, on `cfg.device`, starting from `model`.
     pub fn new(model: Model, adam: AdamConfig, cfg: &TrainConfig) -> Result<Self> {
         let spec: DeviceSpec = cfg.device.parse()?;
-        let candle = match cfg.backend.as_str() {
-            "fast" if spec != DeviceSpec::Cpu => {
+        let candle = match cfg.backend {
+            Backend::Fast if spec != DeviceSpec::Cpu => {
                 bail!("--backend fast runs on the CPU only; use --backend auto or candle with --device {spec}")
             }
-            "fast" => false,
-            "candle" => true,
-            _ => spec != DeviceSpec::Cpu,
+            Backend::Fast => false,
+            Backend::Candle => true,
+            Backend::Auto => spec != DeviceSpec::Cpu,
         };
         if !candle {
             return Ok(Updater::Fast(Box::new(FastTrainer::new(model, adam, cfg.threads)?)));

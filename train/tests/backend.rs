@@ -7,7 +7,7 @@ use common::temp_dir;
 use train::config::TrainConfig;
 
 fn candle(total: u64) -> TrainConfig {
-    TrainConfig { backend: "candle".into(), ..TrainConfig::tiny(total) }
+    TrainConfig { backend: train::config::Backend::Candle, ..TrainConfig::tiny(total) }
 }
 
 #[test]
@@ -42,12 +42,15 @@ fn candle_and_fast_backends_agree_on_the_first_updates() {
 
 #[test]
 fn bad_backend_and_device_are_clear_errors() {
-    let e = TrainConfig { backend: "gpu".into(), ..TrainConfig::default() }.validate().unwrap_err();
-    assert!(e.contains("auto, fast or candle"), "{e}");
+    let dir = temp_dir("bad-backend");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("c.toml"), "backend = \"gpu\"\n").unwrap();
+    let e = TrainConfig::from_toml_file(&dir.join("c.toml")).unwrap_err();
+    assert!(e.contains("gpu") && e.contains("`auto`, `fast`, `candle`"), "{e}");
     let e = TrainConfig { device: "tpu".into(), ..TrainConfig::default() }.validate().unwrap_err();
     assert!(e.contains("tpu"), "{e}");
     let dir = temp_dir("fast-on-cuda");
-    let cfg = TrainConfig { backend: "fast".into(), device: "cuda:0".into(), ..TrainConfig::tiny(800) };
+    let cfg = TrainConfig { backend: train::config::Backend::Fast, device: "cuda:0".into(), ..TrainConfig::tiny(800) };
     let e = format!("{:#}", train::run::train(&cfg, &dir, false, ()).unwrap_err());
     assert!(e.contains("CPU only"), "{e}");
 }

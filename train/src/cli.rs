@@ -1,0 +1,124 @@
+//! The `train` command line: [`TrainConfig`]'s flags plus where the run goes, resolved by one rule
+//! (`rundir::config`): flags > `--config FILE.toml` > the resumed run's `config.toml` > defaults.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{ArgMatches, CommandFactory, Parser};
+use rundir::config::{resolve as resolve_layers, Layer};
+use rundir::RunDir;
+
+use crate::config::TrainConfig;
+
+/// Train a goal-conditioned Contrastive RL teacher (DESIGN.md section 3).
+#[derive(Parser, Debug)]
+#[command(name = "train", version, about, long_about = None)]
+pub struct TrainCli {
+    /// TOML file with any of the flags below as keys (`total_env_steps = 400000`); flags given here
+    /// override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run directory (default: runs/<env>-d<depth>-<unix time>). A directory that already holds a run
+    /// is refused unless --resume is given.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint. Its config.toml is the base configuration;
+    /// --config and flags given here still override it (e.g. a larger --total-env-steps).
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    #[command(flatten)]
+    pub cfg: TrainConfig,
+}
+
+/// What `train` was asked to do, resolved and validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invocation {
+    pub cfg: TrainConfig,
+    pub out: PathBuf,
+    pub resume: bool,
+}
+
+/// Parses `args` (the program name first) and resolves them; clap's own errors (`--help` included)
+/// come back as `clap::Error` inside the `anyhow::Error`.
+pub fn parse_from<I, T>(args: I) -> Result<Invocation>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    resolve(&TrainCli::command().try_get_matches_from(args)?)
+}
+
+/// Resolves parsed flags into the run's configuration, checked before any file is written.
+pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
+    let out: Option<PathBuf> = matches.get_one::<PathBuf>("out").cloned();
+    let resume = matches.get_flag("resume");
+    let mut layers = Vec::new();
+    if let (true, Some(dir)) = (resume, &out) {
+        let resumed = RunDir::new(dir).config();
+        // A missing config.toml is reported by `train` itself, with what to do.
+        if resumed.is_file() {
+            layers.push(Layer::read(&resumed)?);
+        }
+    }
+    if let Some(path) = matches.get_one::<PathBuf>("config") {
+        layers.push(Layer::read(path)?);
+    }
+    let cfg: TrainConfig = resolve_layers(matches, &layers)?;
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let out = out.unwrap_or_else(|| cfg.default_run_dir());
+    Ok(Invocation { cfg, out, resume })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backend;
+
+    #[test]
+    fn every_field_is_a_flag_with_its_default_in_the_help() {
+        let help = TrainCli::command().render_long_help().to_string();
+        for flag in ["--gamma", "--replay-steps", "--prefill-env-steps", "--target-entropy", "--backend"] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+        assert!(help.contains("[default: 0.99]") && help.contains("[default: 12800]"), "{help}");
+        let inv = parse_from(["train", "--out", "x"]).unwrap();
+        assert_eq!(inv.cfg, TrainConfig::default(), "clap's defaults are TrainConfig::default()");
+    }
+
+    #[test]
+    fn a_resumed_run_is_the_base_and_config_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let resumed = TrainConfig { depth: 16, gamma: 0.9, total_env_steps: 1000, ..TrainConfig::default() };
+        std::fs::write(RunDir::new(&run).config(), resumed.to_toml().unwrap()).unwrap();
+        let file = dir.path().join("more.toml");
+        std::fs::write(&file, "total_env_steps = 5000\nbackend = \"candle\"\n").unwrap();
+        let out = run.to_str().unwrap();
+
+        let inv = parse_from(["train", "--out", out, "--resume"]).unwrap();
+        assert_eq!((inv.cfg, inv.resume), (resumed.clone(), true));
+        let inv = parse_from(["train", "--out", out, "--resume", "--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(inv.cfg, TrainConfig { total_env_steps: 5000, backend: Backend::Candle, ..resumed.clone() });
+        let args = ["train", "--out", out, "--resume", "--config", file.to_str().unwrap(), "--total-env-steps", "7"];
+        let inv = parse_from(args).unwrap();
+        assert_eq!(inv.cfg.total_env_steps, 7);
+        assert_eq!(inv.cfg.depth, 16);
+        let inv = parse_from(["train", "--out", out]).unwrap();
+        assert_eq!(inv.cfg, TrainConfig::default(), "without --resume the run's config.toml is not read");
+    }
+
+    #[test]
+    fn bad_values_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("never");
+        let o = out.to_str().unwrap();
+        let e = format!("{:#}", parse_from(["train", "--out", o, "--depth", "6"]).unwrap_err());
+        assert!(e.contains("multiple of 4"), "{e}");
+        let e = format!("{:#}", parse_from(["train", "--out", o, "--backend", "gpu"]).unwrap_err());
+        assert!(e.contains("auto") && e.contains("candle"), "{e}");
+        let e = format!("{:#}", parse_from(["train", "--resume"]).unwrap_err());
+        assert!(e.contains("--out"), "{e}");
+        assert!(!out.exists());
+    }
+}
