@@ -1,5 +1,7 @@
 //! deepcrl `distill`: compresses a deep CRL teacher's actor into a shallow student (DESIGN.md section 6).
 //!
+//! - [`config`]: `DistillConfig`, which is also the CLI, and how flags and `--config` combine.
+//! - [`pipeline`]: the `distill` command: distil, write the student, the baseline, the comparison, the report.
 //! - [`baseline`]: the same-size network trained from scratch by `train`, and the shared evaluation.
 //! - [`teacher`]: finds and loads a teacher from a run directory or a checkpoint, with clear errors.
 //! - [`loss`]: the KL between pre-tanh Gaussians and the MSE on tanh(mean), on candle's autograd.
@@ -9,8 +11,10 @@
 //! - [`run`]: the loop, the evaluation of teacher and student, and the files it writes.
 
 pub mod baseline;
+pub mod config;
 pub mod dagger;
 pub mod loss;
+pub mod pipeline;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -59,7 +59,7 @@ fn draw(report: &Report, out: &Path) -> Result<()> {
     let body = root.titled(&title, (FONT, 22))?;
     let panels = body.split_evenly((1, 3));
     let t = report.teacher.success_rate.mean;
-    let mut all = vec![series(&report.config.method, STUDENT, &report.curve, t)];
+    let mut all = vec![series(&report.config.method.to_string(), STUDENT, &report.curve, t)];
     if let Some(c) = &report.comparison {
         all.push(series(&c.method, OTHER, &c.curve, t));
     }

@@ -2,7 +2,7 @@
 //! round and SGD steps on the aggregated labels; at the end, evaluate teacher and student closed-loop on
 //! the eval goals and write the student (checkpoint and ONNX) and the report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
@@ -18,94 +18,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{evaluate_actor, evaluate_policy};
+pub use crate::config::{DistillConfig, Loss, Method};
 use crate::dagger::{collect_round, LabelBatch, Labels};
 use crate::teacher::Teacher;
-
-/// Everything a distillation run needs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DistillConfig {
-    pub teacher: PathBuf,
-    pub student_depth: usize,
-    /// `None`: the teacher's width.
-    pub student_width: Option<usize>,
-    /// `dagger` (student rollouts, β-mixed with the teacher early on) or `bc` (teacher rollouts only).
-    pub method: String,
-    /// `kl` (teacher ‖ student, pre-tanh Gaussians) or `mse` (on tanh(mean)).
-    pub loss: String,
-    /// Distil the critic too (φ/ψ MSE + in-batch logit KL), for planning with the student's critic.
-    pub critic: bool,
-    /// Environment for rollouts and evaluation; `None`: the teacher's.
-    pub env: Option<String>,
-    /// SGD steps.
-    pub steps: usize,
-    pub batch_size: usize,
-    pub num_envs: usize,
-    pub unroll_length: usize,
-    pub sgd_steps_per_round: usize,
-    /// β of the first DAgger round; multiplied by `beta_decay` every round.
-    pub beta0: f64,
-    pub beta_decay: f64,
-    pub lr: f64,
-    pub eval_episodes: usize,
-    /// Closed-loop episodes of the student at each point of the distillation curve (0: none).
-    #[serde(default)]
-    pub curve_eval_episodes: usize,
-    pub seed: u64,
-}
-
-impl Default for DistillConfig {
-    fn default() -> Self {
-        DistillConfig {
-            teacher: PathBuf::new(),
-            student_depth: 8,
-            student_width: None,
-            method: "dagger".into(),
-            loss: "kl".into(),
-            critic: false,
-            env: None,
-            steps: 10000,
-            batch_size: 256,
-            num_envs: 64,
-            unroll_length: 16,
-            sgd_steps_per_round: 32,
-            beta0: 1.0,
-            beta_decay: 0.8,
-            lr: 1e-3,
-            eval_episodes: 128,
-            curve_eval_episodes: 32,
-            seed: 0,
-        }
-    }
-}
-
-impl DistillConfig {
-    pub fn validate(&self) -> Result<()> {
-        if self.student_depth == 0 || !self.student_depth.is_multiple_of(4) {
-            bail!("--student-depth {}: must be a positive multiple of 4 (4, 8, 16, ...)", self.student_depth);
-        }
-        if !["dagger", "bc"].contains(&self.method.as_str()) {
-            bail!("--method {:?}: must be dagger or bc", self.method);
-        }
-        if !["kl", "mse"].contains(&self.loss.as_str()) {
-            bail!("--loss {:?}: must be kl or mse", self.loss);
-        }
-        let positive = [
-            ("steps", self.steps),
-            ("batch_size", self.batch_size),
-            ("num_envs", self.num_envs),
-            ("unroll_length", self.unroll_length),
-            ("sgd_steps_per_round", self.sgd_steps_per_round),
-            ("eval_episodes", self.eval_episodes),
-        ];
-        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            bail!("{name} must be positive");
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            bail!("lr = {} must be a positive number", self.lr);
-        }
-        Ok(())
-    }
-}
 
 /// One point of the distillation curve.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -148,7 +63,7 @@ impl Student {
     }
 
     /// The actor loss, and the critic loss when `teacher` (the teacher's candle network) is given.
-    fn loss(&self, b: &LabelBatch, loss: &str, teacher: Option<&CandleModel>) -> Result<(Tensor, Option<Tensor>)> {
+    fn loss(&self, b: &LabelBatch, loss: Loss, teacher: Option<&CandleModel>) -> Result<(Tensor, Option<Tensor>)> {
         let (cfg, dev) = (&self.model.cfg, &self.net.device);
         let rows = b.mean.len() / cfg.action_dim;
         let obs = Tensor::from_slice(&b.obs, (rows, cfg.state_dim + cfg.goal_dim), dev)?;
@@ -156,8 +71,8 @@ impl Student {
         let log_std_t = Tensor::from_slice(&b.log_std, (rows, cfg.action_dim), dev)?;
         let (mean, log_std) = self.net.actor(&obs)?;
         let actor = match loss {
-            "mse" => crate::loss::mse(&mean, &mean_t)?,
-            _ => crate::loss::kl(&mean, &log_std, &mean_t, &log_std_t)?,
+            Loss::Mse => crate::loss::mse(&mean, &mean_t)?,
+            Loss::Kl => crate::loss::kl(&mean, &log_std, &mean_t, &log_std_t)?,
         };
         let Some(t) = teacher else { return Ok((actor, None)) };
         let states = obs.narrow(1, 0, cfg.state_dim)?;
@@ -168,7 +83,7 @@ impl Student {
         Ok((actor, Some(critic)))
     }
 
-    fn step(&mut self, b: &LabelBatch, loss: &str, teacher: Option<&CandleModel>) -> Result<(f32, Option<f32>)> {
+    fn step(&mut self, b: &LabelBatch, loss: Loss, teacher: Option<&CandleModel>) -> Result<(f32, Option<f32>)> {
         let (actor, critic) = self.loss(b, loss, teacher)?;
         let total = match &critic {
             Some(c) => (&actor + c)?,
@@ -276,7 +191,8 @@ pub fn distill_into(
     let mut heldout_batch = LabelBatch::default();
     heldout.sample(cfg.batch_size, &mut rng, &mut heldout_batch);
 
-    let beta = |round: usize| if cfg.method == "bc" { 1.0 } else { cfg.beta0 * cfg.beta_decay.powi(round as i32) };
+    let beta =
+        |round: usize| if cfg.method == Method::Bc { 1.0 } else { cfg.beta0 * cfg.beta_decay.powi(round as i32) };
     collect_round(env.as_mut(), &mut s_actor, &mut t_actor, 1.0, cfg.unroll_length, &mut rng, &mut labels)?;
     let mut curve = Vec::new();
     let mut batch = LabelBatch::default();
@@ -285,7 +201,7 @@ pub fn distill_into(
     while sgd < cfg.steps {
         for _ in 0..cfg.sgd_steps_per_round.min(cfg.steps - sgd) {
             labels.sample(cfg.batch_size, &mut rng, &mut batch);
-            (last, last_critic) = student.step(&batch, &cfg.loss, teacher_net.as_ref())?;
+            (last, last_critic) = student.step(&batch, cfg.loss, teacher_net.as_ref())?;
             if !last.is_finite() {
                 bail!("distillation loss became {last} at step {sgd}; try a lower --lr");
             }
