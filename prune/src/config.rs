@@ -1,10 +1,11 @@
-//! `PruneConfig`: everything one pruning run needs, with the checks that turn bad arguments into
-//! errors that name the value and say what to do. [`PruneConfig::validate`] checks what can be checked
+//! `PruneConfig`: everything one pruning run needs, which is also `prune`'s command line, with the
+//! checks that turn bad arguments into errors that name the value and say what to do. [`PruneConfig::validate`] checks what can be checked
 //! without the model; [`PruneConfig::operation`] checks the rest against the model's configuration.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use clap::ArgAction;
 use models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
@@ -12,9 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Score {
-    /// Mean angle between a block's input and output over evaluation states.
+    /// The mean angle between a block's input and output over evaluation states.
     Angular,
-    /// Mean squared change of the deterministic action when the block alone is removed (actor only;
+    /// The mean squared change of the deterministic action when the block alone is removed (actor only;
     /// critic blocks are always scored by angle).
     DropOne,
 }
@@ -37,37 +38,77 @@ pub enum Operation {
     Width { ratio: f64, stream: bool },
 }
 
-/// One pruning run (`cargo prune -- --help` documents each field under its flag name).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One pruning run. The struct is also `prune`'s command line (`clap::Args`): each field's doc comment
+/// is its flag's help and [`Default`] gives every default; flags override `--config FILE.toml`, which
+/// overrides the defaults (`rundir::config`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
 pub struct PruneConfig {
-    /// A run directory, a student or pruned-model directory, or a checkpoint file.
+    /// The model to prune: a run directory (runs/NAME), a student or pruned-model directory
+    /// (runs/NAME/students/ID), or a checkpoint file.
+    #[arg(long)]
     pub model: PathBuf,
+    /// Depth pruning: the actor depth to keep (Linear layers in residual blocks, a multiple of 4).
+    #[arg(long)]
     pub target_depth: Option<usize>,
+    /// Depth pruning: the number of residual blocks to keep (the same as --target-depth 4N).
+    #[arg(long)]
     pub keep_blocks: Option<usize>,
+    /// Width pruning: the fraction of each block's inner units (outputs of its first three Linear
+    /// layers) to keep, strictly between 0 and 1.
+    #[arg(long)]
     pub width_ratio: Option<f64>,
+    /// Width pruning: narrow the residual stream by --width-ratio too, in every trunk and head.
+    #[arg(long)]
     pub prune_stream: bool,
+    /// Block importance for depth pruning.
+    #[arg(long, value_enum, default_value_t = PruneConfig::default().score)]
     pub score: Score,
-    /// Prune (and heal) the critic encoders too; otherwise the output is actor-only, like a student.
+    /// Prune and heal the critic encoders too (same depth or width ratio); without it the output is
+    /// actor-only, like a distilled student.
+    #[arg(long)]
     pub critic: bool,
     /// Distillation steps from the unpruned model after pruning (0: no healing).
+    #[arg(long, default_value_t = PruneConfig::default().heal_steps)]
     pub heal_steps: usize,
+    /// Learning rate of healing (Adam); lower than distilling from scratch, to keep what survived.
+    #[arg(long, default_value_t = PruneConfig::default().heal_lr)]
     pub heal_lr: f64,
+    /// Healing batch size.
+    #[arg(long, default_value_t = PruneConfig::default().heal_batch_size)]
     pub heal_batch_size: usize,
+    /// Environments stepped together for healing rollouts.
+    #[arg(long, default_value_t = PruneConfig::default().heal_num_envs)]
     pub heal_num_envs: usize,
+    /// Steps per environment per healing collection round.
+    #[arg(long, default_value_t = PruneConfig::default().heal_unroll_length)]
     pub heal_unroll_length: usize,
+    /// Healing SGD steps per collection round.
+    #[arg(long, default_value_t = PruneConfig::default().heal_sgd_steps_per_round)]
     pub heal_sgd_steps_per_round: usize,
-    /// Also heal at 25%, 50% and 75% of the way to full removal, for the sensitivity curve.
+    /// Heal at 25%, 50% and 75% removal too, for the sensitivity curve (each point costs one healing
+    /// run; the target is healed regardless). `--no-heal-curve` skips them (`heal_curve = false` in a
+    /// config file).
+    #[arg(long = "no-heal-curve", action = ArgAction::SetFalse, default_value_t = PruneConfig::default().heal_curve)]
     pub heal_curve: bool,
-    /// Evaluation states the scores are measured on.
+    /// Evaluation states the importance scores are measured on (drop-one costs blocks²/2 block
+    /// evaluations of them).
+    #[arg(long, default_value_t = PruneConfig::default().score_states)]
     pub score_states: usize,
     /// Closed-loop episodes per point of the sensitivity curve.
+    #[arg(long, default_value_t = PruneConfig::default().curve_episodes)]
     pub curve_episodes: usize,
     /// Closed-loop episodes for the before/after comparison.
+    #[arg(long, default_value_t = PruneConfig::default().eval_episodes)]
     pub eval_episodes: usize,
-    /// Environment (default: the model's).
+    /// Environment for scoring, healing and evaluation (default: the model's).
+    #[arg(long)]
     pub env: Option<String>,
+    /// Seed of everything random in the run.
+    #[arg(long, default_value_t = PruneConfig::default().seed)]
     pub seed: u64,
-    /// Output directory (default: `<model dir>/pruned/<id>`).
+    /// Output directory (default: <model dir>/pruned/<id>, e.g. keep4-angular or w0.50).
+    #[arg(long)]
     pub out: Option<PathBuf>,
 }
 

@@ -5,7 +5,8 @@
 //! whole inner units of blocks (width), optionally whole units of the residual stream. The report
 //! measures the batch-1 latency it claims.
 //!
-//! - [`config`]: `PruneConfig`, its checks, the operation it resolves to, the output directory.
+//! - [`command`]: the `prune` command: flags over `--config`, the pipeline with progress, the summary.
+//! - [`config`]: `PruneConfig` (also the CLI), its checks, the operation it resolves to, the output directory.
 //! - [`states`]: evaluation states from the model's own closed-loop rollouts.
 //! - [`score`]: block importance (angular distance, drop-one) and unit importance.
 //! - [`surgery`]: pure `Model → Model` functions that drop blocks or slice units.
@@ -13,6 +14,7 @@
 //! - [`run`]: the pipeline: score, cut, sensitivity curve, heal, evaluate, write.
 //! - [`report`], [`plot`]: report.json, report.md, report.png.
 
+pub mod command;
 pub mod config;
 pub mod plan;
 pub mod plot;

@@ -173,7 +173,7 @@ fn bad_arguments_are_clear_errors() {
 }
 
 #[test]
-fn the_binary_prints_the_error_and_exits_with_1() {
+fn the_binary_prints_the_error_and_exits_with_1_or_2_for_bad_flags() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_prune"))
         .args(["--model", "/nonexistent/run", "--keep-blocks", "2"])
         .output()
@@ -181,4 +181,11 @@ fn the_binary_prints_the_error_and_exits_with_1() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: --model: ") && stderr.contains("does not exist"), "{stderr}");
+    // A bad flag is a usage error (2), like clap's own, found before the model is looked for.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prune"))
+        .args(["--model", "/nonexistent/run", "--keep-blocks", "2", "--width-ratio", "0.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two runs"));
 }

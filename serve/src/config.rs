@@ -1,5 +1,6 @@
-//! `ServeConfig`: everything the server is started with (DESIGN.md section 8), one struct that the CLI
-//! (`main.rs`, clap) and tests fill, serde-(de)serialisable so it can be logged and written out.
+//! `ServeConfig`: everything the server is started with (DESIGN.md section 8), one struct that is also
+//! the command line ([`ServeCli`]: flags over `--config FILE.toml` over the defaults) and that tests
+//! fill, serde-(de)serialisable so it can be logged and written out.
 //!
 //! ```
 //! let mut cfg = serve::config::ServeConfig::new("runs/teacher", "runs/teacher/students/s8");
@@ -18,52 +19,78 @@ use serde::{Deserialize, Serialize};
 /// The environment variable read for the API key when `--api-key` is not given.
 pub const API_KEY_ENV: &str = "DEEPCRL_API_KEY";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Everything the server is started with. The struct is also `serve`'s command line (`clap::Args`):
+/// each field's doc comment is its flag's help and [`Default`] gives every default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
-    /// The planner: a training run directory (`teacher.safetensors` + `bank.safetensors`) or a checkpoint.
+    /// The planner: a training run directory (teacher.safetensors + bank.safetensors) or a checkpoint.
+    #[arg(long)]
     pub planner: PathBuf,
-    /// The controller: a student directory (`student.safetensors`), a run directory or a checkpoint.
+    /// The controller: a student directory (runs/NAME/students/ID), a run directory or a checkpoint.
+    #[arg(long)]
     pub controller: PathBuf,
     /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value_t = ServeConfig::default().addr)]
     pub addr: String,
-    /// Default plan refreshes per second for each session (a session may ask for its own).
+    /// Plan refreshes per second per session (sessions may ask for their own rate).
+    #[arg(long, default_value_t = ServeConfig::default().plan_hz)]
     pub plan_hz: f64,
-    /// Most waypoints in a plan, the commanded goal included.
+    /// Most waypoints in a plan, the goal included.
+    #[arg(long, default_value_t = ServeConfig::default().horizon)]
     pub horizon: usize,
+    /// Most sessions open at once; creating one more answers 429 (idle sessions expire after --session-ttl).
+    #[arg(long, default_value_t = ServeConfig::default().max_sessions)]
     pub max_sessions: usize,
-    /// Seconds a session may stay idle before it is dropped.
+    /// Seconds of inactivity after which a session is dropped.
+    #[arg(long = "session-ttl", value_name = "SECONDS", default_value_t = ServeConfig::default().session_ttl_s)]
     pub session_ttl_s: f64,
-    /// A plan older than this is not used: the controller falls back to the commanded goal and says so.
+    /// A plan older than this (ms) is not used: the controller steers to the goal and says so.
+    #[arg(long, default_value_t = ServeConfig::default().max_plan_age_ms)]
     pub max_plan_age_ms: u64,
-    /// Bearer token required on every `/v1` route when set. Never serialised.
+    /// Bearer token required on /v1 routes (default: the DEEPCRL_API_KEY environment variable). Never
+    /// serialised, and not accepted from a config file.
     #[serde(skip)]
+    #[arg(long, env = API_KEY_ENV, hide_env_values = true)]
     pub api_key: Option<String>,
     /// Most rows in one controller forward pass.
+    #[arg(long, default_value_t = ServeConfig::default().max_batch)]
     pub max_batch: usize,
-    /// How long the controller waits for more requests after the first one of a batch.
+    /// Microseconds the controller waits for more requests after the first of a batch.
+    #[arg(long, default_value_t = ServeConfig::default().batch_wait_us)]
     pub batch_wait_us: u64,
-    /// Requests of at most this many rows are answered on their own thread when nothing is queued
-    /// (no hand-off to the batcher thread); 0 sends every request through the batcher.
-    #[serde(default = "default_inline_max_rows")]
+    /// Requests of at most this many rows are answered on the request's own thread when the queue
+    /// is empty, skipping the hand-off to the batcher thread; 0 batches every request.
+    #[arg(long, default_value_t = ServeConfig::default().inline_max_rows)]
     pub inline_max_rows: usize,
-    /// Requests waiting for the controller before new ones are refused with 429.
+    /// Requests that may wait for the controller before new ones get 429.
+    #[arg(long, default_value_t = ServeConfig::default().queue_capacity)]
     pub queue_capacity: usize,
     /// Largest request body in bytes (larger → 413).
+    #[arg(long, default_value_t = ServeConfig::default().body_limit)]
     pub body_limit: usize,
-    /// Distance in goal space under which the active waypoint counts as reached and the next one is
-    /// used; `None`: [`ADVANCE_RADIUS_PER_THRESHOLD`] times the environment's success threshold.
-    #[serde(default)]
+    /// Goal-space distance at which a waypoint counts as reached and the robot steers to the next
+    /// one (default: 4 × the environment's success threshold, 2.0 on the point mazes).
+    #[arg(long)]
     pub advance_radius: Option<f32>,
-    /// Planning graph edges longer than this critic distance are dropped; `None`: use `edge_quantile`.
+    /// Drop planning-graph edges longer than this critic distance (default: --edge-quantile).
+    #[arg(long)]
     pub edge_cutoff: Option<f32>,
-    /// Without `edge_cutoff`: keep the shortest this-fraction of node-to-node edges.
+    /// Without --edge-cutoff: keep the shortest this-fraction of node-to-node edges.
+    #[arg(long, default_value_t = ServeConfig::default().edge_quantile)]
     pub edge_quantile: f32,
-    /// Most sessions planned in one batched planner forward pass.
+    /// Most sessions planned in one batched pass.
+    #[arg(long, default_value_t = ServeConfig::default().planner_batch)]
     pub planner_batch: usize,
-    /// How both actors store their trunk weights (bf16/f16: about half the batch-1 latency of a deep
-    /// actor, actions within 1e-2 of f32).
-    #[serde(default)]
+    /// How the controller's and the planner actor's trunk weights are stored: f32, or bf16 / f16 for
+    /// about half the batch-1 latency of a deep actor with actions within 1e-2 of f32
+    /// (docs/performance.md).
+    #[arg(long, default_value_t = ServeConfig::default().weight_precision, value_parser = parse_precision)]
     pub weight_precision: WeightPrecision,
+}
+
+fn parse_precision(s: &str) -> Result<WeightPrecision, String> {
+    s.parse()
 }
 
 /// The default advance radius in units of the environment's success threshold. A waypoint is a bank
@@ -72,16 +99,11 @@ pub struct ServeConfig {
 /// controller's time at goal on the U-maze and gave the best big-maze success of 1×–6× (docs/serve).
 pub const ADVANCE_RADIUS_PER_THRESHOLD: f32 = 4.0;
 
-fn default_inline_max_rows() -> usize {
-    8
-}
-
-impl ServeConfig {
-    /// The defaults for a planner and a controller path.
-    pub fn new(planner: impl Into<PathBuf>, controller: impl Into<PathBuf>) -> Self {
+impl Default for ServeConfig {
+    fn default() -> Self {
         ServeConfig {
-            planner: planner.into(),
-            controller: controller.into(),
+            planner: PathBuf::new(),
+            controller: PathBuf::new(),
             addr: "127.0.0.1:8080".into(),
             plan_hz: 2.0,
             horizon: 8,
@@ -91,7 +113,7 @@ impl ServeConfig {
             api_key: None,
             max_batch: 64,
             batch_wait_us: 25,
-            inline_max_rows: default_inline_max_rows(),
+            inline_max_rows: 8,
             queue_capacity: 4096,
             body_limit: 64 * 1024,
             advance_radius: None,
@@ -100,6 +122,13 @@ impl ServeConfig {
             planner_batch: 16,
             weight_precision: WeightPrecision::F32,
         }
+    }
+}
+
+impl ServeConfig {
+    /// The defaults for a planner and a controller path.
+    pub fn new(planner: impl Into<PathBuf>, controller: impl Into<PathBuf>) -> Self {
+        ServeConfig { planner: planner.into(), controller: controller.into(), ..ServeConfig::default() }
     }
 
     pub fn session_ttl(&self) -> Duration {
@@ -152,9 +181,66 @@ impl ServeConfig {
     }
 }
 
+/// The hierarchical planner/controller server: the deep teacher plans, the student acts.
+#[derive(clap::Parser, Debug)]
+#[command(name = "serve", version, about, long_about = None)]
+pub struct ServeCli {
+    /// TOML file with any of the flags below as keys (`plan_hz = 4.0`), except the API key; flags given
+    /// here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub cfg: ServeConfig,
+}
+
+/// Resolves parsed flags over `--config` and checks every value before a model is loaded.
+pub fn resolve(matches: &clap::ArgMatches) -> anyhow::Result<ServeConfig> {
+    let layers = match matches.get_one::<PathBuf>("config") {
+        Some(path) => vec![rundir::config::Layer::read(path)?],
+        None => Vec::new(),
+    };
+    let mut cfg: ServeConfig = rundir::config::resolve(matches, &layers)?;
+    // The key is never serialised, so the layering cannot carry it: it comes from the flag or its variable.
+    cfg.api_key = matches.get_one::<String>("api_key").cloned();
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    Ok(cfg)
+}
+
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<ServeConfig> {
+        let base = ["serve", "--planner", "p", "--controller", "c"];
+        resolve(&ServeCli::command().try_get_matches_from(base.iter().chain(args))?)
+    }
+
+    #[test]
+    fn flags_override_the_config_file_and_the_key_comes_from_the_flag_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "plan_hz = 4.0\nsession_ttl_s = 5.0\nweight_precision = \"bf16\"\n").unwrap();
+        let f = file.to_str().unwrap();
+        let cfg = parse(&["--config", f, "--plan-hz", "3", "--api-key", "k"]).unwrap();
+        let want = ServeConfig {
+            plan_hz: 3.0,
+            session_ttl_s: 5.0,
+            weight_precision: WeightPrecision::Bf16,
+            api_key: Some("k".into()),
+            ..ServeConfig::new("p", "c")
+        };
+        assert_eq!(cfg, want);
+        assert_eq!(parse(&[]).unwrap(), ServeConfig::new("p", "c"), "clap's defaults are ServeConfig::default()");
+        std::fs::write(&file, "api_key = \"secret\"\n").unwrap();
+        let e = parse(&["--config", f]).unwrap_err().to_string();
+        assert!(e.contains("unknown key `api_key`"), "{e}");
+        let e = parse(&["--weight-precision", "f8"]).unwrap_err().to_string();
+        assert!(e.contains("bf16"), "{e}");
+        let e = parse(&["--horizon", "0"]).unwrap_err().to_string();
+        assert!(e.contains("--horizon"), "{e}");
+    }
 
     #[test]
     fn defaults_validate_and_bad_values_name_their_flag() {
