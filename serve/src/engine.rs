@@ -21,7 +21,7 @@ use crate::config::{ServeConfig, ADVANCE_RADIUS_PER_THRESHOLD};
 use crate::controller::{Batcher, BatcherConfig};
 use crate::loaded::{check_pair, load_model, load_planner, Loaded, ModelInfo, PlannerFiles};
 use crate::metrics::Metrics;
-use crate::plan::{PlanQuery, PlannerAssets};
+use crate::planner::plan::{PlanQuery, PlannerAssets};
 use crate::planner::PlannerHandle;
 use crate::sessions::{SessionPolicy, Sessions};
 

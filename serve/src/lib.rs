@@ -3,27 +3,23 @@
 //!
 //! The deep teacher is too slow to act at a robot's control rate, so it plans: a background thread
 //! ([`planner`]) refreshes each session's plan (waypoints through the run's bank, searched on a
-//! graph weighted by the deep critic, [`graph`]) a few times a second, batched across sessions. The
+//! graph weighted by the deep critic) a few times a second, batched across sessions. The
 //! shallow student acts on every request ([`controller`]: micro-batched, allocation-free), steering to
 //! the session's active waypoint ([`sessions`]); no act ever waits for the planner.
 //!
 //! - [`config`]: `ServeConfig`. [`loaded`]: reading and checking the models. [`engine`]: the loaded
 //!   server, warm-up and hot reload. [`server`]: start, readiness, graceful shutdown.
 //! - [`routes`], [`api`], [`error`]: the HTTP API and its error contract. [`metrics`], [`openapi`].
-//! - [`plannet`], [`graph`], [`plan`]: the planner's distances, graph and plans.
 
 pub mod api;
 pub mod config;
 pub mod controller;
 pub mod engine;
 pub mod error;
-pub mod graph;
 pub mod loaded;
 pub mod metrics;
 pub mod openapi;
-pub mod plan;
 pub mod planner;
-pub mod plannet;
 pub mod routes;
 pub mod server;
 pub mod sessions;

@@ -22,7 +22,7 @@ use crate::api::{self, Object};
 use crate::controller::{ActError, ActReply, Batcher};
 use crate::engine::{Engine, Target};
 use crate::error::{ApiError, ErrorCode};
-use crate::plan::Plan;
+use crate::planner::plan::Plan;
 use crate::server::App;
 use crate::sessions::{Fallback, SessionError};
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::plan::{unix_ms, Plan, Planned};
+use crate::planner::plan::{unix_ms, Plan, Planned};
 
 /// Why an act used the commanded goal instead of a waypoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -350,7 +350,7 @@ fn expire_locked(table: &mut HashMap<String, Session>, ttl: Duration, now: Insta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::PlanSource;
+    use crate::planner::plan::PlanSource;
 
     fn sessions(max: usize) -> Sessions {
         Sessions::new(SessionPolicy {

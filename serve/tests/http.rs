@@ -301,7 +301,7 @@ async fn reload_needs_an_api_key_and_the_graph_cache_follows_the_checkpoint() {
     assert_error(&c.post("/v1/admin/reload", r#"{"target": "controller"}"#).await, 401, "unauthorized");
     assert_eq!(c.get("/v1/models").await.1["graph"]["cached"], false);
     running.shutdown().await.unwrap();
-    assert!(f.run.join(serve::graph::CACHE_NAME).is_file());
+    assert!(f.run.join(serve::planner::graph::CACHE_NAME).is_file());
 
     let (running, c) = started(f.config()).await;
     assert_eq!(c.get("/v1/models").await.1["graph"]["cached"], true);

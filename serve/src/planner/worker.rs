@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
-use crate::plan::{PlanQuery, PlanSource, PlannerAssets};
+use crate::planner::plan::{PlanQuery, PlanSource, PlannerAssets};
 use crate::sessions::Sessions;
 
 /// The longest the thread sleeps without looking at the table.

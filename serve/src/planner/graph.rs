@@ -9,7 +9,7 @@
 //! change without recomputing anything.
 //!
 //! ```
-//! use serve::graph::{shortest_path, Graph};
+//! use serve::planner::graph::{shortest_path, Graph};
 //! // Three nodes in a line: 0 → 1 → 2 cheap, 0 → 2 too long for the cutoff.
 //! let graph = Graph::new(3, vec![0.0, 1.0, 9.0, 1.0, 0.0, 1.0, 9.0, 1.0, 0.0], 2.0);
 //! let from = [0.5, 5.0, 9.0]; // current state → node j
@@ -27,7 +27,7 @@ use models::checkpoint::{read_safetensors, write_safetensors_atomic};
 use sha2::{Digest, Sha256};
 
 use crate::loaded::hex;
-use crate::plannet::{row_distances, PlanNet};
+use crate::planner::distances::{row_distances, DistanceNet};
 
 /// The cache file beside the planner's checkpoint.
 pub const CACHE_NAME: &str = rundir::layout::PLAN_GRAPH;
@@ -80,7 +80,7 @@ pub fn cache_key(checkpoint_sha256: &str, bank_sha256: &str) -> String {
 }
 
 /// Computes every node-to-node cost of `bank` with the planner network: M² queries, batched.
-pub fn node_costs(net: &mut PlanNet, bank: &WaypointBank) -> Result<Vec<f32>> {
+pub fn node_costs(net: &mut DistanceNet, bank: &WaypointBank) -> Result<Vec<f32>> {
     let (m, sd, gd) = (bank.len(), bank.state_dim, bank.goal_dim());
     let psi_nodes = net.psi(&bank.goals, m)?;
     let repr = net.repr_dim();
@@ -132,7 +132,7 @@ pub fn save_cache(path: &Path, key: &str, nodes: usize, costs: &[f32]) -> Result
 
 /// The cached costs when valid, else freshly computed ones (and a new cache file; a read-only run
 /// directory only costs a warning). The flag says whether the cache was used.
-pub fn load_or_build(path: &Path, key: &str, net: &mut PlanNet, bank: &WaypointBank) -> Result<(Vec<f32>, bool)> {
+pub fn load_or_build(path: &Path, key: &str, net: &mut DistanceNet, bank: &WaypointBank) -> Result<(Vec<f32>, bool)> {
     if let Some(costs) = load_cache(path, key, bank.len()) {
         return Ok((costs, true));
     }

@@ -14,9 +14,9 @@ use models::bank::WaypointBank;
 use serde::Serialize;
 
 use crate::config::ServeConfig;
-use crate::graph::{self, quantile_cutoff, shortest_path, Graph};
 use crate::loaded::PlannerFiles;
-use crate::plannet::{row_distances, PlanNet};
+use crate::planner::distances::{row_distances, DistanceNet};
+use crate::planner::graph::{self, quantile_cutoff, shortest_path, Graph};
 
 /// How a plan was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -84,7 +84,7 @@ pub struct Planned {
 
 /// Everything the planner thread owns: the network, the bank and the graph.
 pub struct PlannerAssets {
-    pub net: PlanNet,
+    pub net: DistanceNet,
     pub bank: WaypointBank,
     pub graph: Graph,
     /// ψ of every bank goal, `[M, repr_dim]`: constant for a checkpoint.
@@ -106,7 +106,7 @@ fn goal_key(goal: &[f32]) -> Vec<u32> {
 impl PlannerAssets {
     /// Builds the network and the graph (from the cache beside the checkpoint when valid).
     pub fn build(files: &PlannerFiles, cfg: &ServeConfig) -> Result<Self> {
-        let mut net = PlanNet::new(&files.loaded.model)?;
+        let mut net = DistanceNet::new(&files.loaded.model)?;
         let bank = files.bank.clone();
         let dir = files.loaded.checkpoint.parent().unwrap_or(std::path::Path::new("."));
         let key = graph::cache_key(&files.loaded.sha256, &files.bank_sha256);

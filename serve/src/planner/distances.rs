@@ -16,18 +16,18 @@ use models::{Model, ModelConfig};
 const CHUNK: usize = 4096;
 
 /// A planner model ready to answer distance queries; owned by the planner thread.
-pub struct PlanNet {
+pub struct DistanceNet {
     cfg: ModelConfig,
     actor: ActorInfer,
     critic: CriticInfer,
 }
 
-impl PlanNet {
+impl DistanceNet {
     pub fn new(model: &Model) -> Result<Self> {
         if model.cfg.critic_depth == 0 {
             bail!("the planner needs a critic (critic_depth is 0)");
         }
-        Ok(PlanNet { cfg: model.cfg.clone(), actor: ActorInfer::new(model), critic: CriticInfer::new(model)? })
+        Ok(DistanceNet { cfg: model.cfg.clone(), actor: ActorInfer::new(model), critic: CriticInfer::new(model)? })
     }
 
     pub fn cfg(&self) -> &ModelConfig {
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn distances_are_minus_the_critic_q_of_the_actor_action() {
         let model = Model::init(&ModelConfig::point_maze(4).with_width(16), 5).unwrap();
-        let mut net = PlanNet::new(&model).unwrap();
+        let mut net = DistanceNet::new(&model).unwrap();
         let obs = [0.5f32, 1.0, 0.0, 0.1, 4.0, 8.0, -1.0, 2.0, 0.3, 0.0, 0.0, 0.0];
         let goals = [4.0f32, 8.0, 0.0, 0.0];
         let phi = net.phi_pi(&obs, 2).unwrap();
