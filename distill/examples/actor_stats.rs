@@ -4,7 +4,10 @@
 //! `cargo run --release -p distill --example actor_stats -- [WIDTH] [CHECKPOINT...]`: without
 //! checkpoints it initialises depths 4..256 (seed 0); with them it reports each checkpoint's actor.
 
+use std::path::PathBuf;
+
 use anyhow::{anyhow, Result};
+use clap::Parser;
 use models::infer::ActorInfer;
 use models::{Model, ModelConfig};
 
@@ -29,13 +32,22 @@ fn stats(model: &Model) -> Result<String> {
     Ok(format!("mean |μ| {abs_mean:8.3}   saturated {saturated:5.2}   mean log σ {ls:6.2}"))
 }
 
+/// Actor statistics at initialisation per depth, or of trained checkpoints.
+#[derive(Parser)]
+struct Args {
+    /// Width of the freshly initialised actors.
+    #[arg(default_value_t = 128)]
+    width: usize,
+    /// Checkpoints to report instead of fresh actors.
+    checkpoints: Vec<PathBuf>,
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let width = args.first().map(|w| w.parse()).transpose()?.unwrap_or(128);
-    if args.len() > 1 {
-        for path in &args[1..] {
-            let model = models::checkpoint::load(std::path::Path::new(path))?;
-            println!("{path}: depth {} {}", model.cfg.actor_depth, stats(&model)?);
+    let Args { width, checkpoints } = Args::parse();
+    if !checkpoints.is_empty() {
+        for path in &checkpoints {
+            let model = models::checkpoint::load(path)?;
+            println!("{}: depth {} {}", path.display(), model.cfg.actor_depth, stats(&model)?);
         }
         return Ok(());
     }

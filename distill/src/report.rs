@@ -1,12 +1,12 @@
 //! `report.json` and `report.md`: teacher against student, closed loop, with sizes and measured latency.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 use envs::eval::EvalReport;
 use envs::Stat;
 use models::infer::ActorInfer;
+use models::timing::time_calls;
 use models::Model;
 use rundir::ModelDir;
 use serde::Serialize;
@@ -71,17 +71,6 @@ pub fn closed(r: &EvalReport) -> Closed {
     Closed { success_rate: r.success_rate, time_at_goal: r.time_at_goal, episodes: r.episodes }
 }
 
-fn median_us(mut f: impl FnMut() -> Result<()>, reps: usize) -> Result<f64> {
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let t = Instant::now();
-        f()?;
-        times.push(t.elapsed().as_secs_f64() * 1e6);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
 /// Parameters, FLOPs and measured latency of `model`'s actor.
 pub fn actor_cost(model: &Model) -> Result<ActorCost> {
     let lay = &model.layout.actor;
@@ -97,8 +86,9 @@ pub fn actor_cost(model: &Model) -> Result<ActorCost> {
     let od = model.cfg.state_dim + model.cfg.goal_dim;
     let obs: Vec<f32> = (0..256 * od).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
     let err = |e: models::ModelError| anyhow!("{e}");
-    let batch1_us = median_us(|| actor.act_obs(&obs[..od], 1).map(|_| ()).map_err(err), 2000)?;
-    let batch256_us = median_us(|| actor.act_obs(&obs, 256).map(|_| ()).map_err(err), 50)?;
+    let median_us = |s: models::timing::Samples| s.median() * 1e6;
+    let batch1_us = median_us(time_calls(0, 2000, |_| actor.act_obs(&obs[..od], 1).map(|_| ()).map_err(err))?);
+    let batch256_us = median_us(time_calls(0, 50, |_| actor.act_obs(&obs, 256).map(|_| ()).map_err(err))?);
     Ok(ActorCost {
         actor_depth: model.cfg.actor_depth,
         width: model.cfg.width,

@@ -8,62 +8,43 @@
 //! call so no engine can answer from a cache. Pin the process to one core for the "one core"
 //! figures: `taskset -c 0 target/release/examples/bench_infer`.
 
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use clap::Parser;
 use models::infer::{ActorInfer, WeightPrecision};
 use models::onnx::actor_to_onnx;
+use models::timing::time_calls;
 use models::{Model, ModelConfig};
 use tract_onnx::prelude::*;
 
 /// One way of acting: observation index → action.
 type Engine = Box<dyn FnMut(usize) -> Result<Vec<f32>>>;
 
+/// Batch-1 latency of the deterministic actor: ours in f32 / bf16 / f16 against tract.
+#[derive(Parser)]
 struct Args {
+    /// Width of the fresh actors.
+    #[arg(long, default_value_t = 256)]
     width: usize,
+    /// Depths of the fresh actors, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "8,64")]
     depths: Vec<usize>,
+    /// Timed calls per engine (after a tenth as many warm-up calls).
+    #[arg(long, default_value_t = 2000)]
     iters: usize,
-    tract: bool,
-    checkpoint: Option<std::path::PathBuf>,
+    /// Skip the tract engine.
+    #[arg(long)]
+    no_tract: bool,
+    /// Time a trained actor instead of fresh ones (its depth and width).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
 }
 
-fn parse() -> Result<Args> {
-    let mut a = Args { width: 256, depths: vec![8, 64], iters: 2000, tract: true, checkpoint: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--width" => a.width = val()?.parse().context("--width")?,
-            "--iters" => a.iters = val()?.parse().context("--iters")?,
-            "--depths" => {
-                a.depths = val()?.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>().context("--depths")?
-            }
-            "--no-tract" => a.tract = false,
-            "--checkpoint" => a.checkpoint = Some(val()?.into()),
-            "-h" | "--help" => {
-                println!("bench_infer [--width 256] [--depths 8,64] [--iters 2000] [--no-tract] [--checkpoint FILE.safetensors]\n  --checkpoint times a trained actor instead of fresh ones (its depth and width)");
-                std::process::exit(0);
-            }
-            _ => bail!("unknown flag {flag}; try --help"),
-        }
-    }
-    Ok(a)
-}
-
-/// Median and p99 in µs of `iters` calls of `f(i)`, after `iters / 10` warm-up calls.
-fn time(iters: usize, mut f: impl FnMut(usize) -> Result<f32>) -> Result<(f64, f64, f32)> {
-    let mut sink = 0f32;
-    for i in 0..iters / 10 + 1 {
-        sink += f(i)?;
-    }
-    let mut t = Vec::with_capacity(iters);
-    for i in 0..iters {
-        let start = Instant::now();
-        sink += f(i)?;
-        t.push(start.elapsed().as_secs_f64() * 1e6);
-    }
-    t.sort_by(f64::total_cmp);
-    Ok((t[iters / 2], t[iters * 99 / 100], sink))
+/// Median and p99 in µs of `iters` calls of `run(i)`, after `iters / 10 + 1` warm-up calls.
+fn time(iters: usize, run: &mut Engine) -> Result<(f64, f64)> {
+    let t = time_calls(iters / 10 + 1, iters, |i| run(i).map(std::hint::black_box).map(|_| ()))?;
+    Ok((t.median() * 1e6, t.quantile(0.99) * 1e6))
 }
 
 fn obs(i: usize) -> ([f32; 4], [f32; 2]) {
@@ -72,7 +53,7 @@ fn obs(i: usize) -> ([f32; 4], [f32; 2]) {
 }
 
 fn main() -> Result<()> {
-    let a = parse()?;
+    let a = Args::parse();
     let mut rows = Vec::new();
     let models: Vec<Model> = match &a.checkpoint {
         Some(path) => vec![models::checkpoint::load(path).with_context(|| format!("loading {}", path.display()))?],
@@ -110,7 +91,7 @@ fn main() -> Result<()> {
                 }),
             ));
         }
-        if a.tract {
+        if !a.no_tract {
             let bytes = actor_to_onnx(&model)?;
             let plan = tract_onnx::onnx()
                 .model_for_read(&mut bytes.as_slice())?
@@ -135,7 +116,7 @@ fn main() -> Result<()> {
                 let got = run(i)?;
                 err = got.iter().zip(want).map(|(x, y)| (x - y).abs()).fold(err, f32::max);
             }
-            let (p50, p99, _) = time(a.iters, |i| run(i).map(|v| v[0]))?;
+            let (p50, p99) = time(a.iters, &mut run)?;
             println!(
                 "{{\"engine\":\"{name}\",\"depth\":{depth},\"width\":{width},\"batch\":1,\"us_p50\":{p50:.2},\"us_p99\":{p99:.2},\"gflops\":{:.1},\"max_abs_action_diff_vs_f32\":{err:.2e}}}",
                 flop / p50 / 1e3

@@ -5,54 +5,37 @@
 //!
 //! `cargo run --release -p models --example bench_step -- --depth 16 --batch 256 --threads 2 --matmul`
 
-use std::time::Instant;
-
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use clap::Parser;
 use models::fast::matmul::x_wt;
 use models::fast::{FastTrainer, Threads};
+use models::timing::time_calls;
 use models::{AdamConfig, CrlBatch, Model, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Time one full CRL update on the fused CPU path and print one JSON line.
+#[derive(Parser)]
 struct Args {
+    /// Linear layers per trunk (a multiple of 4).
+    #[arg(long, default_value_t = 16)]
     depth: usize,
+    #[arg(long, default_value_t = 256)]
     width: usize,
+    #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Timed updates.
+    #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// Untimed updates first.
+    #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Threads of the update (2 runs the actor and critic chains in parallel).
+    #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Also time a 256×256×256 gemm and report the share of its rate the update achieves.
+    #[arg(long)]
     matmul: bool,
-}
-
-fn parse() -> Result<Args> {
-    let mut a = Args { depth: 16, width: 256, batch: 256, steps: 20, warmup: 3, threads: 2, matmul: false };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--matmul" {
-            a.matmul = true;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            println!("bench_step [--depth 16] [--width 256] [--batch 256] [--steps 20] [--warmup 3] [--threads 2] [--matmul]");
-            std::process::exit(0);
-        }
-        let v: usize = it.next().with_context(|| format!("{flag} needs a value"))?.parse().context(flag.clone())?;
-        match flag.as_str() {
-            "--depth" => a.depth = v,
-            "--width" => a.width = v,
-            "--batch" => a.batch = v,
-            "--steps" => a.steps = v,
-            "--warmup" => a.warmup = v,
-            "--threads" => a.threads = v,
-            _ => bail!("unknown flag {flag}; try --help"),
-        }
-    }
-    Ok(a)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// GFLOP/s of `y = x wᵀ` at m = n = k = `n`, median of repeated runs.
@@ -61,18 +44,15 @@ fn matmul_rate(n: usize, threads: usize) -> f64 {
     let w = vec![0.25f32; n * n];
     let mut y = vec![0f32; n * n];
     let th = Threads::new(threads);
-    let times: Vec<f64> = (0..200)
-        .map(|_| {
-            let t = Instant::now();
-            x_wt(n, n, n, &x, &w, &mut y, th.gemm);
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    2.0 * (n * n * n) as f64 / median(times) / 1e9
+    let timed: Result<_, std::convert::Infallible> = time_calls(0, 200, |_| {
+        x_wt(n, n, n, &x, &w, &mut y, th.gemm);
+        Ok(())
+    });
+    2.0 * (n * n * n) as f64 / timed.map(|t| t.median()).unwrap_or(f64::NAN) / 1e9
 }
 
 fn main() -> Result<()> {
-    let a = parse()?;
+    let a = Args::parse();
     let cfg = ModelConfig::point_maze(a.depth).with_width(a.width);
     let mut trainer = FastTrainer::new(Model::init(&cfg, 0)?, AdamConfig::default(), a.threads)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -80,17 +60,8 @@ fn main() -> Result<()> {
     let b = a.batch;
     let (s, act, g, e) = (rand(b * 4), rand(b * 2), rand(b * 2), rand(b * 2));
     let batch = CrlBatch { states: &s, actions: &act, goals: &g, noise: &e };
-    for _ in 0..a.warmup {
-        trainer.step(&batch)?;
-    }
-    let times: Vec<f64> = (0..a.steps)
-        .map(|_| {
-            let t = Instant::now();
-            trainer.step(&batch).map(|_| t.elapsed().as_secs_f64() * 1e3)
-        })
-        .collect::<Result<_, _>>()?;
-    let (min, max) = times.iter().fold((f64::MAX, 0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
-    let ms = median(times);
+    let times = time_calls(a.warmup, a.steps, |_| trainer.step(&batch).map(|_| ()))?;
+    let (min, max, ms) = (times.min() * 1e3, times.max() * 1e3, times.median() * 1e3);
     // Eleven W×W matmuls per block layer: four trunk forwards (actor, ψ, φ on π's action, φ on the
     // replay action) and seven backward products (actor dW+dX, φ(π) dX, φ dW+dX, ψ dW+dX).
     let gflop = 11.0 * a.depth as f64 * 2.0 * (b * a.width * a.width) as f64 / 1e9;

@@ -5,43 +5,35 @@
 //! Each figure is the median of `--runs` timed calls after a short warm-up, so a busy neighbour on
 //! a shared machine moves it less than a mean would.
 
-use std::time::Instant;
-
+use clap::Parser;
 use gemm::Parallelism;
 use models::fast::{gemm512, matmul};
+use models::timing::time_calls;
 
 type Product = fn(usize, usize, usize, &[f32], &[f32], &mut [f32], Parallelism);
 
+/// GFLOP/s of the three Linear products: gemm alone against the dispatched (AVX-512) kernel.
+#[derive(Parser)]
+struct Args {
+    /// Timed calls per product (after 10 warm-up calls).
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Threads gemm may use (1: no split).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+/// Median seconds of `f` over `runs` calls after 10 warm-up calls.
 fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..10 {
+    let timed: Result<_, std::convert::Infallible> = time_calls(10, runs, |_| {
         f();
-    }
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+        Ok(())
+    });
+    timed.map(|t| t.median()).unwrap_or(f64::NAN)
 }
 
 fn main() {
-    let mut runs = 200;
-    let mut threads = 1;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let v = pair.get(1).and_then(|v| v.parse().ok());
-        match (pair[0].as_str(), v) {
-            ("--runs", Some(v)) => runs = v,
-            ("--threads", Some(v)) => threads = v,
-            _ => {
-                eprintln!("matmul_rate [--runs 200] [--threads 1]");
-                return;
-            }
-        }
-    }
+    let Args { runs, threads } = Args::parse();
     let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     println!("avx512 kernel available: {}, threads {threads}, median of {runs}", gemm512::available());
     let products: [(&str, Product, Product); 3] = [

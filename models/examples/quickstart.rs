@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use clap::Parser;
 use models::fast::FastTrainer;
 use models::infer::ActorInfer;
 use models::{checkpoint, onnx, AdamConfig, CrlBatch, Model, ModelConfig};
@@ -18,33 +19,22 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+/// A tour of the models crate: build, update, save, reload, export, act.
+#[derive(Parser)]
 struct Args {
+    /// Linear layers per trunk (a multiple of 4).
+    #[arg(long, default_value_t = 16)]
     depth: usize,
+    /// Update steps on synthetic batches.
+    #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// Where the checkpoint and ONNX file go.
+    #[arg(long, default_value = "runs/quickstart")]
     out: PathBuf,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut args = Args { depth: 16, steps: 20, out: PathBuf::from("runs/quickstart") };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--depth" => args.depth = value()?.parse().context("--depth must be a multiple of 4")?,
-            "--steps" => args.steps = value()?.parse().context("--steps must be a number")?,
-            "--out" => args.out = PathBuf::from(value()?),
-            "-h" | "--help" => {
-                println!("quickstart [--depth N (multiple of 4, default 16)] [--steps N (default 20)] [--out DIR (default runs/quickstart)]");
-                std::process::exit(0);
-            }
-            other => bail!("unknown flag {other:?}; try --help"),
-        }
-    }
-    Ok(args)
-}
-
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    let args = Args::parse();
     let cfg = ModelConfig::point_maze(args.depth);
     let model = Model::init(&cfg, 0)?;
     println!("model: depth {} width {} — {} parameters", cfg.actor_depth, cfg.width, model.num_params());

@@ -7,6 +7,7 @@
 //! - [`fast`]: the hand-written CPU training path (fused LayerNorm + SiLU, gemm, fused Adam).
 //! - [`infer`], [`critic_infer`]: allocation-free actor and critic inference for serving and planning.
 //! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
+//! - [`timing`]: the one timer behind every benchmark and measured latency.
 
 pub mod atomic;
 pub mod bank;
@@ -22,6 +23,7 @@ pub mod infer;
 pub mod layout;
 pub mod onnx;
 pub mod reference;
+pub mod timing;
 
 pub use config::ModelConfig;
 pub use crl::{Adam, AdamConfig, CrlBatch, CrlStats};

@@ -11,11 +11,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use train::sweep::{collect_sweep, plot_sweep, write_sweep_json, SweepPoint};
 
-const USAGE: &str =
-    "usage: sweep_plot DIR [TITLE]   (DIR: a sweep directory with one run directory per depth and seed)";
+/// Gather a depth sweep's finished runs and draw success rate against depth.
+#[derive(Parser)]
+struct Args {
+    /// A sweep directory with one run directory per depth and seed.
+    dir: PathBuf,
+    /// The plot's title (default: from the runs' environment).
+    title: Option<String>,
+}
 
 fn main() -> ExitCode {
     // Warnings (skipped runs, mixed budgets) go to stderr; RUST_LOG overrides.
@@ -26,19 +33,8 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, title) = match args.as_slice() {
-        [flag, ..] if flag == "-h" || flag == "--help" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        [dir] => (PathBuf::from(dir), None),
-        [dir, title] => (PathBuf::from(dir), Some(title.clone())),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // clap exits 2 on a usage error, as before.
+    let Args { dir, title } = Args::parse();
     match run(&dir, title) {
         Ok(code) => code,
         Err(e) => {
