@@ -1,4 +1,4 @@
-//! The HTTP API of DESIGN.md section 8, built in one function ([`router`]); each handler is a small
+//! The HTTP API of DESIGN.md section 8, built in one function ([`router`]) from one route table; each handler is a small
 //! async function that reads its body through [`crate::api`], asks the engine, and answers JSON or an
 //! [`ApiError`]. Acts go through [`act_rows`], which applies the request's deadline (`x-deadline-ms`,
 //! a budget in milliseconds from arrival): refused with 504 at once when the controller's queue
@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -41,24 +41,46 @@ type ApiResult<T = Response> = Result<T, ApiError>;
 #[derive(Clone, Copy, Debug)]
 pub struct Arrived(pub Instant);
 
+/// One route: method (lower case, as OpenAPI spells it), path template, handler.
+type Route = (&'static str, &'static str, MethodRouter<Arc<App>>);
+
+/// Every route the server serves, in one list: the router is built from it, and the OpenAPI test
+/// checks the document against it (and, over HTTP, that each entry is what the router answers).
+fn table() -> Vec<Route> {
+    vec![
+        ("get", "/healthz", get(live)),
+        ("get", "/v2/health/live", get(live)),
+        ("get", "/readyz", get(ready)),
+        ("get", "/v2/health/ready", get(ready)),
+        ("get", "/metrics", get(metrics)),
+        ("get", "/openapi.json", get(openapi)),
+        ("post", "/v1/act", post(act)),
+        ("get", "/v1/models", get(models)),
+        ("post", "/v1/sessions", post(create_session)),
+        ("get", "/v1/sessions/{id}", get(get_session)),
+        ("delete", "/v1/sessions/{id}", delete(delete_session)),
+        ("post", "/v1/sessions/{id}/act", post(session_act)),
+        ("put", "/v1/sessions/{id}/goal", put(set_goal)),
+        ("post", "/v1/admin/reload", post(reload)),
+    ]
+}
+
+/// (method, path template) of every route the router serves.
+pub fn served() -> Vec<(&'static str, &'static str)> {
+    table().into_iter().map(|(method, path, _)| (method, path)).collect()
+}
+
 pub fn router(app: Arc<App>) -> Router {
-    let v1 = Router::new()
-        .route("/v1/act", post(act))
-        .route("/v1/models", get(models))
-        .route("/v1/sessions", post(create_session))
-        .route("/v1/sessions/{id}", get(get_session).delete(delete_session))
-        .route("/v1/sessions/{id}/act", post(session_act))
-        .route("/v1/sessions/{id}/goal", put(set_goal))
-        .route("/v1/admin/reload", post(reload))
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_key));
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/v2/health/live", get(live))
-        .route("/readyz", get(ready))
-        .route("/v2/health/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .merge(v1)
+    // `/v1` needs the API key (when one is set); health, metrics and the document do not.
+    let (mut v1, mut open) = (Router::new(), Router::new());
+    for (_, path, handler) in table() {
+        if path.starts_with("/v1/") {
+            v1 = v1.route(path, handler);
+        } else {
+            open = open.route(path, handler);
+        }
+    }
+    open.merge(v1.route_layer(middleware::from_fn_with_state(app.clone(), require_key)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.cfg.body_limit))
