@@ -83,7 +83,10 @@ fn the_student_learns_the_teachers_actions() {
     assert_eq!(json["curve"][0]["labelled"], json["comparison"]["curve"][0]["labelled"], "equal labels per round");
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("Retention") && md.contains("dagger against bc"), "{md}");
-    assert!(std::fs::metadata(dir.path().join("report.png")).unwrap().len() > 1000);
+    assert_eq!(md, report.markdown());
+    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    assert_eq!(text, serde_json::to_string_pretty(&report).unwrap(), "report.json is this report");
+    assert!(std::fs::read(dir.path().join("report.png")).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
 }
 
 #[test]

@@ -84,9 +84,16 @@ fn critic_loss_matches_hand_computed_3x3() {
     // lse_i − logit_ii = 0.232455, 0.519454, 0.714919 → mean 0.488942430
     // lse_i²           = 0.053571, 6.153111, 0.081272 → 0.1·mean 0.209598488
     // L = 0.488942430 + 0.209598488 = 0.698540918
+    // The same loss from the distance table above alone (no φ or ψ): an independent check that
+    // `hand_critic_loss` reads PHI and PSI as the table says.
+    let d = [[0.0, 4.0, 2f64.sqrt()], [5.0, 3.0, 13f64.sqrt()], [1.0, 17f64.sqrt(), 1.0]];
+    let logit = |x: f64| -(x * x + 1e-6).sqrt();
+    let lse: Vec<f64> = d.iter().map(|row| row.iter().map(|&x| logit(x).exp()).sum::<f64>().ln()).collect();
+    let from_table =
+        (0..3).map(|i| lse[i] - logit(d[i][i])).sum::<f64>() / 3.0 + 0.1 * lse.iter().map(|l| l * l).sum::<f64>() / 3.0;
     let expected = hand_critic_loss(&PHI, &PSI);
-    eprintln!("hand-computed loss {expected:.12}");
-    assert!((expected - 0.698_540_918_027).abs() < 1e-11, "hand formula gives {expected}");
+    eprintln!("hand-computed loss {expected:.12}, from the distance table {from_table:.12}");
+    assert!((expected - from_table).abs() < 1e-12, "hand formula gives {expected}, the table {from_table}");
 
     let (phi, psi) = (flat(&PHI), flat(&PSI));
     let (loss, g_phi, g_psi) = candle_critic_loss_and_grads(&phi, &psi, 3, 2);

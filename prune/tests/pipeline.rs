@@ -9,7 +9,7 @@ use common::{model, write_run, zero_branch};
 use distill::teacher::Teacher;
 use models::config::TrunkKind;
 use prune::config::{PruneConfig, Score};
-use prune::run::{prune, Event};
+use prune::run::{prune, Event, Pruned};
 
 /// Tiny sizes: a handful of healing steps, few episodes (50 steps each, from the run's config.toml).
 fn tiny(model: &Path) -> PruneConfig {
@@ -32,11 +32,22 @@ fn json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
 
-fn assert_files(dir: &Path) {
-    for f in ["student.safetensors", "student.onnx", "report.json", "report.md", "report.png", "prune.toml"] {
-        let len = std::fs::metadata(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")).len();
-        assert!(len > 100, "{f} has {len} bytes");
-    }
+/// The files hold what the run computed: the checkpoint is the pruned model, the report and its
+/// configuration are the run's, the picture is a PNG and the ONNX file a protobuf of the actor.
+fn assert_files(p: &Pruned, cfg: &PruneConfig) {
+    let dir = &p.out;
+    let saved = models::checkpoint::load(&dir.join("student.safetensors")).unwrap();
+    assert_eq!((&saved.cfg, &saved.params), (&p.model.cfg, &p.model.params), "the checkpoint is the pruned model");
+    let written: PruneConfig = toml::from_str(&std::fs::read_to_string(dir.join("prune.toml")).unwrap()).unwrap();
+    assert_eq!(&written, cfg, "prune.toml is the run's configuration");
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    assert_eq!(text, serde_json::to_string_pretty(&p.report).unwrap(), "report.json is the run's report");
+    let report = json(dir);
+    assert_eq!(report["after_cost"]["actor_depth"].as_u64(), Some(p.model.cfg.actor_depth as u64));
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert_eq!(md, p.report.markdown(), "report.md is the run's report");
+    assert!(std::fs::read(dir.join("report.png")).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert_eq!(std::fs::read(dir.join("student.onnx")).unwrap(), models::onnx::actor_to_onnx(&p.model).unwrap());
 }
 
 #[test]
@@ -50,7 +61,7 @@ fn depth_pruning_removes_the_idle_block_heals_and_writes_a_student() {
     let p = prune(&cfg, |e| heal_points += matches!(e, Event::Heal { .. }) as usize).unwrap();
     assert!(heal_points > 0);
     assert_eq!(p.out, dir.path().join("pruned/keep2-angular"));
-    assert_files(&p.out);
+    assert_files(&p, &cfg);
     let r = &p.report;
     let removed = &r.removed_blocks.as_ref().unwrap().actor;
     assert_eq!(removed.len(), 2);
@@ -105,7 +116,7 @@ fn width_and_stream_pruning_with_the_critic() {
         PruneConfig { width_ratio: Some(0.5), prune_stream: true, critic: true, heal_curve: true, ..tiny(dir.path()) };
     let p = prune(&cfg, |_| {}).unwrap();
     assert_eq!(p.out, dir.path().join("pruned/w0.50-stream-critic"));
-    assert_files(&p.out);
+    assert_files(&p, &cfg);
     let c = &p.model.cfg;
     assert_eq!((c.width, c.actor_depth, c.critic_depth), (8, 8, 8));
     // Inner layers at half the old stream are as wide as the new stream: stored as uniform.
@@ -122,7 +133,7 @@ fn width_and_stream_pruning_with_the_critic() {
     assert_eq!(p.out, dir.path().join("pruned/w0.25"));
     assert_eq!((p.model.cfg.width, p.model.cfg.critic_depth), (16, 0));
     assert_eq!(p.model.cfg.block_inner_widths(TrunkKind::Actor), vec![[4, 4, 4]; 2]);
-    assert_files(&p.out);
+    assert_files(&p, &cfg);
     assert_eq!(json(&p.out)["inner_widths"]["actor"].as_array().unwrap().len(), 6);
 }
 
