@@ -106,6 +106,11 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// Loads the models and makes the server ready (a server from [`bind`] answers 503 until then).
+    pub async fn load(&self) -> Result<()> {
+        load(self.app.clone()).await
+    }
+
     /// Stops accepting, waits for in-flight requests, then stops the workers.
     pub async fn shutdown(self) -> Result<()> {
         self.app.begin_shutdown();
@@ -120,6 +125,17 @@ impl Running {
 
 /// Binds `cfg.addr`, starts serving, and loads the models; returns once they are ready.
 pub async fn start(cfg: ServeConfig) -> Result<Running> {
+    let running = bind(cfg).await?;
+    if let Err(e) = running.load().await {
+        let _ = running.shutdown().await;
+        return Err(e);
+    }
+    Ok(running)
+}
+
+/// Binds `cfg.addr` and starts serving without models: health answers, readiness and every model
+/// route answer 503 until [`Running::load`] has installed them.
+pub async fn bind(cfg: ServeConfig) -> Result<Running> {
     cfg.validate().map_err(anyhow::Error::msg)?;
     let listener =
         tokio::net::TcpListener::bind(&cfg.addr).await.with_context(|| format!("binding {} (--addr)", cfg.addr))?;
@@ -135,13 +151,8 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
             .await
     });
     let sweeper = tokio::spawn(sweep(app.clone()));
-    let running = Running { addr, app: app.clone(), stop, serve, sweeper };
     tracing::info!(%addr, "listening; loading the models");
-    if let Err(e) = load(app).await {
-        let _ = running.shutdown().await;
-        return Err(e);
-    }
-    Ok(running)
+    Ok(Running { addr, app, stop, serve, sweeper })
 }
 
 /// Drops idle sessions once a second and keeps the session gauge current.

@@ -86,6 +86,21 @@ async fn the_real_router_answers_every_documented_operation_and_refuses_the_rest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_still_loading_answers_503_and_is_ready_after() {
+    let f = fixture();
+    let running = serve::server::bind(f.config()).await.unwrap();
+    let c = Client::new(running.url());
+    assert_eq!(c.get("/healthz").await, (200, json!({ "status": "ok" })), "alive while loading");
+    assert_error(&c.get("/readyz").await, 503, "not_ready");
+    assert_error(&c.post("/v1/act", r#"{"obs": [4, 4, 0, 0], "goal": [12, 4]}"#).await, 503, "not_ready");
+    assert_error(&c.get("/v1/models").await, 503, "not_ready");
+    running.load().await.unwrap();
+    assert_eq!(c.get("/readyz").await, (200, json!({ "status": "ready" })));
+    assert_eq!(c.post("/v1/act", r#"{"obs": [4, 4, 0, 0], "goal": [12, 4]}"#).await.0, 200);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_act_single_batched_and_planner() {
     let f = fixture();
     let (running, c) = started(f.config()).await;
@@ -209,6 +224,43 @@ async fn a_stale_plan_falls_back_to_the_goal_and_says_so() {
     assert_eq!(floats(&a["waypoint"]), vec![12.0, 4.0]);
     assert!(a["plan_age_ms"].as_f64().unwrap() >= 50.0);
     assert_eq!(a["plan_id"], s["plan"]["plan_id"]);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_the_controller_queue_answers_429_overloaded_and_the_rest_are_served() {
+    let f = fixture();
+    // A controller slow enough (depth 32, width 512: a 64-row batch takes milliseconds) that a burst
+    // finds the worker busy, and a queue of one: all but one waiting request must be refused at once.
+    let mut slow = models::ModelConfig::point_maze(32).with_width(512);
+    slow.critic_depth = 0;
+    let path = f.dir.path().join("slow/student.safetensors");
+    models::checkpoint::save(&models::Model::init(&slow, 5).unwrap(), &path).unwrap();
+    let mut cfg = f.config();
+    cfg.controller = path;
+    (cfg.queue_capacity, cfg.inline_max_rows, cfg.max_batch) = (1, 0, 64);
+    let (running, c) = started(cfg).await;
+    let rows: Vec<Value> = (0..64).map(|i| json!([4.0 + i as f64 * 0.01, 4.0, 0.0, 0.0])).collect();
+    let goals: Vec<Value> = (0..64).map(|_| json!([12.0, 4.0])).collect();
+    let body = json!({ "obs": rows, "goal": goals }).to_string();
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..48 {
+        let (c, body) = (Client { base: c.base.clone(), http: c.http.clone(), key: None }, body.clone());
+        burst.spawn(async move { c.post("/v1/act", &body).await });
+    }
+    let answers = burst.join_all().await;
+    let refused = answers.iter().filter(|a| a.0 == 429).count();
+    let served = answers.iter().filter(|a| a.0 == 200).count();
+    assert_eq!(
+        refused + served,
+        answers.len(),
+        "only 200 or 429: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(refused > 0 && served > 0, "{refused} refused, {served} served");
+    for a in answers.iter().filter(|a| a.0 == 429) {
+        assert_error(a, 429, "overloaded");
+    }
     running.shutdown().await.unwrap();
 }
 
