@@ -83,4 +83,17 @@ pub trait GoalEnv: Send {
     /// Applies `actions` (`[num_envs, action_dim]`, clipped to [−1, 1]; NaN is an error) and returns
     /// what happened to each environment. Observations are updated in place.
     fn step(&mut self, actions: &[f32]) -> Result<&[StepInfo]>;
+    /// Everything that evolves (each environment's state, RNG, step and episode count) as words, for a
+    /// run that checkpoints its environments. Environments that cannot say so refuse.
+    fn snapshot(&self) -> Result<Vec<u64>> {
+        Err(EnvError::Invalid(format!(
+            "{} cannot be checkpointed (no snapshot); train without --save-replay",
+            self.spec().name
+        )))
+    }
+    /// Continues exactly from a [`GoalEnv::snapshot`] of an environment of the same name and batch
+    /// size; anything else is an error (observations are recomputed from the restored states).
+    fn restore(&mut self, _words: &[u64]) -> Result<()> {
+        Err(EnvError::Invalid(format!("{} cannot be restored from a snapshot", self.spec().name)))
+    }
 }

@@ -36,7 +36,7 @@ use std::f64::consts::PI;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::vec_env::Dynamics;
+use crate::vec_env::{Dynamics, StateWords};
 use crate::EnvSpec;
 
 /// Distance from joint0 to joint1.
@@ -110,6 +110,18 @@ pub struct ReacherState {
     pub q: [f64; 2],
     pub qd: [f64; 2],
     pub target: [f32; 2],
+}
+
+impl StateWords for ReacherState {
+    const WORDS: usize = 6;
+    fn write_words(&self, out: &mut Vec<u64>) {
+        out.extend(self.q.iter().chain(&self.qd).map(|x| x.to_bits()));
+        out.extend(self.target.iter().map(|x| u64::from(x.to_bits())));
+    }
+    fn read_words(w: &[u64]) -> Self {
+        let (d, f) = (|i: usize| f64::from_bits(w[i]), |i: usize| f32::from_bits(w[i] as u32));
+        ReacherState { q: [d(0), d(1)], qd: [d(2), d(3)], target: [f(4), f(5)] }
+    }
 }
 
 /// The reacher's dynamics.

@@ -17,7 +17,7 @@ use rand_distr::StandardNormal;
 
 pub use layout::{Cell, Layout, CELL};
 
-use crate::vec_env::Dynamics;
+use crate::vec_env::{Dynamics, StateWords};
 use crate::EnvSpec;
 
 pub const RADIUS: f32 = 0.25;
@@ -33,6 +33,17 @@ pub struct PointState {
     pub pos: [f32; 2],
     pub vel: [f32; 2],
     pub goal: [f32; 2],
+}
+
+impl StateWords for PointState {
+    const WORDS: usize = 6;
+    fn write_words(&self, out: &mut Vec<u64>) {
+        out.extend(self.pos.iter().chain(&self.vel).chain(&self.goal).map(|x| u64::from(x.to_bits())));
+    }
+    fn read_words(w: &[u64]) -> Self {
+        let f = |i: usize| f32::from_bits(w[i] as u32);
+        PointState { pos: [f(0), f(1)], vel: [f(2), f(3)], goal: [f(4), f(5)] }
+    }
 }
 
 /// The dynamics of one maze: its layout, goal cells and where episodes start.
