@@ -124,26 +124,26 @@ pub fn load(path: &Path) -> Result<Model> {
 /// The [`ModelConfig`] in a checkpoint's header, read without its tensors: following a student's
 /// `parent` chain must not read a depth-1024 teacher's gigabytes.
 pub fn read_config(path: &Path) -> Result<ModelConfig> {
-    use std::io::Read;
-    let mut file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(_) => return load(path).map(|m| m.cfg),
-    };
-    let mut prefix = [0u8; 8];
-    let n = file.read_exact(&mut prefix).map(|()| u64::from_le_bytes(prefix));
-    let header_len = match n {
-        // A real header is kilobytes; anything implausible gets `load`'s full diagnosis.
-        Ok(n) if n < 100_000_000 => n as usize,
-        _ => return load(path).map(|m| m.cfg),
-    };
-    let mut header = vec![0u8; header_len];
-    if file.read_exact(&mut header).is_err() {
-        return load(path).map(|m| m.cfg);
+    match read_metadata(path) {
+        Some(meta) => config_from_metadata(path, Some(&meta)),
+        // Unreadable or not safetensors: `load` says exactly what is wrong.
+        None => load(path).map(|m| m.cfg),
     }
-    let Ok(meta) = serde_json::from_slice::<Metadata>(&header) else {
-        return load(path).map(|m| m.cfg);
-    };
-    config_from_metadata(path, meta.metadata().as_ref())
+}
+
+/// The `__metadata__` of a safetensors file (empty when it has none), reading only its header; `None`
+/// when the file cannot be read or its header is not a safetensors header.
+pub fn read_metadata(path: &Path) -> Option<HashMap<String, String>> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut prefix = [0u8; 8];
+    file.read_exact(&mut prefix).ok()?;
+    // A real header is kilobytes; anything larger is not one.
+    let header_len = usize::try_from(u64::from_le_bytes(prefix)).ok().filter(|&n| n < 100_000_000)?;
+    let mut header = vec![0u8; header_len];
+    file.read_exact(&mut header).ok()?;
+    let meta = serde_json::from_slice::<Metadata>(&header).ok()?;
+    Some(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Writes `F32` tensors (name, shape, values) and `metadata` as a safetensors file at `path`:

@@ -46,6 +46,14 @@ impl RunDir {
     pub fn bank(&self) -> PathBuf {
         self.dir.join(BANK)
     }
+    /// With `--save-replay`: the replay buffer, environments and collector at the last checkpoint.
+    pub fn collection(&self) -> PathBuf {
+        self.dir.join("collection.safetensors")
+    }
+    /// The next [`RunDir::collection`], written before the train state that commits it.
+    pub fn collection_next(&self) -> PathBuf {
+        self.dir.join("collection.next.safetensors")
+    }
     pub fn metrics_jsonl(&self) -> PathBuf {
         self.dir.join("metrics.jsonl")
     }

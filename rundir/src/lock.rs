@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, RunDirError};
 use crate::layout::{RunDir, LOCK};
 
+/// How long a held lock is asked for again before the directory is declared busy.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A held directory lock; dropping it releases the directory.
 #[derive(Debug)]
 pub struct RunLock {
@@ -28,10 +31,21 @@ impl RunLock {
             .write(true)
             .open(&path)
             .map_err(io(format!("opening the lock file {}", path.display())))?;
-        match file.try_lock() {
-            Ok(()) => Ok(RunLock { path, _file: file }),
-            Err(TryLockError::WouldBlock) => Err(RunDirError::Locked { dir: dir.to_path_buf(), lock: path }),
-            Err(TryLockError::Error(e)) => Err(io(format!("locking {}", path.display()))(e)),
+        // A lock can outlive its holder by a moment: a process that forks a child while holding it
+        // shares it with the child until the child's exec closes it. Asking again briefly tells such
+        // a lock from a run that is really in progress.
+        let patience = std::time::Instant::now() + LOCK_PATIENCE;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RunLock { path, _file: file }),
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(RunDirError::Locked { dir: dir.to_path_buf(), lock: path });
+                }
+                Err(TryLockError::Error(e)) => return Err(io(format!("locking {}", path.display()))(e)),
+            }
         }
     }
 

@@ -35,6 +35,16 @@ impl Collector {
         Collector { chain_goals, ..Collector::default() }
     }
 
+    /// Per environment, the goal chained in place of its own (for checkpointing).
+    pub fn chained(&self) -> &[Option<Vec<f32>>] {
+        &self.chained
+    }
+
+    /// Continues with the chained goals of a checkpoint.
+    pub fn set_chained(&mut self, chained: Vec<Option<Vec<f32>>>) {
+        self.chained = chained;
+    }
+
     /// Runs `steps` environment steps with a ~ tanh(N(mean, std)) from `actor`, pushing every
     /// transition into `replay`; returns the environment steps taken (all environments counted).
     pub fn round(

@@ -101,6 +101,11 @@ pub struct TrainConfig {
     /// Threads for the SGD update (2 runs the actor and critic chains in parallel; 1 runs them in turn).
     #[arg(long, default_value_t = TrainConfig::default().threads)]
     pub threads: usize,
+    /// Also checkpoint the replay buffer, the environments and the collector (collection.safetensors,
+    /// about 4 × num_envs × replay_steps × (state + action + 3) bytes), so --resume continues exactly
+    /// as if the run had never stopped. Without it a resumed run refills its replay with fresh episodes.
+    #[arg(long)]
+    pub save_replay: bool,
 }
 
 impl Default for TrainConfig {
@@ -138,6 +143,7 @@ impl Default for TrainConfig {
             target_entropy: None,
             bank_size: 256,
             threads: 2,
+            save_replay: false,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
 //! - [`metrics`]: the metrics rows of a run (its files are named in the `rundir` crate).
 //! - [`updater`]: the fused CPU update or candle's (CUDA, or the CPU as a reference).
-//! - [`state`]: `train_state.safetensors` for `--resume`.
+//! - [`state`]: `train_state.safetensors` for `--resume`; [`snapshot`]: the replay buffer, environments
+//!   and collector with `--save-replay`, for a resume that continues bit for bit.
 //! - [`bank`]: `bank.safetensors`, the planner's waypoints.
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
 //! - [`progress`]: observer hooks and the terminal progress bar.
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod progress;
 pub mod replay;
 pub mod run;
+pub mod snapshot;
 pub mod state;
 pub mod sweep;
 pub mod updater;

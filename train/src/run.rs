@@ -27,6 +27,7 @@ use crate::config::TrainConfig;
 use crate::metrics::{append_line, csv_row, per_goal_success, plot_history, repair_torn_tail, Metrics, CSV_HEADER};
 use crate::progress::Observer;
 use crate::replay::{Replay, Sample};
+use crate::snapshot;
 use crate::state::{self, Counters};
 use crate::updater::Updater;
 use rundir::{Deterministic, RunDir, RunLock};
@@ -144,8 +145,25 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     let start = Instant::now();
     let Counters { mut env_steps, mut sgd_steps, mut next_eval, wall_ms } = counters;
     let clock = Clock { start, earlier_s: wall_ms as f64 / 1e3, start_env_steps: env_steps };
+    // With --save-replay a resumed run takes up the saved collection state instead of refilling.
+    let continued = match (resume && cfg.save_replay).then(|| snapshot::matching(&files, env_steps)) {
+        Some(Some(path)) => {
+            snapshot::restore(&path, &mut replay, env.as_mut(), &mut collector)?;
+            tracing::info!("continuing the saved replay, environments and collector from {}", path.display());
+            true
+        }
+        Some(None) => {
+            tracing::warn!(
+                "no collection snapshot at {env_steps} env steps in {}: refilling the replay (the resumed run will \
+                 not match an uninterrupted one bit for bit)",
+                out.display()
+            );
+            false
+        }
+        None => false,
+    };
     let mut refill = 0u64;
-    while refill < cfg.prefill_env_steps {
+    while !continued && refill < cfg.prefill_env_steps {
         refill += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
     }
     if !resume {
@@ -191,14 +209,16 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
             observer.evaluated(&m);
             next_eval = env_steps + cfg.eval_every;
             let counters = clock.counters(env_steps, sgd_steps, next_eval);
-            save_run(&files, &mut trainer, counters, &rng)?;
+            let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
+            save_run(&files, &mut trainer, counters, &rng, collection)?;
             if env_steps >= cfg.total_env_steps {
                 break m;
             }
         }
         if STOP.load(Ordering::SeqCst) {
             let counters = clock.counters(env_steps, sgd_steps, next_eval);
-            save_run(&files, &mut trainer, counters, &rng)?;
+            let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
+            save_run(&files, &mut trainer, counters, &rng, collection)?;
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
         env_steps += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
@@ -241,11 +261,28 @@ pub struct Interrupted {
     pub sgd_steps: u64,
 }
 
-/// Writes the teacher and the train state (in that order, each atomically).
-fn save_run(files: &RunDir, trainer: &mut Updater, counters: Counters, rng: &ChaCha8Rng) -> Result<()> {
+/// The collection state a checkpoint also saves with `--save-replay`.
+type Collection<'a> = (&'a Replay, &'a dyn GoalEnv, &'a Collector);
+
+/// Writes the teacher, the collection snapshot (with `--save-replay`) and the train state, in that
+/// order and each atomically; the train state commits the checkpoint (see `crate::snapshot`).
+fn save_run(
+    files: &RunDir,
+    trainer: &mut Updater,
+    counters: Counters,
+    rng: &ChaCha8Rng,
+    collection: Option<Collection<'_>>,
+) -> Result<()> {
     let model = with_step(trainer.model()?, counters.sgd_steps);
     checkpoint::save(&model, &files.teacher())?;
-    state::save(&files.train_state(), &model, &*trainer.adam()?, counters, rng)
+    if let Some((replay, env, collector)) = collection {
+        snapshot::save(&files.collection_next(), counters.env_steps, replay, env, collector)?;
+    }
+    state::save(&files.train_state(), &model, &*trainer.adam()?, counters, rng)?;
+    if collection.is_some() {
+        fs::rename(files.collection_next(), files.collection()).context("installing collection.safetensors")?;
+    }
+    Ok(())
 }
 
 fn with_step(model: &Model, sgd_steps: u64) -> Model {

@@ -17,6 +17,16 @@ pub struct Sample {
     pub goals: Vec<f32>,
 }
 
+/// A replay buffer's arrays as stored (see [`Replay::raw`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RawReplay<'a> {
+    pub states: &'a [f32],
+    pub actions: &'a [f32],
+    pub traj: &'a [u64],
+    pub step: &'a [u32],
+    pub total: usize,
+}
+
 /// A per-environment ring buffer of trajectories.
 #[derive(Clone, Debug)]
 pub struct Replay {
@@ -94,6 +104,35 @@ impl Replay {
         self.traj[slot * n..(slot + 1) * n].copy_from_slice(traj);
         self.step[slot * n..(slot + 1) * n].copy_from_slice(step);
         self.total += 1;
+    }
+
+    /// The stored arrays and the steps collected, for checkpointing (`--save-replay`).
+    pub fn raw(&self) -> RawReplay<'_> {
+        RawReplay {
+            states: &self.states,
+            actions: &self.actions,
+            traj: &self.traj,
+            step: &self.step,
+            total: self.total,
+        }
+    }
+
+    /// Replaces the contents with arrays from [`Replay::raw`] of a buffer of the same shape.
+    pub fn restore_raw(&mut self, raw: RawReplay<'_>) -> Result<(), String> {
+        let lens = (raw.states.len(), raw.actions.len(), raw.traj.len(), raw.step.len());
+        let want = (self.states.len(), self.actions.len(), self.traj.len(), self.step.len());
+        if lens != want {
+            return Err(format!(
+                "the saved replay holds {lens:?} values (states, actions, ids, steps) but this run's buffer holds \
+                 {want:?}: it was saved with other num_envs, replay_steps or environment"
+            ));
+        }
+        self.states.copy_from_slice(raw.states);
+        self.actions.copy_from_slice(raw.actions);
+        self.traj.copy_from_slice(raw.traj);
+        self.step.copy_from_slice(raw.step);
+        self.total = raw.total;
+        Ok(())
     }
 
     fn idx(&self, time: usize, env: usize) -> usize {
