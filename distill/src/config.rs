@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{ArgMatches, CommandFactory, Parser};
-use rundir::config::{resolve as resolve_layers, Layer};
+use rundir::config::{config_flag, resolve as resolve_layers};
 use serde::{Deserialize, Serialize};
 
 /// How the labelled states are collected.
@@ -215,11 +215,7 @@ where
 
 /// Resolves parsed flags (over `--config`), checked before any file is read or written.
 pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
-    let layers = match matches.get_one::<PathBuf>("config") {
-        Some(path) => vec![Layer::read(path)?],
-        None => Vec::new(),
-    };
-    let cfg: DistillConfig = resolve_layers(matches, &layers)?;
+    let cfg: DistillConfig = resolve_layers(matches, &config_flag(matches)?)?;
     cfg.validate()?;
     let compare_bc = matches.get_flag("compare_bc");
     if compare_bc && cfg.method == Method::Bc {

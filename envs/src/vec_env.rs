@@ -270,8 +270,11 @@ mod tests {
 mod snapshot_tests {
     use crate::{make, make_with, EnvOptions, GoalEnv};
 
+    /// Observation bits and (trajectory id, step, truncated, success) of every step.
+    type Trace = (Vec<u32>, Vec<(u64, u32, bool, bool)>);
+
     /// Steps `env` with a fixed sequence of actions, returning every observation and step record.
-    fn run(env: &mut dyn GoalEnv, steps: usize) -> (Vec<u32>, Vec<(u64, u32, bool, bool)>) {
+    fn run(env: &mut dyn GoalEnv, steps: usize) -> Trace {
         let (n, a) = (env.num_envs(), env.spec().action_dim);
         let (mut obs, mut info) = (Vec::new(), Vec::new());
         for k in 0..steps {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{ArgMatches, CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use rundir::config::{resolve as resolve_layers, Layer};
+use rundir::config::{config_flag, resolve as resolve_layers};
 
 use crate::config::PruneConfig;
 use crate::run::{prune, Event, Pruned};
@@ -34,11 +34,7 @@ where
 
 /// Resolves parsed flags over `--config`, checked before any file but the config is read.
 pub fn resolve(matches: &ArgMatches) -> Result<PruneConfig> {
-    let layers = match matches.get_one::<PathBuf>("config") {
-        Some(path) => vec![Layer::read(path)?],
-        None => Vec::new(),
-    };
-    let cfg: PruneConfig = resolve_layers(matches, &layers)?;
+    let cfg: PruneConfig = resolve_layers(matches, &config_flag(matches)?)?;
     cfg.validate()?;
     Ok(cfg)
 }

@@ -51,6 +51,15 @@ impl Layer {
     }
 }
 
+/// The layer a `--config FILE.toml` flag names (the arg id `config`), if it was given.
+pub fn config_flag(matches: &ArgMatches) -> Result<Vec<Layer>, ConfigError> {
+    let given = matches.ids().any(|i| i.as_str() == "config");
+    match given.then(|| matches.get_one::<PathBuf>("config")).flatten() {
+        Some(path) => Ok(vec![Layer::read(path)?]),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Whether `matches` holds a value for `id` that the user gave (not clap's default).
 pub fn given(matches: &ArgMatches, id: &str) -> bool {
     // `value_source` is only asked about ids clap knows; it panics on others in debug builds.

@@ -195,11 +195,7 @@ pub struct ServeCli {
 
 /// Resolves parsed flags over `--config` and checks every value before a model is loaded.
 pub fn resolve(matches: &clap::ArgMatches) -> anyhow::Result<ServeConfig> {
-    let layers = match matches.get_one::<PathBuf>("config") {
-        Some(path) => vec![rundir::config::Layer::read(path)?],
-        None => Vec::new(),
-    };
-    let mut cfg: ServeConfig = rundir::config::resolve(matches, &layers)?;
+    let mut cfg: ServeConfig = rundir::config::resolve(matches, &rundir::config::config_flag(matches)?)?;
     // The key is never serialised, so the layering cannot carry it: it comes from the flag or its variable.
     cfg.api_key = matches.get_one::<String>("api_key").cloned();
     cfg.validate().map_err(anyhow::Error::msg)?;

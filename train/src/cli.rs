@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{ArgMatches, CommandFactory, Parser};
-use rundir::config::{resolve as resolve_layers, Layer};
+use rundir::config::{config_flag, resolve as resolve_layers, Layer};
 use rundir::RunDir;
 
 use crate::config::TrainConfig;
@@ -60,9 +60,7 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
             layers.push(Layer::read(&resumed)?);
         }
     }
-    if let Some(path) = matches.get_one::<PathBuf>("config") {
-        layers.push(Layer::read(path)?);
-    }
+    layers.extend(config_flag(matches)?);
     let cfg: TrainConfig = resolve_layers(matches, &layers)?;
     cfg.validate().map_err(anyhow::Error::msg)?;
     let out = out.unwrap_or_else(|| cfg.default_run_dir());
