@@ -62,9 +62,11 @@ pub struct Summary {
 }
 
 /// Trains a teacher as `cfg` says, writing everything under `out`. With `resume`, continues the run
-/// in `out` from its `train_state.safetensors` (parameters, Adam, counters, sampler RNG); the replay
-/// buffer is not saved, so it is refilled with `prefill_env_steps` fresh steps of the restored policy
-/// (not counted in the run's env steps) and the environments start new episodes.
+/// in `out` from its `train_state.safetensors` (parameters, Adam, counters, sampler RNG). With
+/// `cfg.save_replay` the replay buffer, environments and collector continue from the checkpoint too
+/// (`crate::snapshot`), bit for bit; without it the replay is refilled with `prefill_env_steps` fresh
+/// steps of the restored policy (not counted in the run's env steps) and the environments start new
+/// episodes.
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
     cfg.validate().map_err(anyhow::Error::msg)?;
     let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
