@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Result, RobotError};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -48,9 +48,9 @@ impl Client {
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .with_context(|| format!("cannot reach the server at {} (start it with `cargo serve`)", self.base))?;
+            .map_err(|source| RobotError::Unreachable { base: self.base.clone(), source })?;
         if !ready.status().is_success() {
-            bail!("the server at {} is not ready ({})", self.base, ready.status());
+            return Err(RobotError::NotReady { base: self.base.clone(), status: ready.status() });
         }
         Ok(())
     }
@@ -87,5 +87,21 @@ impl Client {
         let action =
             v["action"].as_array()?.iter().map(|x| x.as_f64().map(|f| f as f32)).collect::<Option<Vec<_>>>()?;
         Some((action, v["server_timing"]["total_us"].as_u64().unwrap_or(0), v["fallback"].as_bool().unwrap_or(false)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_absent_server_is_an_error_that_says_how_to_start_one() {
+        // A port that was free a moment ago: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client = Client::new(&format!("http://127.0.0.1:{port}/"), None, Duration::from_millis(5), 1).unwrap();
+        let e = client.check_ready().await.unwrap_err();
+        assert!(matches!(e, RobotError::Unreachable { .. }), "{e:?}");
+        assert!(e.to_string().contains("cargo serve") && !e.to_string().contains("//readyz"), "{e}");
+        assert_eq!(client.act("/v1/act", serde_json::json!({})).await, None, "a control request fails quietly");
     }
 }

@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
 use envs::{EnvOptions, GoalEnv, Stat};
 use hdrhistogram::Histogram;
 use reqwest::Method;
@@ -20,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::client::Client;
+use crate::error::{Result, RobotError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -167,9 +167,16 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Client, episo
                 }
                 let (status, v) = link.call(Method::POST, "/v1/sessions", Some(body)).await?;
                 if status != 201 {
-                    bail!("creating a session answered {status}: {v}");
+                    return Err(RobotError::Refused { what: "POST /v1/sessions".into(), status, body: v });
                 }
-                Some(v["session_id"].as_str().context("no session_id")?.to_string())
+                let Some(id) = v["session_id"].as_str() else {
+                    return Err(RobotError::Refused {
+                        what: "POST /v1/sessions (no session_id)".into(),
+                        status,
+                        body: v,
+                    });
+                };
+                Some(id.to_string())
             }
             _ => None,
         };
@@ -235,7 +242,7 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
     let mut per_goal: BTreeMap<String, GoalStat> = BTreeMap::new();
     let (mut requests, mut missed, mut fallbacks, mut steps) = (0, 0, 0, 0);
     for t in tasks {
-        let log = t.await.context("a robot panicked")??;
+        let log = t.await??;
         latency.add(&log.latency).ok();
         server.add(&log.server).ok();
         for (g, &ok) in log.goals.iter().zip(&log.successes) {
@@ -269,7 +276,7 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
 /// Checks the server is ready, then runs every mode in turn.
 pub async fn run(cfg: &SimConfig) -> Result<Vec<ModeReport>> {
     if cfg.robots == 0 || cfg.episodes == 0 || !(cfg.control_hz > 0.0 && cfg.control_hz.is_finite()) {
-        bail!("--robots, --episodes and --control-hz must be positive");
+        return Err(RobotError::Config("--robots, --episodes and --control-hz must be positive".into()));
     }
     let period = Duration::from_secs_f64(1.0 / cfg.control_hz);
     Client::new(&cfg.server, cfg.api_key.clone(), period, 1)?.check_ready().await?;

@@ -1,0 +1,27 @@
+//! The one error type of the `robot` crate: what went wrong between a robot and the server, said so a
+//! person knows what to do next.
+
+/// A robot-side failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RobotError {
+    #[error("cannot reach the server at {base} (start it with `cargo serve`): {source}")]
+    Unreachable {
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the server at {base} is not ready ({status}); wait for its `ready` log line")]
+    NotReady { base: String, status: reqwest::StatusCode },
+    #[error("the server answered {status} to {what}: {body}")]
+    Refused { what: String, status: u16, body: serde_json::Value },
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the simulated environment: {0}")]
+    Env(#[from] envs::EnvError),
+    #[error("invalid robot-sim settings: {0}")]
+    Config(String),
+    #[error("a robot task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+pub type Result<T, E = RobotError> = std::result::Result<T, E>;
