@@ -194,11 +194,11 @@ pub struct ServeCli {
 }
 
 /// Resolves parsed flags over `--config` and checks every value before a model is loaded.
-pub fn resolve(matches: &clap::ArgMatches) -> anyhow::Result<ServeConfig> {
+pub fn resolve(matches: &clap::ArgMatches) -> crate::failure::Result<ServeConfig> {
     let mut cfg: ServeConfig = rundir::config::resolve(matches, &rundir::config::config_flag(matches)?)?;
     // The key is never serialised, so the layering cannot carry it: it comes from the flag or its variable.
     cfg.api_key = matches.get_one::<String>("api_key").cloned();
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate().map_err(crate::failure::ServeError::Config)?;
     Ok(cfg)
 }
 
@@ -208,9 +208,10 @@ mod tests {
 
     use super::*;
 
-    fn parse(args: &[&str]) -> anyhow::Result<ServeConfig> {
+    fn parse(args: &[&str]) -> crate::failure::Result<ServeConfig> {
         let base = ["serve", "--planner", "p", "--controller", "c"];
-        resolve(&ServeCli::command().try_get_matches_from(base.iter().chain(args))?)
+        let matches = ServeCli::command().try_get_matches_from(base.iter().chain(args));
+        resolve(&matches.map_err(|e| crate::failure::ServeError::Config(e.to_string()))?)
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use crate::failure::{invalid, Context, Result, ServeError};
 use arc_swap::ArcSwap;
 use models::infer::ActorInfer;
 use models::ModelConfig;
@@ -94,17 +94,18 @@ fn batcher_config(cfg: &ServeConfig) -> BatcherConfig {
 fn warm_actor(actor: &mut ActorInfer, probe: &[f32]) -> Result<()> {
     let a = actor.act_obs(probe, 1)?;
     if a.iter().any(|x| !x.is_finite()) {
-        bail!("the actor's warm-up action is not finite: {a:?}");
+        invalid!("the actor's warm-up action is not finite: {a:?}");
     }
     Ok(())
 }
 
 /// One inference through a running batcher.
 fn warm_batcher(b: &Batcher, probe: &[f32]) -> Result<()> {
-    let rx = b.submit(probe.to_vec(), 1, None)?;
-    let reply = rx.blocking_recv().context("the batcher stopped")??;
+    let failed = |e| ServeError::Invalid(format!("the {} warm-up act failed: {e}", b.name()));
+    let rx = b.submit(probe.to_vec(), 1, None).map_err(failed)?;
+    let reply = rx.blocking_recv().map_err(|_| ServeError::Stopped("the batcher stopped".into()))?.map_err(failed)?;
     if reply.actions.iter().any(|x| !x.is_finite()) {
-        bail!("the {} warm-up action is not finite", b.name());
+        invalid!("the {} warm-up action is not finite", b.name());
     }
     Ok(())
 }
@@ -134,8 +135,9 @@ fn advance_radius(cfg: &ServeConfig, env: &str) -> Result<f32> {
     if let Some(r) = cfg.advance_radius {
         return Ok(r);
     }
-    let made = envs::make(env, 1, 0)
-        .with_context(|| format!("no default --advance-radius for environment {env:?}; pass one"))?;
+    let made = envs::make(env, 1, 0).map_err(|e| {
+        ServeError::Config(format!("no default --advance-radius for environment {env:?}; pass one: {e}"))
+    })?;
     Ok(ADVANCE_RADIUS_PER_THRESHOLD * made.spec().success_threshold)
 }
 
@@ -257,7 +259,7 @@ impl Engine {
         let graph = graph_info(&files, &assets, self.models.load().graph.advance_radius);
         // Wait until the planner thread has the new model, so the answer means "in service".
         let ack = self.planner.swap(assets);
-        ack.blocking_recv().context("the planner thread stopped")?;
+        ack.blocking_recv().map_err(|_| ServeError::Stopped("the planner thread stopped".into()))?;
         self.planner_actor.swap(actor);
         current.0 = files.loaded.model.cfg.clone();
         let info = files.loaded.info();

@@ -9,13 +9,15 @@
 //!
 //! - [`config`]: `ServeConfig`. [`loaded`]: reading and checking the models. [`engine`]: the loaded
 //!   server, warm-up and hot reload. [`server`]: start, readiness, graceful shutdown.
-//! - [`routes`], [`api`], [`error`]: the HTTP API and its error contract. [`metrics`], [`openapi`].
+//! - [`routes`], [`api`], [`error`]: the HTTP API and its error contract; [`failure`]: the library's
+//!   error type (start, load, reload). [`metrics`], [`openapi`].
 
 pub mod api;
 pub mod config;
 pub mod controller;
 pub mod engine;
 pub mod error;
+pub mod failure;
 pub mod loaded;
 pub mod metrics;
 pub mod openapi;

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(serve::server::run(cfg, shutdown_signal())));
+        .and_then(|runtime| Ok(runtime.block_on(serve::server::run(cfg, shutdown_signal()))?));
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

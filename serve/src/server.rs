@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use crate::failure::{Result, ServeError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -74,8 +74,9 @@ pub async fn load(app: Arc<App>) -> Result<()> {
     let (cfg, metrics) = (app.cfg.clone(), app.metrics.clone());
     let started = Instant::now();
     let (weights, inline_max_rows) = (cfg.weight_precision, cfg.inline_max_rows);
-    let engine =
-        tokio::task::spawn_blocking(move || Engine::load(&cfg, metrics)).await.context("the loader panicked")??;
+    let engine = tokio::task::spawn_blocking(move || Engine::load(&cfg, metrics))
+        .await
+        .map_err(|e| ServeError::Stopped(format!("the loader panicked: {e}")))??;
     let graph = &engine.models.load().graph;
     tracing::info!(
         secs = started.elapsed().as_secs_f64(),
@@ -115,11 +116,13 @@ impl Running {
     pub async fn shutdown(self) -> Result<()> {
         self.app.begin_shutdown();
         let _ = self.stop.send(true);
-        let served = self.serve.await.context("the server task panicked")?;
+        let served = self.serve.await.map_err(|e| ServeError::Stopped(format!("the server task panicked: {e}")))?;
         self.sweeper.abort();
         let app = self.app.clone();
-        tokio::task::spawn_blocking(move || app.stop_engine()).await.context("stopping the workers")?;
-        served.context("serving")
+        tokio::task::spawn_blocking(move || app.stop_engine())
+            .await
+            .map_err(|e| ServeError::Stopped(format!("stopping the workers: {e}")))?;
+        served.map_err(|source| ServeError::Stopped(format!("serving: {source}")))
     }
 }
 
@@ -136,10 +139,10 @@ pub async fn start(cfg: ServeConfig) -> Result<Running> {
 /// Binds `cfg.addr` and starts serving without models: health answers, readiness and every model
 /// route answer 503 until [`Running::load`] has installed them.
 pub async fn bind(cfg: ServeConfig) -> Result<Running> {
-    cfg.validate().map_err(anyhow::Error::msg)?;
-    let listener =
-        tokio::net::TcpListener::bind(&cfg.addr).await.with_context(|| format!("binding {} (--addr)", cfg.addr))?;
-    let addr = listener.local_addr()?;
+    cfg.validate().map_err(ServeError::Config)?;
+    let bind = |source| ServeError::Bind { addr: cfg.addr.clone(), source };
+    let listener = tokio::net::TcpListener::bind(&cfg.addr).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
     let app = App::new(cfg);
     let (stop, mut stopped) = watch::channel(false);
     let router = crate::routes::router(app.clone());
