@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::{ArgMatches, CommandFactory, Parser};
+use clap::{ArgMatches, CommandFactory, Parser, ValueEnum};
 use rundir::config::{config_flag, resolve as resolve_layers};
 use serde::{Deserialize, Serialize};
 
@@ -31,21 +31,20 @@ pub enum Loss {
     Mse,
 }
 
+/// The flag value's name, as `--method` and `--loss` spell it.
+fn flag_name(value: &impl ValueEnum, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(value.to_possible_value().as_ref().map_or("?", |v| v.get_name()))
+}
+
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Method::Dagger => "dagger",
-            Method::Bc => "bc",
-        })
+        flag_name(self, f)
     }
 }
 
 impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Loss::Kl => "kl",
-            Loss::Mse => "mse",
-        })
+        flag_name(self, f)
     }
 }
 
@@ -251,6 +250,7 @@ mod tests {
         let inv = parse_from(["distill", "--teacher", "t"]).unwrap();
         assert_eq!(inv.cfg, DistillConfig { teacher: "t".into(), ..DistillConfig::default() });
         assert_eq!(inv.cfg.student_id(), "d8-dagger");
+        assert_eq!(format!("{} {} {}", Method::Bc, Loss::Kl, Loss::Mse), "bc kl mse", "as the flags spell them");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Parser;
 use models::fast::matmul::x_wt;
 use models::fast::{FastTrainer, Threads};
-use models::timing::time_calls;
+use models::timing::{time, time_calls};
 use models::{AdamConfig, CrlBatch, Model, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,11 +44,7 @@ fn matmul_rate(n: usize, threads: usize) -> f64 {
     let w = vec![0.25f32; n * n];
     let mut y = vec![0f32; n * n];
     let th = Threads::new(threads);
-    let timed: Result<_, std::convert::Infallible> = time_calls(0, 200, |_| {
-        x_wt(n, n, n, &x, &w, &mut y, th.gemm);
-        Ok(())
-    });
-    2.0 * (n * n * n) as f64 / timed.map(|t| t.median()).unwrap_or(f64::NAN) / 1e9
+    2.0 * (n * n * n) as f64 / time(0, 200, |_| x_wt(n, n, n, &x, &w, &mut y, th.gemm)).median() / 1e9
 }
 
 fn main() -> Result<()> {

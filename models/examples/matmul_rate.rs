@@ -8,7 +8,7 @@
 use clap::Parser;
 use gemm::Parallelism;
 use models::fast::{gemm512, matmul};
-use models::timing::time_calls;
+use models::timing::time;
 
 type Product = fn(usize, usize, usize, &[f32], &[f32], &mut [f32], Parallelism);
 
@@ -25,11 +25,7 @@ struct Args {
 
 /// Median seconds of `f` over `runs` calls after 10 warm-up calls.
 fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
-    let timed: Result<_, std::convert::Infallible> = time_calls(10, runs, |_| {
-        f();
-        Ok(())
-    });
-    timed.map(|t| t.median()).unwrap_or(f64::NAN)
+    time(10, runs, |_| f()).median()
 }
 
 fn main() {

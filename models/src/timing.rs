@@ -39,6 +39,18 @@ impl Samples {
     }
 }
 
+/// [`time_calls`] for calls that cannot fail.
+pub fn time(warmup: usize, runs: usize, mut f: impl FnMut(usize)) -> Samples {
+    let timed: Result<Samples, std::convert::Infallible> = time_calls(warmup, runs, |i| {
+        f(i);
+        Ok(())
+    });
+    match timed {
+        Ok(samples) => samples,
+        Err(never) => match never {},
+    }
+}
+
 /// Calls `f(i)` `warmup` times untimed, then `runs` times timed (`i` counts on across both, so a
 /// caller can vary its input per call and no engine answers from a cache).
 pub fn time_calls<E>(warmup: usize, runs: usize, mut f: impl FnMut(usize) -> Result<(), E>) -> Result<Samples, E> {
@@ -72,5 +84,6 @@ mod tests {
         assert_eq!(seen, [0, 1, 2, 3, 4]);
         assert_eq!(t.secs.len(), 3);
         assert_eq!(time_calls(0, 3, |i| if i == 1 { Err("boom") } else { Ok(()) }), Err("boom"));
+        assert_eq!(time(1, 4, |_| ()).secs.len(), 4);
     }
 }

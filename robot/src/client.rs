@@ -35,6 +35,14 @@ impl Client {
         Ok(Client { http, base: base.trim_end_matches('/').to_string(), key, period })
     }
 
+    /// `req` with the API key, when there is one.
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        }
+    }
+
     /// The control period: every act's deadline and timeout.
     pub fn period(&self) -> Duration {
         self.period
@@ -57,10 +65,8 @@ impl Client {
 
     /// A request outside the control loop (sessions): status and JSON answer (`null` if not JSON).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).timeout(Duration::from_secs(10));
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
+        let mut req =
+            self.authed(self.http.request(method, format!("{}{path}", self.base))).timeout(Duration::from_secs(10));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -74,12 +80,8 @@ impl Client {
     /// well-formed 200 in time.
     pub async fn act(&self, path: &str, body: Value) -> Option<Act> {
         let deadline = format!("{:.3}", self.period.as_secs_f64() * 1e3);
-        let mut req =
-            self.http.post(format!("{}{path}", self.base)).header("x-deadline-ms", deadline).timeout(self.period);
-        if let Some(k) = &self.key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.json(&body).send().await.ok()?;
+        let req = self.authed(self.http.post(format!("{}{path}", self.base)));
+        let resp = req.header("x-deadline-ms", deadline).timeout(self.period).json(&body).send().await.ok()?;
         if resp.status() != 200 {
             return None;
         }

@@ -22,6 +22,8 @@ use crate::replay::{RawReplay, Replay};
 const STEP_KEY: &str = "deepcrl.collection.env_steps";
 /// `__metadata__` key: the environment's name (a snapshot only fits its own environment).
 const ENV_KEY: &str = "deepcrl.collection.env";
+/// `__metadata__` key: the replay's collected time steps.
+const TOTAL_KEY: &str = "deepcrl.collection.total";
 
 /// Writes the collection state at `env_steps` to `path` (atomically).
 pub fn save(path: &Path, env_steps: u64, replay: &Replay, env: &dyn GoalEnv, collector: &Collector) -> Result<()> {
@@ -32,14 +34,13 @@ pub fn save(path: &Path, env_steps: u64, replay: &Replay, env: &dyn GoalEnv, col
     let set: Vec<u8> = chained.iter().map(|c| c.is_some() as u8).collect();
     let goals: Vec<f32> =
         chained.iter().flat_map(|c| c.clone().unwrap_or_else(|| vec![0.0; gd]).into_iter().take(gd)).collect();
-    let bytes = |v: &[u8]| v.to_vec();
     let tensors: Vec<(&str, Dtype, Vec<u8>)> = vec![
         ("replay.states", Dtype::F32, raw.states.iter().flat_map(|x| x.to_le_bytes()).collect()),
         ("replay.actions", Dtype::F32, raw.actions.iter().flat_map(|x| x.to_le_bytes()).collect()),
         ("replay.traj", Dtype::U64, raw.traj.iter().flat_map(|x| x.to_le_bytes()).collect()),
         ("replay.step", Dtype::U32, raw.step.iter().flat_map(|x| x.to_le_bytes()).collect()),
         ("envs", Dtype::U64, words.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        ("collector.chained_set", Dtype::U8, bytes(&set)),
+        ("collector.chained_set", Dtype::U8, set),
         ("collector.chained_goal", Dtype::F32, goals.iter().flat_map(|x| x.to_le_bytes()).collect()),
     ];
     let views = tensors
@@ -53,7 +54,7 @@ pub fn save(path: &Path, env_steps: u64, replay: &Replay, env: &dyn GoalEnv, col
     let meta = HashMap::from([
         (STEP_KEY.to_string(), env_steps.to_string()),
         (ENV_KEY.to_string(), env.spec().name.clone()),
-        ("deepcrl.collection.total".to_string(), raw.total.to_string()),
+        (TOTAL_KEY.to_string(), raw.total.to_string()),
     ]);
     let file = safetensors::tensor::serialize(views, Some(meta)).context("serialising the collection snapshot")?;
     models::atomic::write_bytes_atomic(path, &file)?;
@@ -81,7 +82,7 @@ pub fn restore(path: &Path, replay: &mut Replay, env: &mut dyn GoalEnv, collecto
     if saved_env != env.spec().name {
         bail!("{}: saved for {saved_env}, not {}", path.display(), env.spec().name);
     }
-    let total: usize = meta.get("deepcrl.collection.total").and_then(|t| t.parse().ok()).with_context(what)?;
+    let total: usize = meta.get(TOTAL_KEY).and_then(|t| t.parse().ok()).with_context(what)?;
     let data = |name: &str, dtype: Dtype| -> Result<Vec<u8>> {
         let t = file.tensor(name).with_context(|| format!("{}: no tensor {name}", path.display()))?;
         if t.dtype() != dtype {
