@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use envs::eval::{evaluate, EvalReport};
 use envs::seed::derive;
 use envs::{eval_env_name, make_with, EnvOptions};

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use clap::{ArgMatches, CommandFactory, Parser, ValueEnum};
 use rundir::config::{config_flag, resolve as resolve_layers};
 use serde::{Deserialize, Serialize};
@@ -140,7 +140,7 @@ impl DistillConfig {
     /// The checks that need no file: every value in range.
     pub fn validate(&self) -> Result<()> {
         if self.student_depth == 0 || !self.student_depth.is_multiple_of(4) {
-            bail!("--student-depth {}: must be a positive multiple of 4 (4, 8, 16, ...)", self.student_depth);
+            bail!(config: "--student-depth {}: must be a positive multiple of 4 (4, 8, 16, ...)", self.student_depth);
         }
         let positive = [
             ("steps", self.steps),
@@ -151,16 +151,16 @@ impl DistillConfig {
             ("eval_episodes", self.eval_episodes),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            bail!("{name} must be positive");
+            bail!(config: "{name} must be positive");
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            bail!("lr = {} must be a positive number", self.lr);
+            bail!(config: "lr = {} must be a positive number", self.lr);
         }
         if self.student_width == Some(0) {
-            bail!("--student-width must be positive");
+            bail!(config: "--student-width must be positive");
         }
         if !(0.0..=1.0).contains(&self.beta0) || !(0.0..=1.0).contains(&self.beta_decay) {
-            bail!("--beta0 {} and --beta-decay {} must be in [0, 1]", self.beta0, self.beta_decay);
+            bail!(config: "--beta0 {} and --beta-decay {} must be in [0, 1]", self.beta0, self.beta_decay);
         }
         Ok(())
     }
@@ -218,7 +218,7 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
     cfg.validate()?;
     let compare_bc = matches.get_flag("compare_bc");
     if compare_bc && cfg.method == Method::Bc {
-        bail!("--compare-bc compares DAgger with bc; drop it or use --method dagger");
+        bail!(config: "--compare-bc compares DAgger with bc; drop it or use --method dagger");
     }
     Ok(Invocation {
         cfg,

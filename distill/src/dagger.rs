@@ -7,7 +7,7 @@
 //! within the round), so the student learns the teacher's behaviour toward goals it will be given at
 //! serving time, including the planner's intermediate waypoints.
 
-use anyhow::{anyhow, Result};
+use crate::error::{Context, Result};
 use envs::GoalEnv;
 use models::infer::ActorInfer;
 use rand::Rng;
@@ -67,7 +67,7 @@ impl Labels {
     /// oldest when full.
     pub fn add(&mut self, obs: &[f32], actions: &[f32], teacher: &mut ActorInfer) -> Result<()> {
         let n = obs.len() / self.obs_dim;
-        let (mean, log_std) = teacher.distribution_obs(obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
+        let (mean, log_std) = teacher.distribution_obs(obs, n).context("teacher")?;
         self.push(obs, actions, mean, log_std);
         Ok(())
     }
@@ -125,8 +125,8 @@ pub fn collect_round(
     for _ in 0..steps {
         let obs = env.observations().to_vec();
         // One teacher pass gives both the label and the teacher's action, tanh(mean).
-        let (mean, log_std) = teacher.distribution_obs(&obs, n).map_err(|e| anyhow!("teacher: {e}"))?;
-        let s_act = student.act_obs(&obs, n).map_err(|e| anyhow!("student: {e}"))?;
+        let (mean, log_std) = teacher.distribution_obs(&obs, n).context("teacher")?;
+        let s_act = student.act_obs(&obs, n).context("student")?;
         for k in 0..n {
             let row = k * ad..(k + 1) * ad;
             if rng.random_bool(beta.clamp(0.0, 1.0)) {

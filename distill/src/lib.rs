@@ -4,6 +4,7 @@
 //! - [`pipeline`]: the `distill` command: distil, write the student, the baseline, the comparison, the report.
 //! - [`baseline`]: the same-size network trained from scratch by `train`, and the shared evaluation.
 //! - [`teacher`]: finds and loads a teacher from a run directory or a checkpoint, with clear errors.
+//! - [`error`]: `DistillError`, the one error type of this library.
 //! - [`loss`]: the KL between pre-tanh Gaussians and the MSE on tanh(mean), on candle's autograd.
 //! - [`dagger`]: student (or teacher) rollouts labelled by the teacher, aggregated into one buffer.
 //! - [`plot`]: report.png, the distillation curve and the closed-loop bars.
@@ -13,6 +14,7 @@
 pub mod baseline;
 pub mod config;
 pub mod dagger;
+pub mod error;
 pub mod loss;
 pub mod pipeline;
 pub mod plot;

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use crate::error::{DistillError, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rundir::{ModelDir, RunLock};
 
@@ -65,7 +65,7 @@ fn distill_with_progress(cfg: &DistillConfig, teacher: &Teacher) -> Result<Outco
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(cfg.steps as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} SGD steps, ETA {eta} {msg}")
-            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map_err(|e| DistillError::Invalid(e.to_string()))?
             .progress_chars("=> "),
     );
     bar.set_prefix(cfg.method.to_string());

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use plots::{render_png, DrawResult, PlotError};
 use plotters::prelude::*;
 
 use crate::report::{Closed, Report};
@@ -18,8 +18,8 @@ const BASELINE: RGBColor = RGBColor(255, 127, 14);
 const OTHER: RGBColor = RGBColor(44, 160, 44);
 
 /// Writes the report's picture to `path` (via a temporary file in the same directory).
-pub fn plot_report(report: &Report, path: &Path) -> Result<()> {
-    models::atomic::render_atomic(path, |tmp| draw(report, tmp)).with_context(|| format!("plotting {}", path.display()))
+pub fn plot_report(report: &Report, path: &Path) -> Result<(), PlotError> {
+    render_png(path, |tmp| draw(report, tmp))
 }
 
 /// One method's curve: (labelled samples, value) pairs.
@@ -45,7 +45,7 @@ fn series(label: &str, colour: RGBColor, curve: &[CurvePoint], teacher_success: 
     Series { label: label.to_string(), colour, retention, error }
 }
 
-fn draw(report: &Report, out: &Path) -> Result<()> {
+fn draw(report: &Report, out: &Path) -> DrawResult {
     let root = BitMapBackend::new(out, (1650, 520)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!(

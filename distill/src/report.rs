@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use crate::error::Result;
 use envs::eval::EvalReport;
 use envs::Stat;
 use models::infer::ActorInfer;
@@ -85,10 +85,9 @@ pub fn actor_cost(model: &Model) -> Result<ActorCost> {
     let mut actor = ActorInfer::new(model);
     let od = model.cfg.state_dim + model.cfg.goal_dim;
     let obs: Vec<f32> = (0..256 * od).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
-    let err = |e: models::ModelError| anyhow!("{e}");
     let median_us = |s: models::timing::Samples| s.median() * 1e6;
-    let batch1_us = median_us(time_calls(0, 2000, |_| actor.act_obs(&obs[..od], 1).map(|_| ()).map_err(err))?);
-    let batch256_us = median_us(time_calls(0, 50, |_| actor.act_obs(&obs, 256).map(|_| ()).map_err(err))?);
+    let batch1_us = median_us(time_calls(0, 2000, |_| actor.act_obs(&obs[..od], 1).map(|_| ()))?);
+    let batch256_us = median_us(time_calls(0, 50, |_| actor.act_obs(&obs, 256).map(|_| ()))?);
     Ok(ActorCost {
         actor_depth: model.cfg.actor_depth,
         width: model.cfg.width,
@@ -229,6 +228,6 @@ impl Report {
         let json = serde_json::to_string_pretty(self)?;
         models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_json(), json.as_bytes())?;
         models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_md(), self.markdown().as_bytes())?;
-        crate::plot::plot_report(self, &ModelDir::new(dir).report_png())
+        Ok(crate::plot::plot_report(self, &ModelDir::new(dir).report_png())?)
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
+use crate::error::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use envs::eval::EvalReport;
@@ -114,7 +114,7 @@ pub fn student_config(teacher: &ModelConfig, cfg: &DistillConfig, parent: &Path)
 
 fn heldout_mse(student: &mut ActorInfer, b: &LabelBatch, action_dim: usize) -> Result<f32> {
     let rows = b.mean.len() / action_dim;
-    let a = student.act_obs(&b.obs, rows).map_err(|e| anyhow!("student: {e}"))?;
+    let a = student.act_obs(&b.obs, rows).context("student")?;
     let sum: f32 = a.iter().zip(&b.mean).map(|(x, m)| (x - m.tanh()).powi(2)).sum();
     Ok(sum / rows as f32)
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use envs::eval::EvalReport;
 use models::Model;
 use rundir::RunDir;
@@ -38,7 +38,7 @@ impl Teacher {
         }
         let run_dir = rundir::find_run(&rundir::Lineage::of(&checkpoint, &model.cfg));
         let run_config = match &run_dir {
-            Some(d) => Some(TrainConfig::from_toml_file(&RunDir::new(d).config()).map_err(anyhow::Error::msg)?),
+            Some(d) => Some(TrainConfig::from_toml_file(&RunDir::new(d).config())?),
             None => None,
         };
         Ok(Teacher { model, checkpoint, run_config, run_dir, evaluations: Mutex::new(Vec::new()) })

@@ -1,6 +1,7 @@
 //! deepcrl `plots`: pictures of environments, written atomically as PNG files.
 //!
 //! - [`maze`]: walls, start, goals and evaluation paths of the maze family (DESIGN.md section 4).
+//! - [`render_png`]: the atomic writer every stage's pictures (curves, reports) go through.
 //!
 //! Plotting lives outside `envs` so a robot client that links `envs` builds without freetype,
 //! fontconfig or image codecs (and cross-compiles for an aarch64 robot).
@@ -9,7 +10,7 @@ pub mod maze;
 
 pub use maze::plot_maze_trajectories;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A plot that could not be drawn or written: the file and why.
 #[derive(Debug, thiserror::Error)]
@@ -17,4 +18,14 @@ use std::path::PathBuf;
 pub struct PlotError {
     pub path: PathBuf,
     pub msg: String,
+}
+
+/// What a drawing function returns: plotters' errors, boxed (their type names the backend).
+pub type DrawResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Renders a picture with `draw` into a temporary file beside `path`, then renames it into place, so a
+/// reader never sees half a PNG. Every stage draws its pictures through this.
+pub fn render_png(path: &Path, draw: impl FnOnce(&Path) -> DrawResult) -> Result<(), PlotError> {
+    let err = |msg: String| PlotError { path: path.to_path_buf(), msg };
+    models::atomic::render_atomic(path, |tmp| draw(tmp).map_err(std::io::Error::other)).map_err(|e| err(e.to_string()))
 }

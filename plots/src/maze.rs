@@ -11,7 +11,7 @@ use envs::eval::Trajectory;
 use envs::point_maze::{Cell, Layout, CELL};
 use plotters::prelude::*;
 
-use crate::PlotError;
+use crate::{DrawResult, PlotError};
 
 /// Pixels per maze cell.
 const PX: u32 = 80;
@@ -30,8 +30,7 @@ pub fn plot_maze_trajectories(
     if let Some(k) = trajectories.iter().position(|t| t.positions.iter().any(|p| p.len() < 2)) {
         return Err(err(format!("trajectory {k} has positions with fewer than 2 coordinates")));
     }
-    models::atomic::render_atomic(path, |tmp| draw(layout, trajectories, title, tmp).map_err(std::io::Error::other))
-        .map_err(|e| err(e.to_string()))
+    crate::render_png(path, |tmp| draw(layout, trajectories, title, tmp))
 }
 
 /// Chart coordinates, in cells: (horizontal, vertical) = (world y, −world x) / 4, so rows run downward.
@@ -39,13 +38,12 @@ fn screen(p: &[f32]) -> (f64, f64) {
     (f64::from(p[1] / CELL), -f64::from(p[0] / CELL))
 }
 
-fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -> std::result::Result<(), String> {
-    let s = |e: &dyn std::fmt::Display| e.to_string();
+fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -> DrawResult {
     let (rows, cols) = (layout.rows as u32, layout.cols as u32);
     let (caption, x_area, y_area, margin) = (40, 45, 60, 15);
     let size = (cols * PX + y_area + 2 * margin, rows * PX + caption + x_area + 2 * margin);
     let root = BitMapBackend::new(out, size).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| s(&e))?;
+    root.fill(&WHITE)?;
     let c = f64::from(CELL);
     // Shrink the title until it fits the width (DejaVu Sans averages about 0.55 em per character).
     let title_px = (f64::from(size.0 - 2 * margin) / (0.56 * title.chars().count().max(1) as f64)).clamp(10.0, 22.0);
@@ -57,8 +55,7 @@ fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -
         .margin(margin)
         .x_label_area_size(x_area)
         .y_label_area_size(y_area)
-        .build_cartesian_2d(x_range, y_range)
-        .map_err(|e| s(&e))?;
+        .build_cartesian_2d(x_range, y_range)?;
     chart
         .configure_mesh()
         .disable_mesh()
@@ -68,8 +65,7 @@ fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -
         .y_labels(rows as usize + 1)
         .y_label_formatter(&|v| format!("{}", -v * c + 0.0))
         .x_label_formatter(&|v| format!("{}", v * c + 0.0))
-        .draw()
-        .map_err(|e| s(&e))?;
+        .draw()?;
 
     let wall = RGBColor(110, 110, 110);
     let start = RGBColor(170, 220, 170);
@@ -86,28 +82,26 @@ fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -
         let (x, y) = screen(&[cx, cy]);
         Some(Rectangle::new([(x - 0.5, y + 0.5), (x + 0.5, y - 0.5)], colour.filled()))
     });
-    chart.draw_series(boxes).map_err(|e| s(&e))?;
+    chart.draw_series(boxes)?;
     let [sx, sy] = Layout::center(layout.start().0, layout.start().1);
     let label_style = ("sans-serif", 16).into_font().color(&BLACK);
-    chart
-        .draw_series(std::iter::once(Text::new("start", screen(&[sx - 1.8, sy - 1.8]), label_style)))
-        .map_err(|e| s(&e))?;
+    chart.draw_series(std::iter::once(Text::new("start", screen(&[sx - 1.8, sy - 1.8]), label_style)))?;
 
     for (k, traj) in trajectories.iter().enumerate() {
         let colour = Palette99::pick(k).to_rgba();
         let line = traj.positions.iter().map(|p| screen(p));
-        chart.draw_series(LineSeries::new(line, colour.stroke_width(2))).map_err(|e| s(&e))?;
+        chart.draw_series(LineSeries::new(line, colour.stroke_width(2)))?;
         if let Some(end) = traj.positions.last() {
-            chart.draw_series(std::iter::once(Circle::new(screen(end), 3, colour.filled()))).map_err(|e| s(&e))?;
+            chart.draw_series(std::iter::once(Circle::new(screen(end), 3, colour.filled())))?;
         }
         let g = screen(&traj.goal);
         if traj.success {
             let dots = [Circle::new(g, 7, colour.filled()), Circle::new(g, 7, BLACK.stroke_width(1))];
-            chart.draw_series(dots).map_err(|e| s(&e))?;
+            chart.draw_series(dots)?;
         } else {
-            chart.draw_series(std::iter::once(Cross::new(g, 7, colour.stroke_width(3)))).map_err(|e| s(&e))?;
+            chart.draw_series(std::iter::once(Cross::new(g, 7, colour.stroke_width(3))))?;
         }
     }
-    root.present().map_err(|e| s(&e))?;
+    root.present()?;
     Ok(())
 }

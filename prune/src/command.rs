@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use crate::error::{PruneError, Result};
 use clap::{ArgMatches, CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use rundir::config::{config_flag, resolve as resolve_layers};
@@ -42,7 +42,8 @@ pub fn resolve(matches: &ArgMatches) -> Result<PruneConfig> {
 /// The pipeline with a progress bar for each healing run (on a terminal) and a log line per stage.
 pub fn run(cfg: &PruneConfig) -> Result<Pruned> {
     let terminal = std::io::stderr().is_terminal();
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} SGD steps, ETA {eta} {msg}")?
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} SGD steps, ETA {eta} {msg}")
+        .map_err(|e| PruneError::Invalid(e.to_string()))?
         .progress_chars("=> ");
     let mut bar: Option<(String, ProgressBar)> = None;
     let result = prune(cfg, |e| match e {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use clap::ArgAction;
 use models::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -144,38 +144,38 @@ impl PruneConfig {
     pub fn validate(&self) -> Result<()> {
         let depth = self.target_depth.is_some() || self.keep_blocks.is_some();
         if self.target_depth.is_some() && self.keep_blocks.is_some() {
-            bail!("give --target-depth or --keep-blocks, not both (--target-depth D keeps D/4 blocks)");
+            bail!(config: "give --target-depth or --keep-blocks, not both (--target-depth D keeps D/4 blocks)");
         }
         if !depth && self.width_ratio.is_none() {
-            bail!("nothing to prune: give --target-depth D, --keep-blocks N or --width-ratio R");
+            bail!(config: "nothing to prune: give --target-depth D, --keep-blocks N or --width-ratio R");
         }
         if depth && self.width_ratio.is_some() {
-            bail!(
+            bail!(config:
                 "prune depth and width in two runs: first --target-depth/--keep-blocks, then --width-ratio with \
                  --model set to the first run's output directory"
             );
         }
         if let Some(d) = self.target_depth {
             if d == 0 || !d.is_multiple_of(4) {
-                bail!(
+                bail!(config:
                     "--target-depth {d}: must be a positive multiple of 4 (depth counts the Linear layers in \
                      residual blocks of 4; --keep-blocks N is the same as --target-depth 4N)"
                 );
             }
         }
         if self.keep_blocks == Some(0) {
-            bail!("--keep-blocks 0: keep at least one residual block");
+            bail!(config: "--keep-blocks 0: keep at least one residual block");
         }
         if let Some(r) = self.width_ratio {
             if !(r > 0.0 && r < 1.0) {
-                bail!(
+                bail!(config:
                     "--width-ratio {r}: must be strictly between 0 and 1 (the fraction of each block's inner \
                      units to keep, e.g. 0.5)"
                 );
             }
         }
         if self.prune_stream && self.width_ratio.is_none() {
-            bail!("--prune-stream narrows the residual stream by --width-ratio; give --width-ratio too");
+            bail!(config: "--prune-stream narrows the residual stream by --width-ratio; give --width-ratio too");
         }
         let positive = [
             ("--score-states", self.score_states),
@@ -187,10 +187,10 @@ impl PruneConfig {
             ("--heal-sgd-steps-per-round", self.heal_sgd_steps_per_round),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            bail!("{name} 0: must be positive");
+            bail!(config: "{name} 0: must be positive");
         }
         if !(self.heal_lr > 0.0 && self.heal_lr.is_finite()) {
-            bail!("--heal-lr {}: must be a positive number", self.heal_lr);
+            bail!(config: "--heal-lr {}: must be a positive number", self.heal_lr);
         }
         Ok(())
     }
@@ -200,14 +200,14 @@ impl PruneConfig {
         self.validate()?;
         let p = path.display();
         if self.critic && cfg.critic_depth == 0 {
-            bail!("--critic: {p} has no critic (critic_depth 0, an actor-only model); drop --critic");
+            bail!(config: "--critic: {p} has no critic (critic_depth 0, an actor-only model); drop --critic");
         }
         if let Some(ratio) = self.width_ratio {
             let widths = cfg.block_inner_widths(models::config::TrunkKind::Actor);
             let smaller = widths.iter().flatten().any(|&w| kept_units(w, ratio) < w)
                 || (self.prune_stream && kept_units(cfg.width, ratio) < cfg.width);
             if !smaller {
-                bail!(
+                bail!(config:
                     "--width-ratio {ratio} keeps every unit of {p} (width {}): nothing to prune; choose a smaller \
                      ratio",
                     cfg.width
@@ -217,7 +217,7 @@ impl PruneConfig {
         }
         let (blocks, depth) = (cfg.actor_depth / 4, cfg.actor_depth);
         if blocks == 1 {
-            bail!("{p}'s actor has a single residual block (depth 4): there is no block to remove");
+            bail!(config: "{p}'s actor has a single residual block (depth 4): there is no block to remove");
         }
         let keep = self.keep_blocks.or(self.target_depth.map(|d| d / 4)).unwrap_or(blocks);
         let asked = match (self.target_depth, self.keep_blocks) {
@@ -225,19 +225,19 @@ impl PruneConfig {
             _ => format!("--keep-blocks {keep}"),
         };
         if keep > blocks {
-            bail!(
+            bail!(config:
                 "{asked} is larger than {p}'s actor ({blocks} blocks, depth {depth}); choose fewer than {blocks} \
                  blocks (a depth below {depth})"
             );
         }
         if keep == blocks {
-            bail!(
+            bail!(config:
                 "{asked}: {p}'s actor already has {blocks} blocks (depth {depth}), so there is nothing to prune; \
                  choose fewer blocks"
             );
         }
         if self.critic && keep > cfg.critic_depth / 4 {
-            bail!(
+            bail!(config:
                 "{asked} --critic: the critic encoders have only {} blocks (critic depth {}), fewer than the {keep} \
                  to keep; prune the actor alone (drop --critic) or keep fewer blocks",
                 cfg.critic_depth / 4,

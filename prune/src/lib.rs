@@ -7,6 +7,7 @@
 //!
 //! - [`command`]: the `prune` command: flags over `--config`, the pipeline with progress, the summary.
 //! - [`config`]: `PruneConfig` (also the CLI), its checks, the operation it resolves to, the output directory.
+//! - [`error`]: `PruneError`, the one error type of this library.
 //! - [`states`]: evaluation states from the model's own closed-loop rollouts.
 //! - [`score`]: block importance (angular distance, drop-one) and unit importance.
 //! - [`surgery`]: pure `Model → Model` functions that drop blocks or slice units.
@@ -16,6 +17,7 @@
 
 pub mod command;
 pub mod config;
+pub mod error;
 pub mod plan;
 pub mod plot;
 pub mod report;

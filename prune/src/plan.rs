@@ -1,7 +1,7 @@
 //! What a run cuts, decided from the scores: the order in which blocks go (depth) or the units each
 //! layer keeps at a ratio (width), the target, and the points of the sensitivity curve.
 
-use anyhow::Result;
+use crate::error::Result;
 use models::config::TrunkKind;
 use models::reference::CandleModel;
 use models::Model;

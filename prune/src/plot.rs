@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use distill::report::ActorCost;
+use plots::{render_png, DrawResult, PlotError};
 use plotters::prelude::*;
 
 use crate::report::{Axis, Report};
@@ -16,11 +16,11 @@ const UNHEALED: RGBColor = RGBColor(255, 127, 14);
 const HEALED: RGBColor = RGBColor(31, 119, 180);
 
 /// Writes the report's picture to `path` (via a temporary file in the same directory).
-pub fn plot_report(report: &Report, path: &Path) -> Result<()> {
-    models::atomic::render_atomic(path, |tmp| draw(report, tmp)).with_context(|| format!("plotting {}", path.display()))
+pub fn plot_report(report: &Report, path: &Path) -> Result<(), PlotError> {
+    render_png(path, |tmp| draw(report, tmp))
 }
 
-fn draw(report: &Report, out: &Path) -> Result<()> {
+fn draw(report: &Report, out: &Path) -> DrawResult {
     let root = BitMapBackend::new(out, (1300, 520)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!("{} on {}: {}", report.source, report.env, report.operation);

@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::path::Path;
 
-use anyhow::Result;
+use crate::error::Result;
 use distill::report::{ActorCost, Closed};
 use distill::run::CurvePoint;
 use models::config::InnerWidths;
@@ -184,6 +184,6 @@ impl Report {
         let json = serde_json::to_string_pretty(self)?;
         models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_json(), json.as_bytes())?;
         models::atomic::write_bytes_atomic(&ModelDir::new(dir).report_md(), self.markdown().as_bytes())?;
-        crate::plot::plot_report(self, &ModelDir::new(dir).report_png())
+        Ok(crate::plot::plot_report(self, &ModelDir::new(dir).report_png())?)
     }
 }

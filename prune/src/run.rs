@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, PruneError, Result};
 use candle_core::{DType, Device};
 use distill::baseline::evaluate_policy;
 use distill::report::{actor_cost, closed, Closed};
@@ -175,7 +175,8 @@ fn ratio(after: f64, before: f64) -> Option<f64> {
 fn write(out: &ModelDir, cfg: &PruneConfig, model: &Model, report: &Report) -> Result<()> {
     models::checkpoint::save(model, &out.checkpoint())?;
     models::onnx::export_actor(model, &out.onnx())?;
-    let toml = toml::to_string_pretty(cfg).context("writing the configuration as TOML")?;
+    let toml = toml::to_string_pretty(cfg)
+        .map_err(|e| PruneError::Invalid(format!("writing the configuration as TOML: {e}")))?;
     models::atomic::write_bytes_atomic(&out.dir.join("prune.toml"), toml.as_bytes())?;
     report.write(&out.dir)
 }

@@ -12,7 +12,7 @@
 //!
 //! Lower is less important everywhere; [`ascending`] orders indices for removal.
 
-use anyhow::{ensure, Result};
+use crate::error::{ensure, Result};
 use candle_core::Tensor;
 use models::config::TrunkKind;
 use models::reference::CandleModel;

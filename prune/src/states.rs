@@ -2,7 +2,7 @@
 //! on the environment's evaluation goals, spread over whole episodes, with the action it takes there
 //! (the critic's `(s, a)` input). Deterministic in the seed.
 
-use anyhow::{anyhow, ensure, Result};
+use crate::error::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use envs::{make_with, EnvOptions};
 use models::config::TrunkKind;
@@ -52,7 +52,7 @@ impl EvalStates {
         let (mut obs, mut actions) = (Vec::with_capacity(rows * od), Vec::with_capacity(rows * ad));
         let mut t = 0;
         while obs.len() < rows * od {
-            let a = actor.act_obs(env.observations(), n).map_err(|e| anyhow!("the model's actor: {e}"))?.to_vec();
+            let a = actor.act_obs(env.observations(), n).context("the model's actor")?.to_vec();
             if t % stride == 0 {
                 let take = (rows - obs.len() / od).min(n);
                 obs.extend_from_slice(&env.observations()[..take * od]);

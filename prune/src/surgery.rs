@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{bail, ensure, Context, Result};
 use models::config::TrunkKind;
 use models::{Model, ModelConfig, ModelLayout};
 use serde::{Deserialize, Serialize};

@@ -7,11 +7,13 @@
 //! - [`lock`]: one process per run directory, and a fresh run never overwrites an old one.
 //! - [`policy`]: a model's deterministic actor as an `envs` evaluation policy.
 //! - [`config`]: a stage's configuration resolved from flags, `--config`, a resumed run and defaults.
+//! - [`context`]: `error_context!`, the "doing what: why" messages of every stage's error type.
 //!
 //! Atomic writes live in `models::atomic` (the checkpoint writer needs them below this crate); the
 //! `_eval` naming rule lives in the `envs` registry (`envs::eval_env_name`), which owns the names.
 
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod layout;
 pub mod lineage;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::failure::{invalid, Context, Result, ServeError};
+use crate::failure::{bail, Context, Result, ServeError};
 use arc_swap::ArcSwap;
 use models::infer::ActorInfer;
 use models::ModelConfig;
@@ -94,7 +94,7 @@ fn batcher_config(cfg: &ServeConfig) -> BatcherConfig {
 fn warm_actor(actor: &mut ActorInfer, probe: &[f32]) -> Result<()> {
     let a = actor.act_obs(probe, 1)?;
     if a.iter().any(|x| !x.is_finite()) {
-        invalid!("the actor's warm-up action is not finite: {a:?}");
+        bail!("the actor's warm-up action is not finite: {a:?}");
     }
     Ok(())
 }
@@ -105,7 +105,7 @@ fn warm_batcher(b: &Batcher, probe: &[f32]) -> Result<()> {
     let rx = b.submit(probe.to_vec(), 1, None).map_err(failed)?;
     let reply = rx.blocking_recv().map_err(|_| ServeError::Stopped("the batcher stopped".into()))?.map_err(failed)?;
     if reply.actions.iter().any(|x| !x.is_finite()) {
-        invalid!("the {} warm-up action is not finite", b.name());
+        bail!("the {} warm-up action is not finite", b.name());
     }
     Ok(())
 }

@@ -32,37 +32,4 @@ pub enum ServeError {
 
 pub type Result<T, E = ServeError> = std::result::Result<T, E>;
 
-/// Prepends what was being done to an error, as `anyhow::Context` does, for [`ServeError`].
-pub trait Context<T> {
-    fn context(self, context: impl Into<String>) -> Result<T>;
-    fn with_context<S: Into<String>>(self, context: impl FnOnce() -> S) -> Result<T>;
-}
-
-impl<T, E: Into<ServeError>> Context<T> for std::result::Result<T, E> {
-    fn context(self, context: impl Into<String>) -> Result<T> {
-        self.map_err(|e| ServeError::Context { context: context.into(), cause: Box::new(e.into()) })
-    }
-    fn with_context<S: Into<String>>(self, context: impl FnOnce() -> S) -> Result<T> {
-        self.map_err(|e| ServeError::Context { context: context().into(), cause: Box::new(e.into()) })
-    }
-}
-
-/// `return Err(ServeError::Invalid(format!(...)))`.
-macro_rules! invalid {
-    ($($fmt:tt)+) => {
-        return Err($crate::failure::ServeError::Invalid(format!($($fmt)+)))
-    };
-}
-pub(crate) use invalid;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_reads_outside_in() {
-        let inner: Result<()> = Err(ServeError::Invalid("the bank is empty".into()));
-        let e = inner.context("loading the planner").context("starting").unwrap_err();
-        assert_eq!(e.to_string(), "starting: loading the planner: the bank is empty");
-    }
-}
+rundir::error_context!(ServeError in failure);

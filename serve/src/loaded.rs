@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::failure::{invalid, Context, Result, ServeError};
+use crate::failure::{bail, Context, Result, ServeError};
 use models::bank::WaypointBank;
 use models::{Model, ModelConfig};
 use serde::Serialize;
@@ -98,7 +98,7 @@ pub fn load_planner(path: &Path) -> Result<PlannerFiles> {
     let loaded = load_model(path).context("loading the planner")?;
     let cfg = &loaded.model.cfg;
     if cfg.critic_depth == 0 {
-        invalid!(
+        bail!(
             "{}: the planner needs a critic (critic_depth is 0: an actor-only student); pass the teacher's run \
              directory as --planner",
             loaded.checkpoint.display()
@@ -107,10 +107,10 @@ pub fn load_planner(path: &Path) -> Result<PlannerFiles> {
     let bank_path = rundir::find_bank(&rundir::Lineage::of(&loaded.checkpoint, cfg))?;
     let bank = WaypointBank::load(&bank_path)?;
     if bank.is_empty() {
-        invalid!("{}: the waypoint bank is empty", bank_path.display());
+        bail!("{}: the waypoint bank is empty", bank_path.display());
     }
     if bank.state_dim != cfg.state_dim || bank.info.goal_indices != cfg.goal_indices {
-        invalid!(
+        bail!(
             "{}: the bank's states ({} values, goal indices {:?}) do not match the planner ({} values, goal indices \
              {:?}); it belongs to another run",
             bank_path.display(),
@@ -128,12 +128,12 @@ pub fn load_planner(path: &Path) -> Result<PlannerFiles> {
 pub fn check_pair(planner: &ModelConfig, controller: &ModelConfig) -> Result<()> {
     let (p, c) = (planner, controller);
     if envs::base_env_name(&p.env) != envs::base_env_name(&c.env) {
-        invalid!("the planner was trained on {} but the controller on {}", p.env, c.env);
+        bail!("the planner was trained on {} but the controller on {}", p.env, c.env);
     }
     if (p.state_dim, p.goal_dim, p.action_dim) != (c.state_dim, c.goal_dim, c.action_dim)
         || p.goal_indices != c.goal_indices
     {
-        invalid!(
+        bail!(
             "the planner (state {}, goal {}, action {}, goal indices {:?}) and the controller (state {}, goal {}, action {}, \
              goal indices {:?}) disagree on the environment's sizes",
             p.state_dim,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use models::bank::{farthest_point_sampling, BankInfo, WaypointBank};
 use rand::Rng;
 

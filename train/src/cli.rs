@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use crate::error::Result;
 use clap::{ArgMatches, CommandFactory, Parser};
 use rundir::config::{config_flag, resolve as resolve_layers, Layer};
 use rundir::RunDir;
@@ -39,7 +39,7 @@ pub struct Invocation {
 }
 
 /// Parses `args` (the program name first) and resolves them; clap's own errors (`--help` included)
-/// come back as `clap::Error` inside the `anyhow::Error`.
+/// come back as [`TrainError::Cli`](crate::error::TrainError::Cli).
 pub fn parse_from<I, T>(args: I) -> Result<Invocation>
 where
     I: IntoIterator<Item = T>,
@@ -62,7 +62,7 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
     }
     layers.extend(config_flag(matches)?);
     let cfg: TrainConfig = resolve_layers(matches, &layers)?;
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     let out = out.unwrap_or_else(|| cfg.default_run_dir());
     Ok(Invocation { cfg, out, resume })
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use clap::ArgAction;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{bail, Context, Result, TrainError};
+
 /// The update path (`--backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -170,15 +172,16 @@ impl TrainConfig {
     }
 
     /// Reads a TOML file of overrides on top of the defaults.
-    pub fn from_toml_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
     }
 
     /// The configuration as `config.toml` holds it. An error rather than an empty file: a run whose
     /// config.toml is empty would resume with the defaults.
-    pub fn to_toml(&self) -> anyhow::Result<String> {
-        toml::to_string_pretty(self).map_err(|e| anyhow::anyhow!("cannot write the configuration as TOML: {e}"))
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self)
+            .map_err(|e| TrainError::Invalid(format!("cannot write the configuration as TOML: {e}")))
     }
 
     pub fn actor_depth(&self) -> usize {
@@ -191,7 +194,7 @@ impl TrainConfig {
     }
 
     /// Checks what the types cannot.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         let positive = [
             ("width", self.width),
             ("batch_size", self.batch_size),
@@ -204,30 +207,30 @@ impl TrainConfig {
             ("bank_size", self.bank_size),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(format!("{name} must be positive"));
+            bail!(config: "{name} must be positive");
         }
         for (name, d) in [("depth", self.depth), ("actor_depth", self.actor_depth())] {
             if d == 0 || d % 4 != 0 {
-                return Err(format!("{name} = {d}: must be a positive multiple of 4 (4, 8, 16, ..., 1024)"));
+                bail!(config: "{name} = {d}: must be a positive multiple of 4 (4, 8, 16, ..., 1024)");
             }
         }
         if self.batch_size < 2 {
-            return Err("batch_size must be at least 2 (the critic contrasts within the batch)".into());
+            bail!(config: "batch_size must be at least 2 (the critic contrasts within the batch)");
         }
         if !(0.0..1.0).contains(&self.gamma) || self.gamma == 0.0 {
-            return Err(format!("gamma = {} must be in (0, 1)", self.gamma));
+            bail!(config: "gamma = {} must be in (0, 1)", self.gamma);
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("lr = {} must be a positive number", self.lr));
+            bail!(config: "lr = {} must be a positive number", self.lr);
         }
         if self.target_entropy.is_some_and(|t| !t.is_finite()) {
-            return Err("target_entropy must be a finite number".into());
+            bail!(config: "target_entropy must be a finite number");
         }
         if let Err(e) = self.device.parse::<models::device::DeviceSpec>() {
-            return Err(e.to_string());
+            bail!(config: "{e}");
         }
         if self.eval_every == 0 {
-            return Err("eval_every must be positive".into());
+            bail!(config: "eval_every must be positive");
         }
         Ok(())
     }

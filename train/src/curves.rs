@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use plots::{render_png, DrawResult, PlotError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -40,12 +40,11 @@ const GOALS: [RGBColor; 6] = [RGBColor(230, 159, 0), RGBColor(0, 158, 115), RGBC
     RGBColor(213, 94, 0), RGBColor(86, 180, 233), RGBColor(140, 86, 75)];
 
 /// Writes the curves of `metrics` (one entry per evaluation, in order) as a PNG at `path`.
-pub fn plot_curves(metrics: &[Metrics], title: &str, path: &Path) -> Result<()> {
-    models::atomic::render_atomic(path, |tmp| draw(metrics, title, tmp))
-        .with_context(|| format!("plotting training curves to {}", path.display()))
+pub fn plot_curves(metrics: &[Metrics], title: &str, path: &Path) -> Result<(), PlotError> {
+    render_png(path, |tmp| draw(metrics, title, tmp))
 }
 
-fn draw(metrics: &[Metrics], title: &str, out: &Path) -> Result<()> {
+fn draw(metrics: &[Metrics], title: &str, out: &Path) -> DrawResult {
     let root = BitMapBackend::new(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let title = match metrics.len() {
@@ -141,7 +140,7 @@ fn marks(pts: &[(f64, f64)], colour: RGBColor) -> Vec<Circle<(f64, f64), i32>> {
     pts.iter().filter(|_| short).map(|p| Circle::new(*p, 3, colour.filled())).collect()
 }
 
-fn single_panel(area: &Area, caption: &str, x: &[f64], xr: &Range<f64>, y: &[f64], colour: RGBColor) -> Result<()> {
+fn single_panel(area: &Area, caption: &str, x: &[f64], xr: &Range<f64>, y: &[f64], colour: RGBColor) -> DrawResult {
     let mut chart = chart(area, caption, 0).build_cartesian_2d(xr.clone(), linear(span(y.iter().copied())))?;
     mesh!(chart).draw()?;
     let pts = points(x, y.iter().copied());
@@ -150,7 +149,7 @@ fn single_panel(area: &Area, caption: &str, x: &[f64], xr: &Range<f64>, y: &[f64
     Ok(())
 }
 
-fn success_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -> Result<()> {
+fn success_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -> DrawResult {
     let (plot, legend) = area.split_horizontally(area.dim_in_pixel().0.saturating_sub(LEGEND_W));
     let mut chart = chart(&plot, "evaluation success rate", 0).build_cartesian_2d(xr.clone(), -0.02..1.02)?;
     mesh!(chart).draw()?;
@@ -206,7 +205,7 @@ fn success_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -
     Ok(())
 }
 
-fn alpha_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -> Result<()> {
+fn alpha_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -> DrawResult {
     let alpha: Vec<f64> = metrics.iter().map(|m| f64::from(m.alpha)).collect();
     let entropy: Vec<f64> = metrics.iter().map(|m| f64::from(m.entropy)).collect();
     // The caption names each series in its colour, so the panel needs no legend over the data.

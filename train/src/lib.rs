@@ -11,6 +11,7 @@
 //! - [`bank`]: `bank.safetensors`, the planner's waypoints.
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
 //! - [`progress`]: observer hooks and the terminal progress bar.
+//! - [`error`]: `TrainError`, the one error type of this library.
 //! - [`sweep`]: a depth sweep's finished runs pooled per depth, `sweep.json` and `depth_sweep.png`.
 
 pub mod bank;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod curves;
+pub mod error;
 pub mod metrics;
 pub mod progress;
 pub mod replay;

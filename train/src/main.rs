@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) if e.is::<train::run::Interrupted>() => {
+        Err(e) if e.interrupted().is_some() => {
             eprintln!("{e}");
             ExitCode::from(130)
         }

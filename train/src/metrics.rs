@@ -5,7 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use envs::eval::EvalReport;
 use envs::point_maze::Layout;
 use serde::Serialize;
@@ -84,7 +84,7 @@ pub const CSV_HEADER: &str =
 pub fn plot_history(cfg: &TrainConfig, files: &RunDir) -> Result<()> {
     let history = read_history(&files.metrics_jsonl())?;
     let title = format!("{} depth {} (actor {}) width {}", cfg.env, cfg.depth, cfg.actor_depth(), cfg.width);
-    crate::curves::plot_curves(&history, &title, &files.curves())
+    Ok(crate::curves::plot_curves(&history, &title, &files.curves())?)
 }
 
 /// Every row of a `metrics.jsonl`, in order. A line that is not a metrics row is an error naming it:

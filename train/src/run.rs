@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use envs::eval::{evaluate_with, EvalOptions};
 use envs::point_maze::Layout;
 use envs::seed::derive;
@@ -68,7 +68,7 @@ pub struct Summary {
 /// steps of the restored policy (not counted in the run's env steps) and the environments start new
 /// episodes.
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate()?;
     let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
     // An unknown environment is refused before the run directory is touched.
     make_with(&cfg.env, 1, cfg.seed, &opts)?;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result, TrainError};
 use envs::GoalEnv;
 use rundir::RunDir;
 use safetensors::{Dtype, SafeTensors};
@@ -102,7 +102,7 @@ pub fn restore(path: &Path, replay: &mut Replay, env: &mut dyn GoalEnv, collecto
         .collect();
     replay
         .restore_raw(RawReplay { states: &states, actions: &actions, traj: &traj, step: &step, total })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
     env.restore(&u64s(data("envs", Dtype::U64)?)).with_context(|| path.display().to_string())?;
     let set = data("collector.chained_set", Dtype::U8)?;
     let goals = f32s(data("collector.chained_goal", Dtype::F32)?);

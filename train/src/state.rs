@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result, TrainError};
 use models::checkpoint::{checkpoint_metadata, read_safetensors, write_safetensors_atomic, CONFIG_KEY};
 use models::{Adam, Model, ModelConfig, ModelLayout};
 use rand_chacha::ChaCha8Rng;
@@ -80,7 +80,7 @@ pub fn load(path: &Path) -> Result<Restored> {
     let (params, adam_m, adam_v) = (take("params")?, take("adam.m")?, take("adam.v")?);
     let num = |key: &str| -> Result<u128> {
         let s = meta.get(key).with_context(|| format!("{}: {key} is missing from the header", path.display()))?;
-        s.parse().with_context(|| format!("{}: {key} = {s:?} is not a number", path.display()))
+        s.parse().map_err(|_| TrainError::Invalid(format!("{}: {key} = {s:?} is not a number", path.display())))
     };
     let counters = Counters {
         env_steps: num(KEYS[1])? as u64,

@@ -15,8 +15,9 @@ use std::fs;
 use std::ops::Range;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use envs::eval::Stat;
+use plots::{render_png, DrawResult, PlotError};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -139,7 +140,7 @@ pub fn collect_sweep(dir: &Path) -> Result<Vec<SweepPoint>> {
     let mut by_depth: BTreeMap<usize, (Vec<RunResult>, Vec<SkippedRun>)> = BTreeMap::new();
     for path in &run_dirs {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let cfg = TrainConfig::from_toml_file(&path.join("config.toml")).map_err(anyhow::Error::msg)?;
+        let cfg = TrainConfig::from_toml_file(&path.join("config.toml"))?;
         let (runs, skipped) = by_depth.entry(cfg.depth).or_default();
         let eval_path = path.join("eval.json");
         let eval = if eval_path.is_file() { Some(read_eval(&eval_path)?) } else { None };
@@ -228,12 +229,11 @@ const SEED: RGBColor = RGBColor(60, 60, 60);
 const NOTE: RGBColor = RGBColor(110, 110, 110);
 
 /// Writes the success-rate-against-depth picture of `points` as a PNG at `path`.
-pub fn plot_sweep(points: &[SweepPoint], title: &str, path: &Path) -> Result<()> {
-    models::atomic::render_atomic(path, |tmp| draw(points, title, tmp))
-        .with_context(|| format!("plotting the depth sweep to {}", path.display()))
+pub fn plot_sweep(points: &[SweepPoint], title: &str, path: &Path) -> Result<(), PlotError> {
+    render_png(path, |tmp| draw(points, title, tmp))
 }
 
-fn draw(points: &[SweepPoint], title: &str, out: &Path) -> Result<()> {
+fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
     let root = BitMapBackend::new(out, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     // Shrink a long title to fit the width (DejaVu Sans averages about 0.55 em per character).
@@ -326,7 +326,7 @@ fn draw_panel(
     points: &[SweepPoint],
     pooled: impl Fn(&SweepPoint) -> Option<(f64, f64, f64)>,
     per_run: impl Fn(&RunResult) -> f64,
-) -> Result<()> {
+) -> DrawResult {
     let mut chart = ChartBuilder::on(area)
         .caption(panel.caption, (FONT, 20))
         .margin(12)
@@ -381,7 +381,7 @@ fn seed_dot<C>(at: C) -> Circle<C, i32> {
 }
 
 /// The strip under the panels: the legend, each depth's seeds and the skipped runs.
-fn draw_footer(area: &Area, points: &[SweepPoint]) -> Result<()> {
+fn draw_footer(area: &Area, points: &[SweepPoint]) -> DrawResult {
     let font = |colour: &RGBColor| (FONT, 15).into_font().color(colour).pos(Pos::new(HPos::Left, VPos::Center));
     let (x0, mut y) = (24, 14);
     if points.iter().any(|p| !p.runs.is_empty()) {

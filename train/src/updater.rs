@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use anyhow::{bail, Result};
+use crate::error::{bail, Result};
 use candle_core::DType;
 use models::candle_update::CandleTrainer;
 use models::device::DeviceSpec;

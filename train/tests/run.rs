@@ -66,7 +66,7 @@ fn bad_configs_are_clear_errors() {
         (TrainConfig { gamma: 1.0, ..TrainConfig::default() }, "gamma"),
         (TrainConfig { num_envs: 0, ..TrainConfig::default() }, "num_envs"),
     ] {
-        let e = cfg.validate().unwrap_err();
+        let e = cfg.validate().unwrap_err().to_string();
         assert!(e.contains(want), "{e}");
     }
     let e = train::run::train(

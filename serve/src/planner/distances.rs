@@ -6,7 +6,7 @@
 //! leaves the other core to the controller. Large batches are cut into chunks so memory stays
 //! bounded whatever the bank size.
 
-use crate::failure::{invalid, Result};
+use crate::failure::{bail, Result};
 use models::critic_infer::CriticInfer;
 use models::infer::ActorInfer;
 use models::reference::DIST_EPS;
@@ -25,7 +25,7 @@ pub struct DistanceNet {
 impl DistanceNet {
     pub fn new(model: &Model) -> Result<Self> {
         if model.cfg.critic_depth == 0 {
-            invalid!("the planner needs a critic (critic_depth is 0)");
+            bail!("the planner needs a critic (critic_depth is 0)");
         }
         Ok(DistanceNet { cfg: model.cfg.clone(), actor: ActorInfer::new(model), critic: CriticInfer::new(model)? })
     }

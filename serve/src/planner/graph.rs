@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::failure::{invalid, Context, Result};
+use crate::failure::{bail, Context, Result};
 use models::bank::WaypointBank;
 use models::checkpoint::{read_safetensors, write_safetensors_atomic};
 use sha2::{Digest, Sha256};
@@ -108,7 +108,7 @@ pub fn node_costs(net: &mut DistanceNet, bank: &WaypointBank) -> Result<Vec<f32>
         costs[i * m + i] = 0.0;
     }
     if costs.iter().any(|c| !c.is_finite()) {
-        invalid!("the planner's critic gives non-finite distances between bank states");
+        bail!("the planner's critic gives non-finite distances between bank states");
     }
     Ok(costs)
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-use crate::failure::{invalid, Result};
+use crate::failure::{bail, Result};
 use models::bank::WaypointBank;
 use serde::Serialize;
 
@@ -162,7 +162,7 @@ impl PlannerAssets {
         let from = row_distances(&phi[..k * m * repr], &repeat(&self.node_psi, k), repr);
         let direct = row_distances(&phi[(k + f) * m * repr..], &psi_goals, repr);
         if from.iter().chain(&direct).any(|c| !c.is_finite()) {
-            invalid!("the planner's critic gave non-finite distances");
+            bail!("the planner's critic gave non-finite distances");
         }
         if self.to_goal.len() + f > GOAL_CACHE {
             self.to_goal.clear();
@@ -172,7 +172,7 @@ impl PlannerAssets {
             let psi = repeat(&psi_goals[s * repr..(s + 1) * repr], m);
             let to = row_distances(&phi[(k + n) * m * repr..(k + n + 1) * m * repr], &psi, repr);
             if to.iter().any(|c| !c.is_finite()) {
-                invalid!("the planner's critic gave non-finite distances");
+                bail!("the planner's critic gave non-finite distances");
             }
             self.to_goal.insert(goal_key(g), to);
         }
