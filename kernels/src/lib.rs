@@ -1,0 +1,30 @@
+//! deepcrl `kernels`: the CUDA C kernels of the GPU training path (issue 16), in one place with
+//! their launch geometry, so the CUDA device and the CPU execution of the same text agree.
+//!
+//! - [`source`]: the kernel files, the program text NVRTC compiles, and the kernels' names.
+//! - [`geometry`]: grid and block sizes for each kernel, and the shapes they accept.
+//! - [`cpu`] (feature `cpu-sim`, on by default): the very same `.cu` text compiled as C++ with a
+//!   fiber shim (`kernels/cpu/shim.h`: CUDA threads as fibers, `__syncthreads` as a real barrier,
+//!   shared memory per block) and run on the CPU, so every kernel is tested against the fused CPU
+//!   path (`models::fast`) on machines without a GPU.
+//!
+//! Why a C++ shim rather than OpenCL on pocl: the GPU's own `.cu` text runs unchanged (no second
+//! dialect to keep in step), it needs only the C++ compiler every Rust machine has, and a barrier
+//! that only some threads reach is reported instead of hanging.
+
+pub mod geometry;
+pub mod source;
+
+#[cfg(feature = "cpu-sim")]
+pub mod cpu;
+
+/// A kernel that could not run: which one and why.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("kernel {kernel}: {msg}")]
+    Shape { kernel: &'static str, msg: String },
+    #[error("kernel {kernel} failed on the CPU: {msg}")]
+    Launch { kernel: &'static str, msg: String },
+}
+
+pub type Result<T, E = KernelError> = std::result::Result<T, E>;
