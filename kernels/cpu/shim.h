@@ -9,6 +9,7 @@
 #pragma once
 
 #include <math.h>
+#include <string.h>
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -41,5 +42,10 @@ int run(unsigned grid, unsigned block, F f) {
 #define __syncthreads() shim::sync_threads()
 
 // CUDA's device library names, for the kernels' calls (expf, sqrtf, pow come from math.h).
+inline float __int_as_float(int i) {
+    float f;
+    memcpy(&f, &i, sizeof f);
+    return f;
+}
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }

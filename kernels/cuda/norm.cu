@@ -47,8 +47,9 @@ extern "C" __global__ void ln_silu_forward(float* __restrict__ z, const float* _
 
 // Backward: d [rows, width] holds ∂L/∂a on entry and ∂L/∂z on return. Block b handles rows
 // [b·rows_per_block, (b+1)·rows_per_block); with `partial` non-null it writes that block's column
-// sums to partial[b, 0..3·width] as (γ, β, bias) gradients, which sum_partials then adds up over
-// blocks in a fixed order (deterministic, unlike atomics).
+// sums to partial[b, 0..3·width] as the (bias, γ, β) gradients, the order the flat parameter
+// buffer keeps them in (models::layout), which sum_partials then adds up over blocks in a fixed
+// order (deterministic, unlike atomics) straight into the gradient buffer.
 extern "C" __global__ void ln_silu_backward(float* __restrict__ d, const float* __restrict__ nhat,
                                             const float* __restrict__ rstd, const float* __restrict__ gamma,
                                             const float* __restrict__ beta, float* __restrict__ partial, int rows,
@@ -97,14 +98,15 @@ extern "C" __global__ void ln_silu_backward(float* __restrict__ d, const float* 
     for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
         const int j = t + k * step;
         if (j < width) {
-            p[j] = g_gamma[k];
-            p[width + j] = g_beta[k];
-            p[2 * width + j] = g_bias[k];
+            p[j] = g_bias[k];
+            p[width + j] = g_gamma[k];
+            p[2 * width + j] = g_beta[k];
         }
     }
 }
 
-// out[i] = Σ_b partial[b, i] for i < n, summed over b in order: one thread per i.
+// out[i] = Σ_b partial[b, i] for i < n, summed over b in order: one thread per i. Also the column
+// sums of a [rows, n] matrix (a head's bias gradient), with blocks = rows.
 extern "C" __global__ void sum_partials(const float* __restrict__ partial, float* __restrict__ out, int blocks, int n) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;

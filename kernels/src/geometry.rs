@@ -32,9 +32,14 @@ pub fn row_block(kernel: &'static str, width: usize) -> Result<u32> {
     Ok(threads.next_power_of_two().clamp(32, MAX_BLOCK) as u32)
 }
 
+/// A row kernel with one block per row of `width` (`ln_silu_forward`, `infonce_rows`).
+pub fn per_row(kernel: &'static str, rows: usize, width: usize) -> Result<Launch> {
+    Ok(Launch { grid: grid(kernel, rows)?, block: row_block(kernel, width)? })
+}
+
 /// `ln_silu_forward`: one block per row.
 pub fn ln_forward(rows: usize, width: usize) -> Result<Launch> {
-    Ok(Launch { grid: grid("ln_silu_forward", rows)?, block: row_block("ln_silu_forward", width)? })
+    per_row("ln_silu_forward", rows, width)
 }
 
 /// `ln_silu_backward`: blocks of [`BACKWARD_ROWS_PER_BLOCK`] rows; the grid is also the number of

@@ -2,14 +2,35 @@
 
 /// (file name, text), helpers first. The CPU build includes the same files in the same order
 /// (`kernels/cpu/launch.cpp`).
-pub const FILES: [(&str, &str); 3] = [
+pub const FILES: [(&str, &str); 6] = [
     ("common.cuh", include_str!("../cuda/common.cuh")),
     ("norm.cu", include_str!("../cuda/norm.cu")),
     ("adam.cu", include_str!("../cuda/adam.cu")),
+    ("elementwise.cu", include_str!("../cuda/elementwise.cu")),
+    ("actor.cu", include_str!("../cuda/actor.cu")),
+    ("loss.cu", include_str!("../cuda/loss.cu")),
 ];
 
 /// Every `extern "C" __global__` kernel the files define, by the name a module loads.
-pub const KERNELS: [&str; 5] = ["ln_silu_forward", "ln_silu_backward", "sum_partials", "adam_tick", "adam_step"];
+pub const KERNELS: [&str; 17] = [
+    "ln_silu_forward",
+    "ln_silu_backward",
+    "sum_partials",
+    "adam_tick",
+    "adam_step",
+    "concat_rows",
+    "add_bias",
+    "add",
+    "actor_sample",
+    "actor_sample_backward",
+    "q_and_grad",
+    "actor_alpha",
+    "pair_dist",
+    "infonce_rows",
+    "infonce_reduce",
+    "pair_grads_phi",
+    "pair_grads_psi",
+];
 
 /// NVRTC options besides the architecture, for the runtime compile and the compile gate alike.
 /// No fast math: the kernels are tested against the CPU path's IEEE arithmetic (FMA contraction,

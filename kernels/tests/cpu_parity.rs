@@ -1,4 +1,4 @@
-//! The GPU kernels' own source, run on the CPU by the fiber shim, against the fused CPU path
+//! The GPU kernels' own source, run on the CPU device (fiber shim), against the fused CPU path
 //! (`models::fast`) that training uses today. Shapes include odd batch sizes, an odd width (a
 //! width-pruned layer) and the widths 64, 256 and 1024 of issue 16.
 //!
@@ -6,32 +6,19 @@
 //! (a shared-memory tree against eight SIMD lanes) and in exp (libm's expf against the fused path's
 //! polynomial), both a few ulp.
 
-use kernels::cpu;
+mod common;
+
+use common::{assert_close, get, put, uniform};
+use kernels::cpu::CpuDevice;
+use kernels::device::Device;
+use kernels::ops;
 use models::crl::{Adam, AdamConfig};
 use models::fast::norm_act::{self, NormGrads};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const TOL: f32 = 1e-5;
 const ROWS: [usize; 3] = [1, 37, 130];
 const WIDTHS: [usize; 4] = [64, 100, 256, 1024];
-
-fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
-}
-
-fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let (mut worst, mut at) = (0f32, 0);
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(g.is_finite(), "{what}[{i}] = {g}");
-        let err = (g - w).abs() / w.abs().max(1.0);
-        if err > worst {
-            (worst, at) = (err, i);
-        }
-    }
-    assert!(worst <= TOL, "{what}: worst scaled error {worst:e} at {at} (kernel {}, fused {})", got[at], want[at]);
-}
 
 /// Layer parameters and a Linear output with a non-zero mean and spread per row, as in a trunk.
 struct Layer {
@@ -58,40 +45,62 @@ fn layer(rows: usize, width: usize, seed: u64) -> Layer {
 
 #[test]
 fn ln_silu_forward_matches_the_fused_cpu_path() {
+    let mut dev = CpuDevice::new();
     for rows in ROWS {
         for width in WIDTHS {
             let l = layer(rows, width, (rows * 10_000 + width) as u64);
-            let (mut z_k, mut rstd_k, mut act_k) = (l.z.clone(), vec![0.0; rows], vec![0.0; rows * width]);
-            cpu::ln_silu_forward(&mut z_k, &l.bias, &l.gamma, &l.beta, &mut rstd_k, &mut act_k, rows, width).unwrap();
-            let (mut z_f, mut rstd_f, mut act_f) = (l.z.clone(), vec![0.0; rows], vec![0.0; rows * width]);
+            let n = rows * width;
+            let (z, bias, gamma, beta) =
+                (put(&mut dev, &l.z), put(&mut dev, &l.bias), put(&mut dev, &l.gamma), put(&mut dev, &l.beta));
+            let (rstd, act) = (dev.alloc(rows).unwrap(), dev.alloc(n).unwrap());
+            ops::ln_forward(
+                &mut dev,
+                z.into(),
+                bias.into(),
+                gamma.into(),
+                beta.into(),
+                rstd.into(),
+                act.into(),
+                rows,
+                width,
+            )
+            .unwrap();
+            let (mut z_f, mut rstd_f, mut act_f) = (l.z.clone(), vec![0.0; rows], vec![0.0; n]);
             norm_act::forward(&mut z_f, &l.bias, &l.gamma, &l.beta, &mut rstd_f, &mut act_f, width, false);
             let at = format!("rows {rows}, width {width}");
-            assert_close(&format!("n̂ ({at})"), &z_k, &z_f);
-            assert_close(&format!("rstd ({at})"), &rstd_k, &rstd_f);
-            assert_close(&format!("act ({at})"), &act_k, &act_f);
+            assert_close(&format!("n̂ ({at})"), &get(&mut dev, z), &z_f);
+            assert_close(&format!("rstd ({at})"), &get(&mut dev, rstd), &rstd_f);
+            assert_close(&format!("act ({at})"), &get(&mut dev, act), &act_f);
         }
     }
 }
 
 #[test]
 fn ln_silu_backward_and_its_parameter_gradients_match_the_fused_cpu_path() {
+    let mut dev = CpuDevice::new();
     for rows in ROWS {
         for width in WIDTHS {
             let l = layer(rows, width, (rows * 7_919 + width) as u64);
+            let n = rows * width;
             // n̂ and r from the fused forward, so both backwards start from the same tape.
-            let (mut nhat, mut rstd, mut act) = (l.z.clone(), vec![0.0; rows], vec![0.0; rows * width]);
+            let (mut nhat, mut rstd, mut act) = (l.z.clone(), vec![0.0; rows], vec![0.0; n]);
             norm_act::forward(&mut nhat, &l.bias, &l.gamma, &l.beta, &mut rstd, &mut act, width, false);
             let mut rng = ChaCha8Rng::seed_from_u64(rows as u64 ^ width as u64);
-            let da = uniform(&mut rng, rows * width, -1.0, 1.0);
+            let da = uniform(&mut rng, n, -1.0, 1.0);
 
-            let (mut d_k, mut grads_k, mut partial) = (da.clone(), vec![0.0; 3 * width], Vec::new());
-            cpu::ln_silu_backward(
-                &mut d_k,
-                &nhat,
-                &rstd,
-                &l.gamma,
-                &l.beta,
-                Some((&mut grads_k, &mut partial)),
+            let (d, nh, rs) = (put(&mut dev, &da), put(&mut dev, &nhat), put(&mut dev, &rstd));
+            let (gamma, beta) = (put(&mut dev, &l.gamma), put(&mut dev, &l.beta));
+            let (partial, grads) =
+                (dev.alloc(ops::ln_partial_len(rows, width)).unwrap(), dev.alloc(3 * width).unwrap());
+            let tape = (d.into(), nh.into(), rs.into(), gamma.into(), beta.into());
+            ops::ln_backward(
+                &mut dev,
+                tape.0,
+                tape.1,
+                tape.2,
+                tape.3,
+                tape.4,
+                Some((partial.into(), grads.into())),
                 rows,
                 width,
             )
@@ -99,74 +108,59 @@ fn ln_silu_backward_and_its_parameter_gradients_match_the_fused_cpu_path() {
 
             let mut d_f = da.clone();
             let (mut g_gamma, mut g_beta, mut g_bias) = (vec![0.0; width], vec![0.0; width], vec![0.0; width]);
-            let grads = NormGrads { gamma: &mut g_gamma, beta: &mut g_beta, bias: &mut g_bias };
-            norm_act::backward(&mut d_f, &nhat, &rstd, &l.gamma, &l.beta, width, Some(grads), false, &mut Vec::new());
+            let ng = NormGrads { gamma: &mut g_gamma, beta: &mut g_beta, bias: &mut g_bias };
+            norm_act::backward(&mut d_f, &nhat, &rstd, &l.gamma, &l.beta, width, Some(ng), false, &mut Vec::new());
             let at = format!("rows {rows}, width {width}");
-            assert_close(&format!("dz ({at})"), &d_k, &d_f);
-            assert_close(&format!("dγ ({at})"), &grads_k[..width], &g_gamma);
-            assert_close(&format!("dβ ({at})"), &grads_k[width..2 * width], &g_beta);
-            assert_close(&format!("dbias ({at})"), &grads_k[2 * width..], &g_bias);
+            let dz = get(&mut dev, d);
+            let g = get(&mut dev, grads);
+            assert_close(&format!("dz ({at})"), &dz, &d_f);
+            assert_close(&format!("dbias ({at})"), &g[..width], &g_bias);
+            assert_close(&format!("dγ ({at})"), &g[width..2 * width], &g_gamma);
+            assert_close(&format!("dβ ({at})"), &g[2 * width..], &g_beta);
 
             // Without gradients (the first layer's input needs none): the same dz.
-            let mut d_n = da.clone();
-            cpu::ln_silu_backward(&mut d_n, &nhat, &rstd, &l.gamma, &l.beta, None, rows, width).unwrap();
-            assert_eq!(d_n, d_k, "dz with and without parameter gradients ({at})");
+            let d2 = put(&mut dev, &da);
+            ops::ln_backward(&mut dev, d2.into(), tape.1, tape.2, tape.3, tape.4, None, rows, width).unwrap();
+            assert_eq!(get(&mut dev, d2), dz, "dz with and without parameter gradients ({at})");
         }
     }
 }
 
 #[test]
 fn adam_matches_the_cpu_optimiser_over_several_steps() {
+    let mut dev = CpuDevice::new();
     let n = 1_000 + 37; // not a multiple of the block
     let cfg = AdamConfig { lr: 3e-4, ..AdamConfig::default() };
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let start = uniform(&mut rng, n, -1.0, 1.0);
     let mut reference = Adam::new(cfg, n);
     let mut p_ref = start.clone();
-    let (mut p, mut m, mut v, mut state) = (start, vec![0.0; n], vec![0.0; n], [0f32; 3]);
+    let (p, g, m, v, state) = (
+        put(&mut dev, &start),
+        dev.alloc(n).unwrap(),
+        dev.alloc(n).unwrap(),
+        dev.alloc(n).unwrap(),
+        dev.alloc(3).unwrap(),
+    );
     for step in 1..=5 {
-        let g = uniform(&mut rng, n, -2.0, 2.0);
-        reference.step(&mut p_ref, &g);
-        cpu::adam_tick(&mut state, cfg.beta1, cfg.beta2).unwrap();
-        cpu::adam_step(&mut p, &g, &mut m, &mut v, &state, cfg.lr, cfg.beta1, cfg.beta2, cfg.eps).unwrap();
-        assert_eq!(state[0], step as f32, "the device-side step count");
-        assert_close(&format!("params after step {step}"), &p, &p_ref);
-        assert_close(&format!("m after step {step}"), &m, &reference.m);
-        assert_close(&format!("v after step {step}"), &v, &reference.v);
+        let grads = uniform(&mut rng, n, -2.0, 2.0);
+        reference.step(&mut p_ref, &grads);
+        dev.upload(g.into(), &grads).unwrap();
+        ops::adam_tick(&mut dev, state.into(), cfg.beta1, cfg.beta2).unwrap();
+        let hyper = [cfg.lr, cfg.beta1, cfg.beta2, cfg.eps];
+        ops::adam_step(&mut dev, p.into(), g.into(), m.into(), v.into(), state.into(), n, hyper).unwrap();
+        assert_eq!(get(&mut dev, state)[0], step as f32, "the device-side step count");
+        assert_close(&format!("params after step {step}"), &get(&mut dev, p), &p_ref);
+        assert_close(&format!("m after step {step}"), &get(&mut dev, m), &reference.m);
+        assert_close(&format!("v after step {step}"), &get(&mut dev, v), &reference.v);
     }
 }
 
 #[test]
 fn sum_partials_adds_blocks_in_order() {
+    let mut dev = CpuDevice::new();
     let partial: Vec<f32> = (0..3 * 300).map(|i| i as f32).collect();
-    let mut out = vec![0.0; 300];
-    cpu::sum_partials(&partial, &mut out, 3, 300).unwrap();
-    assert!(out.iter().enumerate().all(|(i, &s)| s == (3 * i + 900) as f32));
-}
-
-#[test]
-fn bad_shapes_are_errors_that_name_the_kernel_and_the_buffer() {
-    let l = layer(4, 64, 1);
-    let (mut z, mut rstd, mut act) = (l.z.clone(), vec![0.0; 3], vec![0.0; 4 * 64]);
-    let e = cpu::ln_silu_forward(&mut z, &l.bias, &l.gamma, &l.beta, &mut rstd, &mut act, 4, 64).unwrap_err();
-    assert_eq!(e.to_string(), "kernel ln_silu_forward: rstd holds 3 values, needs 4");
-    let e = cpu::ln_silu_forward(&mut z, &l.bias, &l.gamma, &l.beta, &mut rstd, &mut act, 1, 5000).unwrap_err();
-    assert!(e.to_string().contains("width 5000"), "{e}");
-    let e = cpu::adam_step(&mut [0.0; 4], &[0.0; 3], &mut [0.0; 4], &mut [0.0; 4], &[1.0; 3], 1e-3, 0.9, 0.999, 1e-8)
-        .unwrap_err();
-    assert!(e.to_string().contains("grads holds 3 values"), "{e}");
-}
-
-#[test]
-fn the_shim_runs_real_barriers_and_reports_a_barrier_some_threads_skip() {
-    for (grid, block) in [(1, 32), (3, 256), (2, 1024)] {
-        let out = cpu::selftest::mirror(grid, block).unwrap();
-        for (i, &v) in out.iter().enumerate() {
-            let (b, t) = (i as u32 / block, i as u32 % block);
-            assert_eq!(v, (b * 10_000 + t + 1) as i32, "block {b}, thread {t} of {block}");
-        }
-    }
-    let e = cpu::selftest::diverge(64).unwrap_err().to_string();
-    assert!(e.contains("__syncthreads reached by 63 of 64 threads"), "{e}");
-    assert!(cpu::selftest::mirror(1, 2048).unwrap_err().to_string().contains("bad launch"));
+    let (p, out) = (put(&mut dev, &partial), dev.alloc(300).unwrap());
+    ops::sum_partials(&mut dev, p.into(), out.into(), 3, 300).unwrap();
+    assert!(get(&mut dev, out).iter().enumerate().all(|(i, &s)| s == (3 * i + 900) as f32));
 }
