@@ -23,6 +23,9 @@ pub enum ModelError {
     Onnx(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// The device update step (`crate::gpu`): a kernel, a product, a copy or a capture.
+    #[error(transparent)]
+    Kernel(#[from] kernels::KernelError),
 }
 
 impl ModelError {

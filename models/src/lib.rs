@@ -5,6 +5,7 @@
 //! - [`reference`] and [`candle_update`]: the networks and the CRL update on candle's autograd
 //!   (any device, any float type; the reference for tests).
 //! - [`fast`]: the hand-written CPU training path (fused LayerNorm + SiLU, gemm, fused Adam).
+//! - [`gpu`]: the same update on the `kernels` device interface (the CUDA path, tested on the CPU).
 //! - [`infer`], [`critic_infer`]: allocation-free actor and critic inference for serving and planning.
 //! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
 //! - [`timing`]: the one timer behind every benchmark and measured latency.
@@ -19,6 +20,7 @@ pub mod crl;
 pub mod device;
 pub mod error;
 pub mod fast;
+pub mod gpu;
 pub mod infer;
 pub mod layout;
 pub mod onnx;

@@ -1,0 +1,359 @@
+//! One full CRL update on a [`Device`], in the fused CPU path's order and with its arithmetic
+//! ([`crate::fast::update`]): the actor + α step with the pre-update critic, the critic step on the
+//! same batch, then Adam over the one flat parameter buffer. Everything the step touches is
+//! allocated when the step is built, the batch is the only thing copied in and eight statistics the
+//! only thing copied out, and the step's values that change between steps (α, Adam's step count)
+//! are read on the device, so the whole step can be captured once as a graph and replayed.
+
+use kernels::device::{Buf, Device, Graph, Ptr};
+use kernels::ops::{self, ActorHead, InfoNce, STATS_LEN};
+
+use super::trunk::{head_forward, head_input_grad, head_param_grads, DeviceTrunk};
+use crate::crl::{AdamConfig, CrlBatch, CrlStats};
+use crate::error::{ModelError, Result};
+use crate::layout::{CriticLayout, Model};
+use crate::reference::target_entropy;
+
+/// How the step runs: launched call by call, or captured once and replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every call launched as it comes: for debugging, and the reference a replay must equal.
+    Eager,
+    /// The first step is captured as a graph (and run); every later step replays it.
+    Graph,
+}
+
+/// Sizes of one update.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    b: usize,
+    s: usize,
+    g: usize,
+    a: usize,
+    w: usize,
+    r: usize,
+}
+
+/// The batch as the device holds it.
+struct Inputs {
+    states: Buf,
+    actions: Buf,
+    goals: Buf,
+    noise: Buf,
+}
+
+/// Scratch the step writes between kernels, allocated once.
+struct Scratch {
+    obs: Buf,
+    sa_pi_in: Buf,
+    d_sa_pi_in: Buf,
+    sa_in: Buf,
+    head: ActorHead,
+    d_mean: Buf,
+    d_raw: Buf,
+    psi: Buf,
+    phi_pi: Buf,
+    d_phi_pi: Buf,
+    q: Buf,
+    phi: Buf,
+    d_phi: Buf,
+    d_psi: Buf,
+    d_h: Buf,
+    d_h2: Buf,
+    loss: InfoNce,
+    stats: Buf,
+}
+
+/// The whole update on a device: parameters, gradients, Adam state and every intermediate.
+pub struct DeviceStep<D: Device> {
+    pub dev: D,
+    model: Model,
+    critic: CriticLayout,
+    log_alpha: usize,
+    target_entropy: f32,
+    adam: AdamConfig,
+    d: Dims,
+    params: Buf,
+    grads: Buf,
+    adam_m: Buf,
+    adam_v: Buf,
+    /// `[t, 1/(1−β1ᵗ), 1/(1−β2ᵗ)]`, advanced on the device.
+    adam_state: Buf,
+    inputs: Inputs,
+    s: Scratch,
+    actor: DeviceTrunk,
+    psi_trunk: DeviceTrunk,
+    sa_pi_trunk: DeviceTrunk,
+    sa_trunk: DeviceTrunk,
+    mode: Mode,
+    graph: Option<Graph>,
+    /// Launches of the last step (a replay counts every node of the graph).
+    pub launches_per_step: u64,
+}
+
+impl<D: Device> DeviceStep<D> {
+    /// Copies `model` to `dev` and allocates everything one update at `batch` rows needs.
+    pub fn new(mut dev: D, model: Model, adam: AdamConfig, batch: usize, mode: Mode) -> Result<Self> {
+        let (Some(critic), Some(log_alpha)) = (model.layout.critic.clone(), model.layout.log_alpha) else {
+            return Err(ModelError::Config("CRL training needs a critic (critic_depth > 0)".into()));
+        };
+        if batch < 2 {
+            return Err(ModelError::Shape(format!(
+                "batch {batch}: the critic contrasts within the batch, so at least 2"
+            )));
+        }
+        let c = &model.cfg;
+        let d = Dims { b: batch, s: c.state_dim, g: c.goal_dim, a: c.action_dim, w: c.width, r: c.repr_dim };
+        let n = model.layout.len;
+        let dv: &mut dyn Device = &mut dev;
+        let params = dv.alloc(n)?;
+        dv.upload(params.into(), &model.params)?;
+        let (b, a) = (d.b, d.b * d.a);
+        let inputs = Inputs {
+            states: dv.alloc(b * d.s)?,
+            actions: dv.alloc(a)?,
+            goals: dv.alloc(b * d.g)?,
+            noise: dv.alloc(a)?,
+        };
+        let head = ActorHead {
+            mean: dv.alloc(a)?.into(),
+            raw: dv.alloc(a)?.into(),
+            noise: inputs.noise.into(),
+            t: dv.alloc(a)?.into(),
+            std: dv.alloc(a)?.into(),
+            action: dv.alloc(a)?.into(),
+            log_prob: dv.alloc(b)?.into(),
+        };
+        let s = Scratch {
+            obs: dv.alloc(b * (d.s + d.g))?,
+            sa_pi_in: dv.alloc(b * (d.s + d.a))?,
+            d_sa_pi_in: dv.alloc(b * (d.s + d.a))?,
+            sa_in: dv.alloc(b * (d.s + d.a))?,
+            head,
+            d_mean: dv.alloc(a)?,
+            d_raw: dv.alloc(a)?,
+            psi: dv.alloc(b * d.r)?,
+            phi_pi: dv.alloc(b * d.r)?,
+            d_phi_pi: dv.alloc(b * d.r)?,
+            q: dv.alloc(b)?,
+            phi: dv.alloc(b * d.r)?,
+            d_phi: dv.alloc(b * d.r)?,
+            d_psi: dv.alloc(b * d.r)?,
+            d_h: dv.alloc(b * d.w)?,
+            d_h2: dv.alloc(b * d.w)?,
+            loss: InfoNce {
+                dist: dv.alloc(b * b)?.into(),
+                coef: dv.alloc(b * b)?.into(),
+                row_stats: dv.alloc(5 * b)?.into(),
+            },
+            stats: dv.alloc(STATS_LEN)?,
+        };
+        let lay = &model.layout;
+        Ok(DeviceStep {
+            grads: dv.alloc(n)?,
+            adam_m: dv.alloc(n)?,
+            adam_v: dv.alloc(n)?,
+            adam_state: dv.alloc(3)?,
+            actor: DeviceTrunk::new(dv, &lay.actor.trunk, b)?,
+            psi_trunk: DeviceTrunk::new(dv, &critic.g.trunk, b)?,
+            sa_pi_trunk: DeviceTrunk::new(dv, &critic.sa.trunk, b)?,
+            sa_trunk: DeviceTrunk::new(dv, &critic.sa.trunk, b)?,
+            target_entropy: target_entropy(c.action_dim) as f32,
+            critic,
+            log_alpha,
+            adam,
+            d,
+            params,
+            inputs,
+            s,
+            mode,
+            graph: None,
+            launches_per_step: 0,
+            dev,
+            model,
+        })
+    }
+
+    /// One update on `batch` (which must have the step's batch size).
+    pub fn step(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
+        let rows = batch.size(&self.model.cfg)?;
+        if rows != self.d.b {
+            return Err(ModelError::Shape(format!("batch of {rows} rows; this step was built for {}", self.d.b)));
+        }
+        let before = self.dev.launches();
+        let dev: &mut dyn Device = &mut self.dev;
+        for (buf, v) in [
+            (self.inputs.states, batch.states),
+            (self.inputs.actions, batch.actions),
+            (self.inputs.goals, batch.goals),
+            (self.inputs.noise, batch.noise),
+        ] {
+            dev.upload(buf.into(), v)?;
+        }
+        match (self.mode, self.graph) {
+            (Mode::Eager, _) => self.enqueue()?,
+            (Mode::Graph, Some(g)) => self.dev.replay(g)?,
+            (Mode::Graph, None) => {
+                self.dev.begin_capture()?;
+                let recorded = self.enqueue();
+                // End the capture even when recording failed, so the device is usable again.
+                let graph = self.dev.end_capture();
+                recorded?;
+                let g = graph?;
+                self.graph = Some(g);
+                self.dev.replay(g)?;
+            }
+        }
+        self.launches_per_step = self.dev.launches() - before;
+        self.stats()
+    }
+
+    /// The statistics of the last step, copied from the device.
+    fn stats(&mut self) -> Result<CrlStats> {
+        let mut st = [0f32; STATS_LEN];
+        self.dev.download(self.s.stats.into(), &mut st)?;
+        let [critic_loss, accuracy, logits_pos, logits_neg, mean_lp, mean_q, alpha, alpha_grad] = st;
+        Ok(CrlStats {
+            critic_loss,
+            actor_loss: alpha * mean_lp - mean_q,
+            alpha_loss: alpha_grad,
+            alpha,
+            entropy: -mean_lp,
+            critic_accuracy: accuracy,
+            logits_pos,
+            logits_neg,
+        })
+    }
+
+    /// The model with the device's current parameters.
+    pub fn model(&mut self) -> Result<&Model> {
+        self.dev.download(self.params.into(), &mut self.model.params)?;
+        Ok(&self.model)
+    }
+
+    /// The gradients of the last update, in the parameter layout.
+    pub fn grads(&mut self) -> Result<Vec<f32>> {
+        let mut g = vec![0.0; self.model.layout.len];
+        self.dev.download(self.grads.into(), &mut g)?;
+        Ok(g)
+    }
+
+    /// Adam's first and second moments and its step count.
+    pub fn adam_state(&mut self) -> Result<(Vec<f32>, Vec<f32>, u64)> {
+        let n = self.model.layout.len;
+        let (mut m, mut v, mut st) = (vec![0.0; n], vec![0.0; n], [0f32; 3]);
+        self.dev.download(self.adam_m.into(), &mut m)?;
+        self.dev.download(self.adam_v.into(), &mut v)?;
+        self.dev.download(self.adam_state.into(), &mut st)?;
+        Ok((m, v, st[0] as u64))
+    }
+
+    /// Enqueues the whole update: actor + α, critic, Adam.
+    fn enqueue(&mut self) -> Result<()> {
+        self.actor_forward()?;
+        self.psi_forward()?;
+        self.actor_backward()?;
+        self.critic_step()?;
+        let dev: &mut dyn Device = &mut self.dev;
+        let la = self.params.at(self.log_alpha);
+        ops::actor_alpha(
+            dev,
+            self.s.head.log_prob,
+            self.s.q.into(),
+            la,
+            self.target_entropy,
+            self.grads.at(self.log_alpha),
+            self.s.stats.into(),
+            self.d.b,
+        )?;
+        let c = self.adam;
+        ops::adam_tick(dev, self.adam_state.into(), c.beta1, c.beta2)?;
+        let (p, g, m, v, st) = (self.params, self.grads, self.adam_m, self.adam_v, self.adam_state);
+        ops::adam_step(
+            dev,
+            p.into(),
+            g.into(),
+            m.into(),
+            v.into(),
+            st.into(),
+            self.model.layout.len,
+            [c.lr, c.beta1, c.beta2, c.eps],
+        )?;
+        Ok(())
+    }
+
+    /// Actor trunk, heads and the reparameterised sample.
+    fn actor_forward(&mut self) -> Result<()> {
+        let (d, lay) = (self.d, &self.model.layout.actor);
+        let dev: &mut dyn Device = &mut self.dev;
+        let obs: Ptr = self.s.obs.into();
+        ops::concat_rows(dev, obs, self.inputs.states.into(), d.s, self.inputs.goals.into(), d.g, d.b)?;
+        let h = self.actor.forward(dev, &lay.trunk, self.params, obs)?;
+        head_forward(dev, &lay.mean, self.params, h, self.s.head.mean, d.b)?;
+        head_forward(dev, &lay.log_std, self.params, h, self.s.head.raw, d.b)?;
+        ops::actor_sample(dev, &self.s.head, d.b, d.a)?;
+        Ok(())
+    }
+
+    /// ψ(g), shared by the actor and critic losses.
+    fn psi_forward(&mut self) -> Result<()> {
+        let (d, c) = (self.d, &self.critic.g);
+        let dev: &mut dyn Device = &mut self.dev;
+        let h = self.psi_trunk.forward(dev, &c.trunk, self.params, self.inputs.goals.into())?;
+        head_forward(dev, &c.out, self.params, h, self.s.psi.into(), d.b)
+    }
+
+    /// Q through the frozen φ, then the actor's gradients.
+    fn actor_backward(&mut self) -> Result<()> {
+        let (d, sa, lay) = (self.d, &self.critic.sa, &self.model.layout.actor);
+        let (p, g, s) = (self.params, self.grads, &self.s);
+        let dev: &mut dyn Device = &mut self.dev;
+        ops::concat_rows(dev, s.sa_pi_in.into(), self.inputs.states.into(), d.s, s.head.action, d.a, d.b)?;
+        let h_sa = self.sa_pi_trunk.forward(dev, &sa.trunk, p, s.sa_pi_in.into())?;
+        head_forward(dev, &sa.out, p, h_sa, s.phi_pi.into(), d.b)?;
+        ops::q_and_grad(dev, s.phi_pi.into(), s.psi.into(), s.q.into(), s.d_phi_pi.into(), d.b, d.r)?;
+        head_input_grad(dev, &sa.out, p, s.d_phi_pi.into(), s.d_h.into(), d.b)?;
+        self.sa_pi_trunk.backward(dev, &sa.trunk, p, s.d_h.into(), None, Some(s.d_sa_pi_in.into()))?;
+        let la = p.at(self.log_alpha);
+        ops::actor_sample_backward(
+            dev,
+            &s.head,
+            s.d_sa_pi_in.into(),
+            d.s + d.a,
+            d.s,
+            la,
+            s.d_mean.into(),
+            s.d_raw.into(),
+            d.b,
+            d.a,
+        )?;
+
+        let h_a = self.actor.output(&lay.trunk);
+        head_param_grads(dev, &lay.mean, h_a, s.d_mean.into(), d.b, g)?;
+        head_param_grads(dev, &lay.log_std, h_a, s.d_raw.into(), d.b, g)?;
+        head_input_grad(dev, &lay.mean, p, s.d_mean.into(), s.d_h.into(), d.b)?;
+        head_input_grad(dev, &lay.log_std, p, s.d_raw.into(), s.d_h2.into(), d.b)?;
+        ops::add(dev, s.d_h.into(), s.d_h.into(), s.d_h2.into(), d.b * d.w)?;
+        self.actor.backward(dev, &lay.trunk, p, s.d_h.into(), Some(g), None)
+    }
+
+    /// The critic loss on (s, a_replay, g) and both encoders' gradients.
+    fn critic_step(&mut self) -> Result<()> {
+        let (d, c) = (self.d, &self.critic);
+        let (p, g, s) = (self.params, self.grads, &self.s);
+        let dev: &mut dyn Device = &mut self.dev;
+        ops::concat_rows(dev, s.sa_in.into(), self.inputs.states.into(), d.s, self.inputs.actions.into(), d.a, d.b)?;
+        let h = self.sa_trunk.forward(dev, &c.sa.trunk, p, s.sa_in.into())?;
+        head_forward(dev, &c.sa.out, p, h, s.phi.into(), d.b)?;
+        let (phi, psi, d_phi, d_psi) = (s.phi.into(), s.psi.into(), s.d_phi.into(), s.d_psi.into());
+        ops::infonce(dev, &s.loss, phi, psi, d_phi, d_psi, s.stats.into(), d.b, d.r)?;
+
+        head_param_grads(dev, &c.sa.out, h, d_phi, d.b, g)?;
+        head_input_grad(dev, &c.sa.out, p, d_phi, s.d_h.into(), d.b)?;
+        self.sa_trunk.backward(dev, &c.sa.trunk, p, s.d_h.into(), Some(g), None)?;
+        let h_g = self.psi_trunk.output(&c.g.trunk);
+        head_param_grads(dev, &c.g.out, h_g, d_psi, d.b, g)?;
+        head_input_grad(dev, &c.g.out, p, d_psi, s.d_h.into(), d.b)?;
+        self.psi_trunk.backward(dev, &c.g.trunk, p, s.d_h.into(), Some(g), None)
+    }
+}
