@@ -44,7 +44,6 @@ enum Op {
     Launch { name: &'static str, launch: Launch, args: Vec<Arg> },
     Gemm(Gemm),
     Copy { src: Ptr, dst: Ptr, len: usize },
-    Fill { dst: Ptr, len: usize, value: f32 },
 }
 
 /// The CPU device. Single-threaded and synchronous: every call has finished when it returns.
@@ -97,7 +96,6 @@ impl CpuDevice {
                 let v = self.slice(*src, *len)?.to_vec();
                 self.write(*dst, &v)
             }
-            Op::Fill { dst, len, value } => self.write(*dst, &vec![*value; *len]),
         }
     }
 
@@ -223,10 +221,6 @@ impl Device for CpuDevice {
 
     fn copy(&mut self, src: Ptr, dst: Ptr, len: usize) -> Result<()> {
         self.enqueue(Op::Copy { src, dst, len })
-    }
-
-    fn fill(&mut self, dst: Ptr, len: usize, value: f32) -> Result<()> {
-        self.enqueue(Op::Fill { dst, len, value })
     }
 
     fn launch(&mut self, name: &'static str, launch: Launch, args: &[Arg]) -> Result<()> {

@@ -85,7 +85,7 @@ impl Gemm {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Graph(pub u32);
 
-/// What a device can do. Every method that enqueues work (`copy`, `fill`, `launch`, `gemm`) may
+/// What a device can do. Every method that enqueues work (`copy`, `launch`, `gemm`) may
 /// be recorded between `begin_capture` and `end_capture`; the ones that move data to or from the
 /// host or allocate may not (as in a CUDA stream capture).
 pub trait Device {
@@ -100,7 +100,6 @@ pub trait Device {
     fn download(&mut self, src: Ptr, dst: &mut [f32]) -> Result<()>;
     /// Device-to-device copy of `len` values (the ranges must not overlap).
     fn copy(&mut self, src: Ptr, dst: Ptr, len: usize) -> Result<()>;
-    fn fill(&mut self, dst: Ptr, len: usize, value: f32) -> Result<()>;
     /// Launches the kernel `name` of [`crate::source::KERNELS`] with `args` in declaration order.
     fn launch(&mut self, name: &'static str, launch: Launch, args: &[Arg]) -> Result<()>;
     fn gemm(&mut self, g: &Gemm) -> Result<()>;

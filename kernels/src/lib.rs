@@ -10,6 +10,9 @@
 //!   shared memory per block) and run on the CPU, so every kernel is tested against the fused CPU
 //!   path (`models::fast`) on machines without a GPU.
 //!
+//! - [`cuda`] (feature `cuda`): `cuda::CudaDevice`, the device interface on an NVIDIA GPU (cudarc:
+//!   NVRTC, cuBLAS, stream capture).
+//!
 //! Why a C++ shim rather than OpenCL on pocl: the GPU's own `.cu` text runs unchanged (no second
 //! dialect to keep in step), it needs only the C++ compiler every Rust machine has, and a barrier
 //! that only some threads reach is reported instead of hanging.
@@ -21,6 +24,8 @@ pub mod source;
 
 #[cfg(feature = "cpu-sim")]
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 /// A kernel that could not run: which one and why.
 #[derive(Debug, thiserror::Error)]
