@@ -10,9 +10,11 @@
 // +∞ in both compilers (NVRTC has neither math.h nor GCC builtins).
 #define DEEPCRL_INF __int_as_float(0x7f800000)
 
-// The sum of `v` over the block's threads, returned to every thread. `sh` is a shared array of at
-// least blockDim.x floats, free on entry and free again on return.
-__device__ __forceinline__ float block_sum(float v, float* sh) {
+// The sum of `v` over the block's threads, returned to every thread (float, or double for the loss
+// statistics the CPU path accumulates in f64). `sh` is a shared array of at least blockDim.x values,
+// free on entry and free again on return.
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* sh) {
     const unsigned t = threadIdx.x;
     sh[t] = v;
     __syncthreads();
@@ -20,26 +22,12 @@ __device__ __forceinline__ float block_sum(float v, float* sh) {
         if (t < s) sh[t] += sh[t + s];
         __syncthreads();
     }
-    const float total = sh[0];
+    const T total = sh[0];
     __syncthreads();
     return total;
 }
 
 __device__ __forceinline__ float sigmoidf(float y) { return 1.0f / (1.0f + expf(-y)); }
-
-// block_sum in double, for the loss statistics the CPU path accumulates in f64.
-__device__ __forceinline__ double block_sum_d(double v, double* sh) {
-    const unsigned t = threadIdx.x;
-    sh[t] = v;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (t < s) sh[t] += sh[t + s];
-        __syncthreads();
-    }
-    const double total = sh[0];
-    __syncthreads();
-    return total;
-}
 
 // The smallest `v` over the block and the first index holding it (ties go to the smaller index,
 // as a left-to-right scan finds them). `shv`/`shi` are shared arrays of blockDim.x entries.

@@ -76,10 +76,10 @@ extern "C" __global__ void infonce_reduce(const float* __restrict__ row_stats, f
         pos += rs[3];
         total += rs[4];
     }
-    loss = block_sum_d(loss, sh);
-    correct = block_sum_d(correct, sh);
-    pos = block_sum_d(pos, sh);
-    total = block_sum_d(total, sh);
+    loss = block_sum(loss, sh);
+    correct = block_sum(correct, sh);
+    pos = block_sum(pos, sh);
+    total = block_sum(total, sh);
     if (threadIdx.x == 0) {
         stats[0] = (float)(loss / b);
         stats[1] = (float)(correct / b);

@@ -42,9 +42,18 @@ fn cublas(what: &str) -> impl Fn(cudarc::cublas::result::CublasError) -> KernelE
 /// Runs `f`, turning cudarc's panic on a library it cannot load (the driver's libcuda.so.1, or
 /// the toolkit's libnvrtc / libcublas when loaded at run time) into an error that says what to do.
 fn loading<T>(library: &str, f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T> {
-    std::panic::catch_unwind(f).map_err(|_| {
+    // cudarc reports a missing library by panicking; keep its message for ours, not on stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        let why = payload
+            .downcast_ref::<String>()
+            .map(|m| m.split(" - ").next().unwrap_or(m).to_string())
+            .unwrap_or_else(|| "a CUDA library is missing".into());
         KernelError::Device(format!(
-            "{library} could not be loaded: on a GPU machine install the NVIDIA driver, and put the CUDA 13 \
+            "{library} could not be loaded ({why}): on a GPU machine install the NVIDIA driver, and put the CUDA 13 \
              libraries (scripts/cuda-toolchain.sh's $CUDA_HOME/lib) on LD_LIBRARY_PATH; or train with --device cpu"
         ))
     })
@@ -127,12 +136,6 @@ impl CudaDevice {
             launches: 0,
             name,
         })
-    }
-
-    /// Bytes of device memory in use on the whole GPU (free subtracted from total).
-    pub fn memory_used(&self) -> Result<usize> {
-        let (free, total) = self.ctx.mem_get_info().map_err(driver("reading memory use"))?;
-        Ok(total - free)
     }
 
     /// The raw device address of `p`, checked to lie inside its buffer.
@@ -328,5 +331,10 @@ impl Device for CudaDevice {
 
     fn launches(&self) -> u64 {
         self.launches
+    }
+
+    /// In use on the whole GPU (total minus free), which includes other processes' memory.
+    fn memory_used(&self) -> Option<usize> {
+        self.ctx.mem_get_info().ok().map(|(free, total)| total - free)
     }
 }

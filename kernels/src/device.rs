@@ -110,6 +110,56 @@ pub trait Device {
     fn synchronize(&mut self) -> Result<()>;
     /// Kernel launches and products enqueued so far, replays included (each replayed node counts).
     fn launches(&self) -> u64;
+    /// Bytes of device memory in use, where the device can tell.
+    fn memory_used(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A boxed device is a device, so code can pick one at run time (`Box<dyn Device>`).
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn alloc(&mut self, len: usize) -> Result<Buf> {
+        (**self).alloc(len)
+    }
+    fn len(&self, buf: Buf) -> Result<usize> {
+        (**self).len(buf)
+    }
+    fn upload(&mut self, dst: Ptr, src: &[f32]) -> Result<()> {
+        (**self).upload(dst, src)
+    }
+    fn download(&mut self, src: Ptr, dst: &mut [f32]) -> Result<()> {
+        (**self).download(src, dst)
+    }
+    fn copy(&mut self, src: Ptr, dst: Ptr, len: usize) -> Result<()> {
+        (**self).copy(src, dst, len)
+    }
+    fn launch(&mut self, name: &'static str, launch: Launch, args: &[Arg]) -> Result<()> {
+        (**self).launch(name, launch, args)
+    }
+    fn gemm(&mut self, g: &Gemm) -> Result<()> {
+        (**self).gemm(g)
+    }
+    fn begin_capture(&mut self) -> Result<()> {
+        (**self).begin_capture()
+    }
+    fn end_capture(&mut self) -> Result<Graph> {
+        (**self).end_capture()
+    }
+    fn replay(&mut self, graph: Graph) -> Result<()> {
+        (**self).replay(graph)
+    }
+    fn synchronize(&mut self) -> Result<()> {
+        (**self).synchronize()
+    }
+    fn launches(&self) -> u64 {
+        (**self).launches()
+    }
+    fn memory_used(&self) -> Option<usize> {
+        (**self).memory_used()
+    }
 }
 
 /// Checks that `[p.off, p.off + n)` lies inside `p.buf`.

@@ -11,6 +11,23 @@ use serde::{Deserialize, Serialize};
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 
+/// Sizes of one update: batch, state, goal, action, width, representation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    pub b: usize,
+    pub s: usize,
+    pub g: usize,
+    pub a: usize,
+    pub w: usize,
+    pub r: usize,
+}
+
+impl Dims {
+    pub(crate) fn new(cfg: &ModelConfig, batch: usize) -> Self {
+        Dims { b: batch, s: cfg.state_dim, g: cfg.goal_dim, a: cfg.action_dim, w: cfg.width, r: cfg.repr_dim }
+    }
+}
+
 /// One batch, row-major: `states [B, state_dim]`, `actions [B, action_dim]` (from replay),
 /// `goals [B, goal_dim]` (hindsight goals), `noise [B, action_dim]` (standard normal, for the actor's
 /// reparameterised sample; passed in so both implementations and the tests see the same draw).

@@ -10,11 +10,37 @@
 
 use envs::{GoalEnv, Result as EnvResult};
 use models::infer::ActorInfer;
+use models::ModelError;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::replay::Replay;
+
+/// The stochastic actor, wherever it runs: on the host ([`ActorInfer`], refreshed from the
+/// parameters) or on the device that trains it (`models::gpu`, where the parameters already are).
+pub trait ActorSource {
+    /// (mean, log_std) `[rows, action_dim]` for `obs` rows `[state, goal]`.
+    fn distribution(&mut self, obs: &[f32], rows: usize) -> Result<(&[f32], &[f32]), ModelError>;
+}
+
+impl ActorSource for ActorInfer {
+    fn distribution(&mut self, obs: &[f32], rows: usize) -> Result<(&[f32], &[f32]), ModelError> {
+        self.distribution_obs(obs, rows)
+    }
+}
+
+/// The deterministic action tanh(mean) of an [`ActorSource`], as an evaluation policy (the same
+/// action `ActorInfer::act_obs` and `rundir::Deterministic` give).
+pub struct Deterministic<'a>(pub &'a mut dyn ActorSource);
+
+impl envs::eval::Policy for Deterministic<'_> {
+    fn act(&mut self, obs: &[f32], n: usize, actions: &mut [f32]) -> envs::Result<()> {
+        let (mean, _) = self.0.distribution(obs, n).map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
+        actions.iter_mut().zip(mean).for_each(|(a, m)| *a = m.tanh());
+        Ok(())
+    }
+}
 
 /// Reusable buffers for one batch of environments.
 #[derive(Default)]
@@ -50,7 +76,7 @@ impl Collector {
     pub fn round(
         &mut self,
         env: &mut dyn GoalEnv,
-        actor: &mut ActorInfer,
+        actor: &mut dyn ActorSource,
         replay: &mut Replay,
         steps: usize,
         rng: &mut ChaCha8Rng,
@@ -70,7 +96,7 @@ impl Collector {
             }
             self.actions.resize(n * ad, 0.0);
             let (mean, log_std) =
-                actor.distribution_obs(&self.obs, n).map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
+                actor.distribution(&self.obs, n).map_err(|e| envs::EnvError::Invalid(format!("actor: {e}")))?;
             for ((a, m), ls) in self.actions.iter_mut().zip(mean).zip(log_std) {
                 let eps: f32 = rng.sample(StandardNormal);
                 *a = (m + ls.exp() * eps).tanh();

@@ -16,12 +16,36 @@ use crate::error::{bail, Context, Result, TrainError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// The fused CPU path on `cpu`, candle's autograd elsewhere.
+    /// The fused CPU path on `cpu`, our CUDA kernels on `cuda`.
     Auto,
     /// The fused CPU path (CPU only).
     Fast,
-    /// Candle's autograd on `--device` (on the CPU: the slow reference implementation, for cross-checks).
+    /// Our fused GPU update (CUDA kernels, cuBLAS, the whole step captured as a CUDA graph) with the
+    /// actor's collection forward on the GPU too. On `cpu` it runs the kernels' CPU execution, slowly:
+    /// only in builds with the `cpu-sim` feature, for tests.
+    Kernels,
+    /// Candle's autograd on `--device`: the reference, and the fallback on a GPU (on the CPU: the slow
+    /// reference implementation, for cross-checks).
     Candle,
+}
+
+/// How the GPU multiplies f32 matrices (`--gpu-matmul`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMatmul {
+    /// Full FP32: the CPU path's arithmetic.
+    Fp32,
+    /// TF32 tensor cores: faster, inputs rounded to 10 mantissa bits (about 1e-3 relative error; docs/gpu.md).
+    Tf32,
+}
+
+impl From<GpuMatmul> for models::gpu::Matmul {
+    fn from(m: GpuMatmul) -> Self {
+        match m {
+            GpuMatmul::Fp32 => models::gpu::Matmul::Fp32,
+            GpuMatmul::Tf32 => models::gpu::Matmul::Tf32,
+        }
+    }
 }
 
 /// The resolved configuration of one training run. Every field is a flag of `train` (its doc comment is
@@ -90,6 +114,13 @@ pub struct TrainConfig {
     /// Update path.
     #[arg(long, value_enum, default_value_t = TrainConfig::default().backend)]
     pub backend: Backend,
+    /// Matrix products of the GPU update (`--backend kernels`).
+    #[arg(long, value_enum, default_value_t = TrainConfig::default().gpu_matmul)]
+    pub gpu_matmul: GpuMatmul,
+    /// Run the GPU update call by call instead of replaying it as one captured CUDA graph (for
+    /// debugging; much slower at depth).
+    #[arg(long, default_value_t = TrainConfig::default().gpu_eager, action = ArgAction::Set)]
+    pub gpu_eager: bool,
     /// During collection, command a new training goal whenever the commanded one is reached.
     #[arg(long, default_value_t = TrainConfig::default().chain_goals, action = ArgAction::Set)]
     pub chain_goals: bool,
@@ -140,6 +171,8 @@ impl Default for TrainConfig {
             seed: 0,
             device: "cpu".into(),
             backend: Backend::Auto,
+            gpu_matmul: GpuMatmul::Fp32,
+            gpu_eager: false,
             // Without it the policy reached two of the three eval goals and stopped there.
             chain_goals: true,
             target_entropy: None,

@@ -22,7 +22,7 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use crate::bank::write_bank;
-use crate::collect::Collector;
+use crate::collect::{Collector, Deterministic};
 use crate::config::TrainConfig;
 use crate::metrics::{append_line, csv_row, per_goal_success, plot_history, repair_torn_tail, Metrics, CSV_HEADER};
 use crate::progress::Observer;
@@ -30,7 +30,7 @@ use crate::replay::{Replay, Sample};
 use crate::snapshot;
 use crate::state::{self, Counters};
 use crate::updater::Updater;
-use rundir::{Deterministic, RunDir, RunLock};
+use rundir::{RunDir, RunLock};
 
 /// The run's clock across resumes: wall time includes earlier processes, SPS counts only this one.
 struct Clock {
@@ -91,12 +91,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         Some(state::load(&path)?)
     } else {
         rundir::refuse_overwrite(&files)?;
-        fs::write(files.metrics_jsonl(), "").context("creating metrics.jsonl")?;
-        fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
         None
     };
-    // On resume too: flags may have changed the budget, and a later resume should see the new one.
-    write_bytes_atomic(&files.config(), cfg.to_toml()?.as_bytes())?;
     let counters = restored.as_ref().map(|r| r.counters).unwrap_or_default();
 
     // A resumed run starts fresh episodes from a seed of its own.
@@ -133,6 +129,14 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     if let Some(t) = cfg.target_entropy {
         trainer.set_target_entropy(t);
     }
+    // Only now, with the device open and the model built, does the run directory get its files: a
+    // missing GPU or driver leaves no half-started run behind.
+    if !resume {
+        fs::write(files.metrics_jsonl(), "").context("creating metrics.jsonl")?;
+        fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
+    }
+    // On resume too: flags may have changed the budget, and a later resume should see the new one.
+    write_bytes_atomic(&files.config(), cfg.to_toml()?.as_bytes())?;
     let mut actor = ActorInfer::new(trainer.model()?);
     let mut replay = Replay::new(
         cfg.num_envs,
@@ -166,7 +170,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     };
     let mut refill = 0u64;
     while !continued && refill < cfg.prefill_env_steps {
-        refill += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
+        refill +=
+            collector.round(env.as_mut(), trainer.actor(&mut actor)?, &mut replay, cfg.unroll_length, &mut rng)?;
     }
     if !resume {
         env_steps = refill;
@@ -223,7 +228,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
             save_run(&files, &mut trainer, counters, &rng, collection)?;
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
-        env_steps += collector.round(env.as_mut(), &mut actor, &mut replay, cfg.unroll_length, &mut rng)?;
+        env_steps +=
+            collector.round(env.as_mut(), trainer.actor(&mut actor)?, &mut replay, cfg.unroll_length, &mut rng)?;
         for _ in 0..cfg.sgd_steps_per_round {
             replay.sample(cfg.batch_size, cfg.gamma, &mut rng, &mut sample);
             noise.iter_mut().for_each(|e| *e = rng.sample(StandardNormal));
@@ -241,7 +247,6 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
                 );
             }
         }
-        actor.refresh(trainer.model()?)?;
         observer.round(env_steps, sgd_steps);
     };
     let bank =
@@ -308,8 +313,7 @@ fn evaluate_and_log(
     last: &CrlStats,
     clock: &Clock,
 ) -> Result<Metrics> {
-    actor.refresh(trainer.model()?)?;
-    let mut policy = Deterministic(actor);
+    let mut policy = Deterministic(trainer.actor(actor)?);
     let layout = cfg.env.strip_prefix("point_").and_then(|name| Layout::builtin(&eval_env_name(name)));
     // Paths of the first episodes, for trajectories.png (mazes only).
     let opts = EvalOptions {

@@ -1,22 +1,28 @@
-//! The update backend behind the training loop: the fused CPU path ([`FastTrainer`]) or candle's
-//! autograd ([`CandleTrainer`]) on any device candle supports — CUDA for deep teachers on a GPU, or the
-//! CPU as a slow reference. `backend = "auto"` picks the fast path on the CPU and candle elsewhere.
+//! The update backend behind the training loop: the fused CPU path ([`FastTrainer`]), our fused GPU
+//! step ([`models::gpu`]: CUDA kernels, cuBLAS, one captured graph), or candle's autograd
+//! ([`CandleTrainer`]) on any device candle supports — the reference, and the fallback on a GPU.
+//! `backend = "auto"` picks the fused CPU path on the CPU and the fused GPU step on CUDA.
 
 use std::borrow::Cow;
 
+use crate::collect::ActorSource;
 use crate::error::{bail, Result};
 use candle_core::DType;
 use models::candle_update::CandleTrainer;
 use models::device::DeviceSpec;
 use models::fast::FastTrainer;
+use models::gpu::{Mode, TrainStep};
+use models::infer::ActorInfer;
 use models::reference::CandleModel;
-use models::{Adam, AdamConfig, CrlBatch, CrlStats, Model};
+use models::{Adam, AdamConfig, CrlBatch, CrlStats, Model, ModelError};
 
 use crate::config::{Backend, TrainConfig};
 
-/// One of the two update paths, with what the loop needs from either.
+/// One of the update paths, with what the loop needs from each.
 pub enum Updater {
     Fast(Box<FastTrainer>),
+    /// The device step; its parameters stay on the device, copied out only for checkpoints.
+    Device(Box<DeviceUpdater>),
     Candle(Box<CandleUpdater>),
 }
 
@@ -28,31 +34,44 @@ pub struct CandleUpdater {
     in_sync: bool,
 }
 
+/// The device step.
+pub struct DeviceUpdater {
+    step: Box<dyn TrainStep>,
+}
+
 impl Updater {
     /// The backend `cfg.backend` names, on `cfg.device`, starting from `model`.
     pub fn new(model: Model, adam: AdamConfig, cfg: &TrainConfig) -> Result<Self> {
         let spec: DeviceSpec = cfg.device.parse()?;
-        let candle = match cfg.backend {
-            Backend::Fast if spec != DeviceSpec::Cpu => {
-                bail!("--backend fast runs on the CPU only; use --backend auto or candle with --device {spec}")
+        let backend = match (cfg.backend, spec) {
+            (Backend::Fast, DeviceSpec::Cuda(_)) => {
+                bail!("--backend fast runs on the CPU only; use --backend auto, kernels or candle with --device {spec}")
             }
-            Backend::Fast => false,
-            Backend::Candle => true,
-            Backend::Auto => spec != DeviceSpec::Cpu,
+            (Backend::Auto, DeviceSpec::Cpu) => Backend::Fast,
+            (Backend::Auto, DeviceSpec::Cuda(_)) => Backend::Kernels,
+            (b, _) => b,
         };
-        if !candle {
-            return Ok(Updater::Fast(Box::new(FastTrainer::new(model, adam, cfg.threads)?)));
+        match backend {
+            Backend::Fast | Backend::Auto => Ok(Updater::Fast(Box::new(FastTrainer::new(model, adam, cfg.threads)?))),
+            Backend::Kernels => {
+                let mode = if cfg.gpu_eager { Mode::Eager } else { Mode::Graph };
+                let step = models::gpu::open(&spec, cfg.gpu_matmul.into(), model, adam, cfg.batch_size, mode)?;
+                Ok(Updater::Device(Box::new(DeviceUpdater { step })))
+            }
+            Backend::Candle => {
+                let device = spec.open()?;
+                let net = CandleModel::from_model(&model, &device, DType::F32)?;
+                let trainer = CandleTrainer::new(net, adam)?;
+                Ok(Updater::Candle(Box::new(CandleUpdater { trainer, host: model, in_sync: true })))
+            }
         }
-        let device = spec.open()?;
-        let net = CandleModel::from_model(&model, &device, DType::F32)?;
-        let trainer = CandleTrainer::new(net, adam)?;
-        Ok(Updater::Candle(Box::new(CandleUpdater { trainer, host: model, in_sync: true })))
     }
 
     /// Which path runs, for logs.
     pub fn describe(&self) -> String {
         match self {
             Updater::Fast(_) => "fused CPU path".into(),
+            Updater::Device(d) => format!("fused device step on {}", d.step.describe()),
             Updater::Candle(c) => format!("candle on {:?}", c.trainer.net.device),
         }
     }
@@ -60,6 +79,7 @@ impl Updater {
     pub fn set_target_entropy(&mut self, target: f32) {
         match self {
             Updater::Fast(t) => t.target_entropy = target,
+            Updater::Device(d) => d.step.set_target_entropy(target),
             Updater::Candle(c) => c.trainer.target_entropy = f64::from(target),
         }
     }
@@ -68,6 +88,7 @@ impl Updater {
     pub fn restore_adam(&mut self, m: Vec<f32>, v: Vec<f32>, t: u64) -> Result<()> {
         match self {
             Updater::Fast(f) => (f.adam.m, f.adam.v, f.adam.t) = (m, v, t),
+            Updater::Device(d) => d.step.restore_adam(&m, &v, t)?,
             Updater::Candle(c) => c.trainer.set_adam_state(&c.host.layout, &m, &v, t)?,
         }
         Ok(())
@@ -76,6 +97,7 @@ impl Updater {
     pub fn step(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
         Ok(match self {
             Updater::Fast(t) => t.step(batch)?,
+            Updater::Device(d) => d.step.step(batch)?,
             Updater::Candle(c) => {
                 c.in_sync = false;
                 c.trainer.step(batch)?
@@ -87,6 +109,7 @@ impl Updater {
     pub fn model(&mut self) -> Result<&Model> {
         match self {
             Updater::Fast(t) => Ok(&t.model),
+            Updater::Device(d) => Ok(d.step.model()?),
             Updater::Candle(c) => {
                 if !c.in_sync {
                     c.trainer.net.write_back(&mut c.host)?;
@@ -97,14 +120,31 @@ impl Updater {
         }
     }
 
+    /// The stochastic actor collection and evaluation run: the device's own forward for the device
+    /// step (nothing is copied back), else `host` refreshed from the current parameters.
+    pub fn actor<'a>(&'a mut self, host: &'a mut ActorInfer) -> Result<&'a mut dyn ActorSource> {
+        if let Updater::Device(d) = self {
+            return Ok(d.as_mut());
+        }
+        host.refresh(self.model()?)?;
+        Ok(host)
+    }
+
     /// The optimiser state for `train_state.safetensors`.
-    pub fn adam(&self) -> Result<Cow<'_, Adam>> {
+    pub fn adam(&mut self) -> Result<Cow<'_, Adam>> {
         match self {
             Updater::Fast(t) => Ok(Cow::Borrowed(&t.adam)),
+            Updater::Device(d) => Ok(Cow::Owned(d.step.adam()?)),
             Updater::Candle(c) => {
                 let (m, v) = c.trainer.adam_moments(&c.host.layout)?;
                 Ok(Cow::Owned(Adam { cfg: c.trainer.adam, m, v, t: c.trainer.t }))
             }
         }
+    }
+}
+
+impl ActorSource for DeviceUpdater {
+    fn distribution(&mut self, obs: &[f32], rows: usize) -> Result<(&[f32], &[f32]), ModelError> {
+        self.step.distribution(obs, rows)
     }
 }

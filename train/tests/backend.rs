@@ -46,7 +46,7 @@ fn bad_backend_and_device_are_clear_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("c.toml"), "backend = \"gpu\"\n").unwrap();
     let e = TrainConfig::from_toml_file(&dir.join("c.toml")).unwrap_err().to_string();
-    assert!(e.contains("gpu") && e.contains("`auto`, `fast`, `candle`"), "{e}");
+    assert!(e.contains("gpu") && e.contains("`auto`, `fast`, `kernels`, `candle`"), "{e}");
     let e = TrainConfig { device: "tpu".into(), ..TrainConfig::default() }.validate().unwrap_err().to_string();
     assert!(e.contains("tpu"), "{e}");
     let dir = temp_dir("fast-on-cuda");

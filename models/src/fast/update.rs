@@ -19,7 +19,7 @@ use rayon::join;
 
 use super::heads::{linear_forward, linear_input_grad, linear_param_grads, q_and_grad, ActorSample, CriticLoss};
 use super::trunk::{Threads, TrunkTape};
-use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats};
+use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
 use crate::error::{ModelError, Result};
 use crate::layout::{ActorLayout, CriticLayout, Model};
 use crate::reference::target_entropy;
@@ -38,17 +38,6 @@ fn concat_rows(a: &[f32], da: usize, b: &[f32], db: usize, rows: usize, out: &mu
         row[..da].copy_from_slice(&a[i * da..(i + 1) * da]);
         row[da..].copy_from_slice(&b[i * db..(i + 1) * db]);
     }
-}
-
-/// Sizes of one update.
-#[derive(Clone, Copy)]
-struct Dims {
-    b: usize,
-    s: usize,
-    g: usize,
-    a: usize,
-    w: usize,
-    r: usize,
 }
 
 /// The actor chain's buffers.
@@ -226,7 +215,7 @@ impl FastTrainer {
     pub fn compute_grads(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
         let cfg = &self.model.cfg;
         let b = batch.size(cfg)?;
-        let d = Dims { b, s: cfg.state_dim, g: cfg.goal_dim, a: cfg.action_dim, w: cfg.width, r: cfg.repr_dim };
+        let d = Dims::new(cfg, b);
         let lay = &self.model.layout;
         let (actor, critic) = (&lay.actor, &self.critic);
         let span = lay.critic.as_ref().map(|c| c.range.clone()).unwrap_or_default();

@@ -8,8 +8,9 @@
 use kernels::device::{Buf, Device, Graph, Ptr};
 use kernels::ops::{self, ActorHead, InfoNce, STATS_LEN};
 
+use super::actor::DeviceActor;
 use super::trunk::{head_forward, head_input_grad, head_param_grads, DeviceTrunk};
-use crate::crl::{AdamConfig, CrlBatch, CrlStats};
+use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
 use crate::error::{ModelError, Result};
 use crate::layout::{CriticLayout, Model};
 use crate::reference::target_entropy;
@@ -21,17 +22,6 @@ pub enum Mode {
     Eager,
     /// The first step is captured as a graph (and run); every later step replays it.
     Graph,
-}
-
-/// Sizes of one update.
-#[derive(Clone, Copy, Debug)]
-struct Dims {
-    b: usize,
-    s: usize,
-    g: usize,
-    a: usize,
-    w: usize,
-    r: usize,
 }
 
 /// The batch as the device holds it.
@@ -87,6 +77,8 @@ pub struct DeviceStep<D: Device> {
     sa_trunk: DeviceTrunk,
     mode: Mode,
     graph: Option<Graph>,
+    /// The actor's forward for collection and evaluation, one per batch size seen.
+    actors: Vec<DeviceActor>,
     /// Launches of the last step (a replay counts every node of the graph).
     pub launches_per_step: u64,
 }
@@ -103,7 +95,7 @@ impl<D: Device> DeviceStep<D> {
             )));
         }
         let c = &model.cfg;
-        let d = Dims { b: batch, s: c.state_dim, g: c.goal_dim, a: c.action_dim, w: c.width, r: c.repr_dim };
+        let d = Dims::new(c, batch);
         let n = model.layout.len;
         let dv: &mut dyn Device = &mut dev;
         let params = dv.alloc(n)?;
@@ -168,6 +160,7 @@ impl<D: Device> DeviceStep<D> {
             s,
             mode,
             graph: None,
+            actors: Vec::new(),
             launches_per_step: 0,
             dev,
             model,
@@ -246,6 +239,65 @@ impl<D: Device> DeviceStep<D> {
         self.dev.download(self.adam_v.into(), &mut v)?;
         self.dev.download(self.adam_state.into(), &mut st)?;
         Ok((m, v, st[0] as u64))
+    }
+
+    /// The entropy α is tuned toward (DESIGN's −0.5·|A| unless a run overrides it). Read when the
+    /// step is recorded: set it before the first step.
+    pub fn set_target_entropy(&mut self, target: f32) {
+        self.target_entropy = target;
+        // A recorded graph holds the old value as a kernel argument.
+        self.graph = None;
+    }
+
+    /// Continues from saved Adam moments (flat layout) after `t` steps.
+    pub fn restore_adam(&mut self, m: &[f32], v: &[f32], t: u64) -> Result<()> {
+        let n = self.model.layout.len;
+        if m.len() != n || v.len() != n {
+            return Err(ModelError::Shape(format!(
+                "Adam moments of {} and {} values for {n} parameters",
+                m.len(),
+                v.len()
+            )));
+        }
+        // The device keeps t as an f32, exact up to 2^24 steps.
+        if t > 1 << 24 {
+            return Err(ModelError::Shape(format!("Adam step {t}: the device path counts steps up to 2^24")));
+        }
+        self.dev.upload(self.adam_m.into(), m)?;
+        self.dev.upload(self.adam_v.into(), v)?;
+        // adam_tick recomputes the corrections from t before they are next used.
+        self.dev.upload(self.adam_state.into(), &[t as f32, 0.0, 0.0])?;
+        Ok(())
+    }
+
+    /// The optimiser state, copied from the device.
+    pub fn adam(&mut self) -> Result<Adam> {
+        let (m, v, t) = self.adam_state()?;
+        Ok(Adam { cfg: self.adam, m, v, t })
+    }
+
+    /// The stochastic actor's (mean, log_std) for `obs` rows `[state, goal]`, from the current
+    /// parameters on the device.
+    pub fn distribution(&mut self, obs: &[f32], rows: usize) -> Result<(&[f32], &[f32])> {
+        let width = self.d.s + self.d.g;
+        if obs.len() != rows * width {
+            return Err(ModelError::Shape(format!("{} observation values for {rows} rows of {width}", obs.len())));
+        }
+        let lay = &self.model.layout.actor;
+        let at = match self.actors.iter().position(|a| a.rows == rows) {
+            Some(i) => i,
+            None => {
+                let actor = DeviceActor::new(&mut self.dev, lay, rows)?;
+                self.actors.push(actor);
+                self.actors.len() - 1
+            }
+        };
+        self.actors[at].distribution(&mut self.dev, lay, self.params, obs, self.mode)
+    }
+
+    /// The device, in words.
+    pub fn describe(&self) -> String {
+        self.dev.describe()
     }
 
     /// Enqueues the whole update: actor + α, critic, Adam.
