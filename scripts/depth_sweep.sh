@@ -91,8 +91,11 @@ for d in $depths; do
       echo "== d$d-s$s: training for $steps env steps"
     fi
     rc=0
+    # Equal budgets: no run stops early on the stop rule (unless the extra flags set --patience).
+    stop=(--patience 0)
+    case " ${extra[*]-} " in *" --patience"*) stop=() ;; esac
     "$train" --env "$env" --depth "$d" --seed "$s" --total-env-steps "$steps" --out "$run" \
-      ${resume[@]+"${resume[@]}"} ${extra[@]+"${extra[@]}"} || rc=$?
+      ${stop[@]+"${stop[@]}"} ${resume[@]+"${resume[@]}"} ${extra[@]+"${extra[@]}"} || rc=$?
     if [ "$rc" -ne 0 ]; then
       echo "depth_sweep.sh: run d$d-s$s stopped (exit $rc); run the same command again to continue" >&2
       exit "$rc"

@@ -30,6 +30,9 @@ pub fn baseline_config(teacher: &Teacher, cfg: &DistillConfig) -> Result<TrainCo
         actor_depth: Some(cfg.student_depth),
         width: cfg.student_width.unwrap_or(teacher.model.cfg.width),
         seed: cfg.seed,
+        // The teacher's whole env-step budget, as its recipe says: not cut short by the stop rule, which
+        // a teacher recorded before the rule existed did not run under either.
+        patience: 0,
         ..run.clone()
     })
 }
@@ -49,28 +52,21 @@ pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Res
     );
     train::run::train(&tcfg, dir, resume, ())?;
     let model = models::checkpoint::load(&run.teacher())?;
-    let report = evaluate_actor(&model, cfg, &tcfg.env, tcfg.episode_length)?;
+    let report = evaluate_actor(&model, cfg, &tcfg.env, &EnvOptions { random_starts: false, ..tcfg.env_options() })?;
     Ok((model, report))
 }
 
 /// The closed-loop evaluation every policy in the report gets: deterministic actions, the eval goals,
 /// the same seeds.
-pub fn evaluate_actor(model: &Model, cfg: &DistillConfig, env: &str, episode_length: usize) -> Result<EvalReport> {
-    evaluate_policy(model, env, episode_length, cfg.eval_episodes, cfg.seed)
+pub fn evaluate_actor(model: &Model, cfg: &DistillConfig, env: &str, opts: &EnvOptions) -> Result<EvalReport> {
+    evaluate_policy(model, env, opts, cfg.eval_episodes, cfg.seed)
 }
 
 /// `episodes` deterministic episodes of `model`'s actor on `env`'s eval goals, seeded by `seed` alone,
 /// so two calls with the same seed see the same starts and goals.
-pub fn evaluate_policy(
-    model: &Model,
-    env: &str,
-    episode_length: usize,
-    episodes: usize,
-    seed: u64,
-) -> Result<EvalReport> {
+pub fn evaluate_policy(model: &Model, env: &str, opts: &EnvOptions, episodes: usize, seed: u64) -> Result<EvalReport> {
     let eval_name = eval_env_name(env);
-    let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
-    let mut eval_env = make_with(&eval_name, episodes.min(256), derive(seed, 1), &opts)?;
+    let mut eval_env = make_with(&eval_name, episodes.min(256), derive(seed, 1), opts)?;
     let mut actor = ActorInfer::new(model);
     Ok(evaluate(eval_env.as_mut(), &mut Deterministic(&mut actor), episodes, derive(seed, 2))?)
 }

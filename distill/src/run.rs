@@ -9,7 +9,7 @@ use crate::error::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use envs::eval::EvalReport;
-use envs::{make_with, EnvOptions};
+use envs::make_with;
 use models::infer::ActorInfer;
 use models::reference::CandleModel;
 use models::{Model, ModelConfig};
@@ -139,7 +139,7 @@ pub fn distill_into(
     let start = Instant::now();
     let tcfg = &teacher.model.cfg;
     let env_name = cfg.env.clone().unwrap_or_else(|| tcfg.env.clone());
-    let opts = EnvOptions { episode_length: Some(teacher.episode_length()), ..EnvOptions::default() };
+    let opts = teacher.env_options();
     let mut env = make_with(&env_name, cfg.num_envs, cfg.seed, &opts)?;
     let spec = env.spec().clone();
     if (spec.state_dim, spec.goal_dim, spec.action_dim) != (tcfg.state_dim, tcfg.goal_dim, tcfg.action_dim) {
@@ -217,11 +217,7 @@ pub fn distill_into(
                 critic_loss: last_critic,
                 success_rate: match cfg.curve_eval_episodes {
                     0 => None,
-                    n => Some(
-                        evaluate_policy(&student.model, &env_name, teacher.episode_length(), n, cfg.seed)?
-                            .success_rate
-                            .mean,
-                    ),
+                    n => Some(evaluate_policy(&student.model, &env_name, &opts, n, cfg.seed)?.success_rate.mean),
                 },
             };
             on_point(&p);
@@ -245,7 +241,7 @@ pub fn distill_into(
     final_student.cfg.training_step = sgd as u64;
 
     let teacher_eval = teacher.evaluate(&env_name, cfg.eval_episodes, cfg.seed)?;
-    let student_eval = evaluate_actor(&final_student, cfg, &env_name, teacher.episode_length())?;
+    let student_eval = evaluate_actor(&final_student, cfg, &env_name, &opts)?;
     Ok(Outcome {
         student: final_student,
         teacher_eval,

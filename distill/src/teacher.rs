@@ -52,7 +52,7 @@ impl Teacher {
         if let Some(r) = cached(&self.evaluations.lock().unwrap_or_else(|e| e.into_inner())) {
             return Ok(r);
         }
-        let report = crate::baseline::evaluate_policy(&self.model, env, self.episode_length(), episodes, seed)?;
+        let report = crate::baseline::evaluate_policy(&self.model, env, &self.env_options(), episodes, seed)?;
         self.evaluations.lock().unwrap_or_else(|e| e.into_inner()).push((key, report.clone()));
         Ok(report)
     }
@@ -60,5 +60,15 @@ impl Teacher {
     /// The episode length the teacher was trained with (1000 when the run is unknown).
     pub fn episode_length(&self) -> usize {
         self.run_config.as_ref().map(|c| c.episode_length).unwrap_or(1000)
+    }
+
+    /// The environments' options for evaluating and distilling: the teacher's episode length and
+    /// maze layout file, fixed starts.
+    pub fn env_options(&self) -> envs::EnvOptions {
+        envs::EnvOptions {
+            episode_length: Some(self.episode_length()),
+            random_starts: false,
+            layout: self.run_config.as_ref().and_then(|c| c.layout.clone()),
+        }
     }
 }

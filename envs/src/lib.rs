@@ -26,7 +26,9 @@ pub mod vec_env;
 
 pub use error::{EnvError, Result};
 pub use eval::{evaluate, evaluate_with, EpisodeRecord, EvalOptions, EvalReport, Policy, Stat, Trajectory};
-pub use registry::{base_env_name, eval_env_name, is_eval_env, make, make_with, EnvOptions, ENV_NAMES};
+pub use registry::{
+    base_env_name, eval_env_name, is_eval_env, make, make_with, success_threshold, EnvOptions, ENV_NAMES,
+};
 
 /// The fixed description of an environment.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -90,6 +90,15 @@ pub fn make_with(name: &str, num_envs: usize, seed: u64, opts: &EnvOptions) -> R
     }
 }
 
+/// The success threshold of environment `name` (the goal distance counted as reached), known from
+/// the name alone: a point maze's does not depend on its layout file.
+pub fn success_threshold(name: &str) -> Option<f32> {
+    if name.starts_with("point_") {
+        return Some(crate::point_maze::SUCCESS);
+    }
+    matches!(name, "reacher" | "reacher_eval").then_some(crate::reacher::SUCCESS)
+}
+
 fn unknown(name: &str) -> EnvError {
     EnvError::UnknownEnv { name: name.to_string(), valid: ENV_NAMES.join(", ") }
 }
@@ -116,6 +125,12 @@ mod tests {
             assert_eq!(env.spec().name, *name);
             assert_eq!(env.observations().len(), 3 * env.spec().obs_dim());
         }
+        for name in ENV_NAMES.iter().filter(|n| **n != "point_maze") {
+            let env = make(name, 1, 0).unwrap();
+            assert_eq!(success_threshold(name), Some(env.spec().success_threshold), "{name}");
+        }
+        assert_eq!(success_threshold("point_maze"), Some(crate::point_maze::SUCCESS));
+        assert_eq!(success_threshold("no_such_env"), None);
         let e = make("point_x_maze", 1, 0).err().unwrap().to_string();
         assert!(e.contains("unknown environment") && e.contains("point_big_maze_eval"), "{e}");
         let e = make("point_maze", 1, 0).err().unwrap().to_string();

@@ -47,13 +47,13 @@ pub fn prune(cfg: &PruneConfig, mut on_event: impl FnMut(Event)) -> Result<Prune
     let out = ModelDir::new(cfg.out_dir(op));
     let _lock = rundir::RunLock::acquire(&out.dir)?;
     let env = cfg.env.clone().unwrap_or_else(|| teacher.model.cfg.env.clone());
-    let ep_len = teacher.episode_length();
+    let opts = teacher.env_options();
     let evaluate = |m: &Model, episodes: usize| -> Result<Closed> {
-        Ok(closed(&evaluate_policy(m, &env, ep_len, episodes, cfg.seed)?))
+        Ok(closed(&evaluate_policy(m, &env, &opts, episodes, cfg.seed)?))
     };
 
     on_event(Event::Stage("gathering evaluation states and scoring"));
-    let states = EvalStates::gather(&teacher.model, &env, ep_len, cfg.score_states, cfg.seed)?;
+    let states = EvalStates::gather(&teacher.model, &env, &opts, cfg.score_states, cfg.seed)?;
     let net = CandleModel::from_model(&teacher.model, &Device::Cpu, DType::F32)?;
     // The curve measures closed-loop success, which only the actor decides: its points cut (and heal)
     // the actor alone. Only the target keeps (and prunes) the critic, with --critic.

@@ -26,11 +26,11 @@ pub struct EvalStates {
 impl EvalStates {
     /// Rolls `model`'s deterministic actor on `env`'s eval goals (episodes of `episode_length` steps)
     /// and keeps `rows` observations, taken every few steps so they cover whole episodes.
-    pub fn gather(model: &Model, env: &str, episode_length: usize, rows: usize, seed: u64) -> Result<Self> {
+    pub fn gather(model: &Model, env: &str, opts: &EnvOptions, rows: usize, seed: u64) -> Result<Self> {
+        let episode_length = opts.episode_length.unwrap_or(envs::registry::DEFAULT_EPISODE_LENGTH);
         ensure!(rows > 0, "scoring needs at least one state");
-        let opts = EnvOptions { episode_length: Some(episode_length), ..EnvOptions::default() };
         let n = rows.min(GATHER_ENVS);
-        let mut env = make_with(&envs::eval_env_name(env), n, seed, &opts)?;
+        let mut env = make_with(&envs::eval_env_name(env), n, seed, opts)?;
         let spec = env.spec().clone();
         let c = &model.cfg;
         ensure!(

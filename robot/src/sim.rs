@@ -47,6 +47,8 @@ pub struct SimConfig {
     /// Base URL of the server, e.g. `http://127.0.0.1:8080`.
     pub server: String,
     pub env: String,
+    /// A maze layout file (`train --layout`), for mazes of the user's own.
+    pub layout: Option<std::path::PathBuf>,
     pub robots: usize,
     pub control_hz: f64,
     pub modes: Vec<Mode>,
@@ -136,7 +138,7 @@ fn histogram() -> Histogram<u64> {
 }
 
 async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Client, episodes: usize) -> Result<RobotLog> {
-    let opts = EnvOptions { episode_length: cfg.episode_length, ..EnvOptions::default() };
+    let opts = EnvOptions { episode_length: cfg.episode_length, layout: cfg.layout.clone(), ..EnvOptions::default() };
     let seed = cfg.seed.wrapping_add(robot as u64 * 7919);
     let mut env: Box<dyn GoalEnv> = envs::make_with(&cfg.env, 1, seed, &opts)?;
     env.reset(seed);

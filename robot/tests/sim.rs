@@ -15,6 +15,7 @@ async fn robots_run_every_mode_and_report_latency_and_success() {
     let cfg = SimConfig {
         server: running.url(),
         env: "point_u_maze_eval".into(),
+        layout: None,
         robots: 2,
         control_hz: 200.0,
         modes: Mode::ALL.to_vec(),
@@ -110,6 +111,7 @@ async fn modes_are_compared_on_the_u_maze_where_the_answer_is_known() {
     let cfg = SimConfig {
         server: running.url(),
         env: "point_u_maze_eval".into(),
+        layout: None,
         robots: 3,
         control_hz: 500.0,
         modes: Mode::ALL.to_vec(),

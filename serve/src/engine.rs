@@ -135,10 +135,9 @@ fn advance_radius(cfg: &ServeConfig, env: &str) -> Result<f32> {
     if let Some(r) = cfg.advance_radius {
         return Ok(r);
     }
-    let made = envs::make(env, 1, 0).map_err(|e| {
-        ServeError::Config(format!("no default --advance-radius for environment {env:?}; pass one: {e}"))
-    })?;
-    Ok(ADVANCE_RADIUS_PER_THRESHOLD * made.spec().success_threshold)
+    let threshold = envs::success_threshold(env)
+        .ok_or_else(|| ServeError::Config(format!("no default --advance-radius for environment {env:?}; pass one")))?;
+    Ok(ADVANCE_RADIUS_PER_THRESHOLD * threshold)
 }
 
 impl Engine {
@@ -285,6 +284,8 @@ mod tests {
         // Point mazes: success within 0.5 of the goal.
         assert_eq!(advance_radius(&cfg, "point_u_maze").unwrap(), 2.0);
         assert_eq!(advance_radius(&cfg, "point_big_maze_eval").unwrap(), 2.0);
+        // A maze of the user's own (`train --layout`): no layout file is needed for the radius.
+        assert_eq!(advance_radius(&cfg, "point_maze").unwrap(), 2.0);
         let reacher = envs::make("reacher", 1, 0).unwrap().spec().success_threshold;
         assert_eq!(advance_radius(&cfg, "reacher").unwrap(), 4.0 * reacher);
         let e = format!("{:#}", advance_radius(&cfg, "no_such_env").unwrap_err());

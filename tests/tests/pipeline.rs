@@ -107,6 +107,7 @@ async fn train_distill_serve_and_drive_robots_over_http() {
     let sim_cfg = SimConfig {
         server: base.clone(),
         env: "point_u_maze_eval".into(),
+        layout: None,
         robots: 2,
         control_hz: 100.0,
         modes: vec![Mode::Hierarchical],

@@ -63,6 +63,17 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
     layers.extend(config_flag(matches)?);
     let cfg: TrainConfig = resolve_layers(matches, &layers)?;
     cfg.validate()?;
+    let mut cfg = cfg;
+    // Recorded absolute, so --resume, distill, prune and serve find the file from any folder.
+    if let Some(path) = &cfg.layout {
+        let abs = std::fs::canonicalize(path).map_err(|e| {
+            crate::error::TrainError::Config(format!(
+                "--layout {}: {e}; pass the path of a maze layout file",
+                path.display()
+            ))
+        })?;
+        cfg.layout = Some(abs);
+    }
     let out = out.unwrap_or_else(|| cfg.default_run_dir());
     Ok(Invocation { cfg, out, resume })
 }

@@ -32,6 +32,7 @@ const SUCCESS: RGBColor = RGBColor(31, 119, 180);
 const TIME_AT_GOAL: RGBColor = RGBColor(60, 60, 60);
 const LOSS: RGBColor = RGBColor(214, 39, 40);
 const ACCURACY: RGBColor = RGBColor(44, 160, 44);
+const TOPOLOGY: RGBColor = RGBColor(118, 42, 131);
 const ALPHA: RGBColor = RGBColor(148, 103, 189);
 const ENTROPY: RGBColor = RGBColor(255, 127, 14);
 /// Goal-cell lines, cycled; none is the success blue or the time-at-goal grey.
@@ -66,8 +67,7 @@ fn draw(metrics: &[Metrics], title: &str, out: &Path) -> DrawResult {
         success_panel(&panels[0], metrics, &x, &xr)?;
         let loss: Vec<f64> = metrics.iter().map(|m| f64::from(m.critic_loss)).collect();
         single_panel(&panels[1], "critic loss", &x, &xr, &loss, LOSS)?;
-        let acc: Vec<f64> = metrics.iter().map(|m| f64::from(m.critic_accuracy)).collect();
-        single_panel(&panels[2], "critic accuracy", &x, &xr, &acc, ACCURACY)?;
+        critic_panel(&panels[2], metrics, &x, &xr)?;
         alpha_panel(&panels[3], metrics, &x, &xr)?;
     }
     root.present()?;
@@ -146,6 +146,30 @@ fn single_panel(area: &Area, caption: &str, x: &[f64], xr: &Range<f64>, y: &[f64
     let pts = points(x, y.iter().copied());
     chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))?;
     chart.draw_series(marks(&pts, colour))?;
+    Ok(())
+}
+
+/// Critic accuracy and, on mazes, the topology metric: the critic's rank agreement with the maze's
+/// shortest paths (solid) against straight-line distance's (dashed, the score of a critic blind to
+/// walls). Accuracy and Spearman's ρ share the axis; ρ can go below 0.
+fn critic_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -> DrawResult {
+    let acc: Vec<f64> = metrics.iter().map(|m| f64::from(m.critic_accuracy)).collect();
+    let topo: Vec<f64> = metrics.iter().map(|m| f64::from(m.topology)).collect();
+    let euc: Vec<f64> = metrics.iter().map(|m| f64::from(m.euclidean_topology)).collect();
+    if topo.iter().all(|v| !v.is_finite()) {
+        return single_panel(area, "critic accuracy", x, xr, &acc, ACCURACY);
+    }
+    let lo = span(acc.iter().chain(&topo).chain(&euc).copied()).map_or(0.0, |(lo, _)| lo.min(0.0));
+    let caption = "accuracy (green), topology ρ (purple; dashed: no walls)";
+    let mut chart = chart(area, caption, 0).build_cartesian_2d(xr.clone(), lo - 0.02..1.02)?;
+    mesh!(chart).draw()?;
+    for (y, colour) in [(&acc, ACCURACY), (&topo, TOPOLOGY)] {
+        let pts = points(x, y.iter().copied());
+        chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))?;
+        chart.draw_series(marks(&pts, colour))?;
+    }
+    let pts = points(x, euc.iter().copied());
+    chart.draw_series(DashedLineSeries::new(pts, 8, 5, TOPOLOGY.mix(0.6).stroke_width(2)))?;
     Ok(())
 }
 
@@ -270,6 +294,8 @@ mod tests {
                     time_at_goal: 0.6 * s,
                     time_at_goal_ci95: [0.5 * s, 0.7 * s],
                     per_goal,
+                    topology: (0.2 + 0.6 * t) as f32,
+                    euclidean_topology: 0.78,
                 }
             })
             .collect()
@@ -307,6 +333,12 @@ mod tests {
             m.success_rate = if i == 3 { f64::NAN } else { m.success_rate };
             m.success_ci95 = [f64::NAN, 1.0];
             m.per_goal.insert("(1,6)".into(), f64::NEG_INFINITY);
+            m.topology = if i % 3 == 0 { f32::NAN } else { -0.4 };
+        }
+        plot_ok(&h);
+        // Not a maze: no topology at all, the plain accuracy panel.
+        for m in &mut h {
+            (m.topology, m.euclidean_topology) = (f32::NAN, f32::NAN);
         }
         plot_ok(&h);
     }

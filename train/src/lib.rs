@@ -4,6 +4,7 @@
 //! - [`replay`]: per-environment trajectory replay and the hindsight goal sampler.
 //! - [`collect`]: the stochastic actor stepping the vectorised environments.
 //! - [`run`]: the loop: prefill, collect, update, evaluate, log, checkpoint.
+//! - [`evaluation`]: one evaluation: episodes, the maze plot, the topology metric, the metrics row.
 //! - [`metrics`]: the metrics rows of a run (its files are named in the `rundir` crate).
 //! - [`updater`]: the fused CPU update or candle's (CUDA, or the CPU as a reference).
 //! - [`state`]: `train_state.safetensors` for `--resume`; [`snapshot`]: the replay buffer, environments
@@ -12,6 +13,7 @@
 //! - [`curves`]: `curves.png`, redrawn at every evaluation.
 //! - [`progress`]: observer hooks and the terminal progress bar.
 //! - [`error`]: `TrainError`, the one error type of this library.
+//! - [`topology`]: the critic-topology metric (Spearman against the maze's shortest paths).
 //! - [`sweep`]: a depth sweep's finished runs pooled per depth, `sweep.json` and `depth_sweep.png`.
 
 pub mod bank;
@@ -20,6 +22,7 @@ pub mod collect;
 pub mod config;
 pub mod curves;
 pub mod error;
+pub mod evaluation;
 pub mod metrics;
 pub mod progress;
 pub mod replay;
@@ -27,4 +30,5 @@ pub mod run;
 pub mod snapshot;
 pub mod state;
 pub mod sweep;
+pub mod topology;
 pub mod updater;

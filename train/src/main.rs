@@ -63,6 +63,7 @@ fn main() -> ExitCode {
                 m.sgd_steps,
                 m.wall_s
             );
+            println!("{}", summary.stopped);
             println!("run directory: {}", summary.dir.display());
             println!(
                 "  teacher.safetensors (weights), bank.safetensors (planner waypoints), eval.json (final evaluation),\n  \

@@ -20,7 +20,7 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> 
 }
 
 /// One line of `metrics.jsonl` (and one row of `metrics.csv`).
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct Metrics {
     pub env_steps: u64,
     pub sgd_steps: u64,
@@ -43,6 +43,18 @@ pub struct Metrics {
     pub time_at_goal_ci95: [f64; 2],
     /// Mazes: success rate per eval goal cell, keyed "(row,col)".
     pub per_goal: BTreeMap<String, f64>,
+    /// Mazes: Spearman correlation between the critic's distances and the shortest paths through
+    /// the maze over fixed (state, goal) pairs (`crate::topology`); NaN elsewhere and in rows
+    /// written before the metric existed.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub topology: f32,
+    /// The same correlation for straight-line distance, the score of a critic blind to walls.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub euclidean_topology: f32,
+}
+
+fn nan() -> f32 {
+    f32::NAN
 }
 
 /// Success per goal cell for the maze family (empty for other environments).
@@ -62,7 +74,7 @@ pub fn per_goal_success(env: &str, report: &EvalReport) -> BTreeMap<String, f64>
 
 pub fn csv_row(m: &Metrics) -> String {
     format!(
-        "{},{},{:.2},{:.1},{},{},{},{},{},{},{}",
+        "{},{},{:.2},{:.1},{},{},{},{},{},{},{},{},{}",
         m.env_steps,
         m.sgd_steps,
         m.wall_s,
@@ -73,12 +85,31 @@ pub fn csv_row(m: &Metrics) -> String {
         m.entropy,
         m.critic_accuracy,
         m.success_rate,
-        m.time_at_goal
+        m.time_at_goal,
+        m.topology,
+        m.euclidean_topology
     )
 }
 
 pub const CSV_HEADER: &str =
-    "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal";
+    "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal,topology,euclidean_topology";
+
+/// Rewrites `metrics.csv` from `metrics.jsonl` when its header is not this version's (a run begun
+/// before a column was added), so a resumed run's rows line up with their header.
+pub fn sync_csv(files: &RunDir) -> Result<()> {
+    let path = files.metrics_csv();
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    if text.lines().next() == Some(CSV_HEADER) {
+        return Ok(());
+    }
+    let mut csv = format!("{CSV_HEADER}\n");
+    for m in read_history(&files.metrics_jsonl())? {
+        csv += &csv_row(&m);
+        csv.push('\n');
+    }
+    models::atomic::write_bytes_atomic(&path, csv.as_bytes())?;
+    Ok(())
+}
 
 /// Redraws `curves.png` from every line of `metrics.jsonl` (so a resumed run plots its whole history).
 pub fn plot_history(cfg: &TrainConfig, files: &RunDir) -> Result<()> {
@@ -149,8 +180,34 @@ mod tests {
             time_at_goal: 0.0,
             time_at_goal_ci95: [0.0, 0.0],
             per_goal: BTreeMap::new(),
+            topology: 0.5,
+            euclidean_topology: f32::NAN,
         };
         serde_json::to_string(&m).unwrap()
+    }
+
+    #[test]
+    fn rows_from_before_the_topology_metric_read_back_and_an_old_csv_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RunDir::new(dir.path());
+        // A row as written before the metric existed: no topology keys.
+        let old = row(7).replace(",\"topology\":0.5,\"euclidean_topology\":null", "");
+        assert!(!old.contains("topology"), "{old}");
+        fs::write(files.metrics_jsonl(), format!("{old}\n{}\n", row(8))).unwrap();
+        let h = read_history(&files.metrics_jsonl()).unwrap();
+        assert!(h[0].topology.is_nan() && h[0].euclidean_topology.is_nan());
+        assert_eq!(h[1].topology, 0.5);
+        let old_header = CSV_HEADER.strip_suffix(",topology,euclidean_topology").unwrap();
+        fs::write(files.metrics_csv(), format!("{old_header}\n7,0,0,0,NaN,1,0.1,0,0.5,0.25,0\n")).unwrap();
+        sync_csv(&files).unwrap();
+        let csv = fs::read_to_string(files.metrics_csv()).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines.len(), 3, "one row per metrics.jsonl line");
+        let columns = CSV_HEADER.split(',').count();
+        assert!(lines.iter().all(|l| l.split(',').count() == columns), "{csv}");
+        sync_csv(&files).unwrap();
+        assert_eq!(fs::read_to_string(files.metrics_csv()).unwrap(), csv, "a current file is left alone");
     }
 
     #[test]

@@ -8,23 +8,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::error::{bail, Context, Result};
-use envs::eval::{evaluate_with, EvalOptions};
-use envs::point_maze::Layout;
 use envs::seed::derive;
 use envs::{eval_env_name, make_with, EnvOptions, GoalEnv};
 use models::atomic::write_bytes_atomic;
 use models::infer::ActorInfer;
 use models::{checkpoint, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
-use plots::plot_maze_trajectories;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use crate::bank::write_bank;
-use crate::collect::{Collector, Deterministic};
+use crate::collect::Collector;
 use crate::config::TrainConfig;
-use crate::metrics::{append_line, csv_row, per_goal_success, plot_history, repair_torn_tail, Metrics, CSV_HEADER};
+use crate::evaluation::{Evaluator, Progress};
+use crate::metrics::{repair_torn_tail, Metrics, CSV_HEADER};
 use crate::progress::Observer;
 use crate::replay::{Replay, Sample};
 use crate::snapshot;
@@ -59,6 +57,36 @@ impl Clock {
 pub struct Summary {
     pub dir: PathBuf,
     pub final_metrics: Metrics,
+    pub stopped: Stopped,
+}
+
+/// What ended a run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Stopped {
+    /// It trained its whole `--total-env-steps`.
+    Budget,
+    /// `--stop-at-success` held for `--patience` evaluations in a row.
+    Success { at_or_above: f64, evaluations: usize },
+    /// `--time-budget` ran out.
+    Time { budget_s: f64 },
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Budget => write!(f, "trained the whole env-step budget"),
+            Stopped::Success { at_or_above, evaluations } => write!(
+                f,
+                "stopped early: success at or above {at_or_above} for {evaluations} evaluations in a row (--patience 0 trains on)"
+            ),
+            Stopped::Time { budget_s } => write!(f, "stopped at the time budget of {budget_s} s"),
+        }
+    }
+}
+
+/// Evaluations in a row, counted back from the last, whose success is at or above `threshold`.
+pub fn success_streak(history: &[Metrics], threshold: f64) -> usize {
+    history.iter().rev().take_while(|m| m.success_rate >= threshold).count()
 }
 
 /// Trains a teacher as `cfg` says, writing everything under `out`. With `resume`, continues the run
@@ -69,7 +97,7 @@ pub struct Summary {
 /// episodes.
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
     cfg.validate()?;
-    let opts = EnvOptions { episode_length: Some(cfg.episode_length), random_starts: cfg.random_starts, layout: None };
+    let opts = cfg.env_options();
     // An unknown environment is refused before the run directory is touched.
     make_with(&cfg.env, 1, cfg.seed, &opts)?;
     let files = RunDir::new(out);
@@ -88,6 +116,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         // repeated after the restore, so the fragment is dropped.
         repair_torn_tail(&files.metrics_jsonl())?;
         repair_torn_tail(&files.metrics_csv())?;
+        crate::metrics::sync_csv(&files)?;
         Some(state::load(&path)?)
     } else {
         rundir::refuse_overwrite(&files)?;
@@ -98,8 +127,8 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     // A resumed run starts fresh episodes from a seed of its own.
     let mut env = make_with(&cfg.env, cfg.num_envs, derive(cfg.seed, counters.env_steps), &opts)?;
     let eval_opts = EnvOptions { random_starts: false, ..opts };
-    let mut eval_env =
-        make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), derive(cfg.seed, 1), &eval_opts)?;
+    let eval_env = make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), derive(cfg.seed, 1), &eval_opts)?;
+    let mut evaluator = Evaluator::new(cfg, &files, eval_env)?;
     let spec = env.spec().clone();
 
     let mut mcfg =
@@ -200,26 +229,34 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         logits_pos: nan,
         logits_neg: nan,
     };
-    let final_metrics = loop {
-        if env_steps >= next_eval || env_steps >= cfg.total_env_steps {
-            let m = evaluate_and_log(
-                cfg,
-                &files,
-                eval_env.as_mut(),
-                &mut actor,
+    // On resume the streak goes on from the evaluations already in metrics.jsonl.
+    let mut streak = if resume {
+        success_streak(&crate::metrics::read_history(&files.metrics_jsonl())?, cfg.stop_at_success)
+    } else {
+        0
+    };
+    let (final_metrics, stopped) = loop {
+        let out_of_time = cfg.time_budget.filter(|b| clock.wall_s() >= *b);
+        if env_steps >= next_eval || env_steps >= cfg.total_env_steps || out_of_time.is_some() {
+            let m = evaluator.evaluate(
                 &mut trainer,
-                env_steps,
-                sgd_steps,
-                &last,
-                &clock,
+                &mut actor,
+                Progress { env_steps, sgd_steps, last: &last, wall_s: clock.wall_s(), sps: clock.sps(env_steps) },
             )?;
             observer.evaluated(&m);
             next_eval = env_steps + cfg.eval_every;
             let counters = clock.counters(env_steps, sgd_steps, next_eval);
             let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
             save_run(&files, &mut trainer, counters, &rng, collection)?;
+            streak = if m.success_rate >= cfg.stop_at_success { streak + 1 } else { 0 };
             if env_steps >= cfg.total_env_steps {
-                break m;
+                break (m, Stopped::Budget);
+            }
+            if cfg.patience > 0 && streak >= cfg.patience {
+                break (m, Stopped::Success { at_or_above: cfg.stop_at_success, evaluations: streak });
+            }
+            if let Some(budget_s) = out_of_time {
+                break (m, Stopped::Time { budget_s });
             }
         }
         if STOP.load(Ordering::SeqCst) {
@@ -252,7 +289,10 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     let bank =
         write_bank(&replay, &cfg.env, spec.state_dim, &spec.goal_indices, cfg.bank_size, &mut rng, &files.bank())?;
     tracing::info!("waypoint bank: {} states in {}", bank.len(), files.bank().display());
-    Ok(Summary { dir: files.dir, final_metrics })
+    if stopped != Stopped::Budget {
+        tracing::info!("{stopped}");
+    }
+    Ok(Summary { dir: files.dir, final_metrics, stopped })
 }
 
 /// Set (e.g. by a Ctrl-C handler) to make [`train`] checkpoint and return [`Interrupted`] at the end
@@ -298,76 +338,17 @@ fn with_step(model: &Model, sgd_steps: u64) -> Model {
     m
 }
 
-/// Eval episodes drawn in trajectories.png: enough to see each goal's typical path, few enough to read.
-const TRAJECTORIES_PLOTTED: usize = 12;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[allow(clippy::too_many_arguments)]
-fn evaluate_and_log(
-    cfg: &TrainConfig,
-    files: &RunDir,
-    eval_env: &mut dyn GoalEnv,
-    actor: &mut ActorInfer,
-    trainer: &mut Updater,
-    env_steps: u64,
-    sgd_steps: u64,
-    last: &CrlStats,
-    clock: &Clock,
-) -> Result<Metrics> {
-    let mut policy = Deterministic(trainer.actor(actor)?);
-    let layout = cfg.env.strip_prefix("point_").and_then(|name| Layout::builtin(&eval_env_name(name)));
-    // Paths of the first episodes, for trajectories.png (mazes only).
-    let opts = EvalOptions {
-        episodes: cfg.eval_episodes,
-        seed: derive(cfg.seed, 2),
-        trajectories: if layout.is_some() { TRAJECTORIES_PLOTTED } else { 0 },
-    };
-    let mut report = evaluate_with(eval_env, &mut policy, &opts)?;
-    if let Some(layout) = &layout {
-        let title = format!("{} after {env_steps} env steps: eval episodes from R", eval_env_name(&cfg.env));
-        plot_maze_trajectories(layout, &report.trajectories, &title, &files.trajectories())?;
-        // The paths are in the picture; eval.json keeps the per-episode records only.
-        report.trajectories.clear();
+    #[test]
+    fn the_success_streak_counts_back_from_the_last_evaluation() {
+        let rows = |rates: &[f64]| -> Vec<Metrics> {
+            rates.iter().map(|&r| Metrics { success_rate: r, ..Metrics::default() }).collect()
+        };
+        assert_eq!(success_streak(&rows(&[0.5, 1.0, 0.97, 0.95]), 0.95), 3);
+        assert_eq!(success_streak(&rows(&[1.0, 1.0, 0.94]), 0.95), 0);
+        assert_eq!(success_streak(&rows(&[]), 0.95), 0);
     }
-    let wall_s = clock.wall_s();
-    let m = Metrics {
-        env_steps,
-        sgd_steps,
-        wall_s,
-        sps: clock.sps(env_steps),
-        critic_loss: last.critic_loss,
-        actor_loss: last.actor_loss,
-        alpha: last.alpha,
-        entropy: last.entropy,
-        critic_accuracy: last.critic_accuracy,
-        success_rate: report.success_rate.mean,
-        success_ci95: [report.success_rate.ci95_low, report.success_rate.ci95_high],
-        time_at_goal: report.time_at_goal.mean,
-        time_at_goal_ci95: [report.time_at_goal.ci95_low, report.time_at_goal.ci95_high],
-        per_goal: per_goal_success(&cfg.env, &report),
-    };
-    log_eval(&m);
-    append_line(&files.metrics_jsonl(), &serde_json::to_string(&m)?)?;
-    plot_history(cfg, files)?;
-    append_line(&files.metrics_csv(), &csv_row(&m))?;
-    let eval = serde_json::json!({ "metrics": &m, "report": &report });
-    write_bytes_atomic(&files.eval_json(), serde_json::to_string_pretty(&eval)?.as_bytes())?;
-    Ok(m)
-}
-
-fn log_eval(m: &Metrics) {
-    let goals: Vec<String> = m.per_goal.iter().map(|(k, v)| format!("{k}:{v:.2}")).collect();
-    tracing::info!(
-        "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>6.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  success {:.2} [{:.2}, {:.2}]  {}",
-        m.env_steps,
-        m.sgd_steps,
-        m.wall_s,
-        m.sps,
-        m.critic_loss,
-        m.critic_accuracy,
-        m.alpha,
-        m.success_rate,
-        m.success_ci95[0],
-        m.success_ci95[1],
-        goals.join(" ")
-    );
 }

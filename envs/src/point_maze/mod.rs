@@ -10,6 +10,7 @@
 //! State (x, y, vx, vy); goal (x, y); success within 0.5 of the goal.
 
 pub mod layout;
+pub mod topology;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

@@ -24,6 +24,9 @@ struct Cli {
     /// Environment (an `_eval` name evaluates on the evaluation goals).
     #[arg(long, default_value = "point_u_maze_eval")]
     env: String,
+    /// A maze layout file, as given to `train --layout` (needed by `--env point_maze`).
+    #[arg(long)]
+    layout: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 16)]
     robots: usize,
     /// Control steps per second per robot.
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     let cfg = SimConfig {
         server: cli.server,
         env: cli.env,
+        layout: cli.layout,
         robots: cli.robots,
         control_hz: cli.control_hz,
         modes,
