@@ -289,9 +289,6 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     let bank =
         write_bank(&replay, &cfg.env, spec.state_dim, &spec.goal_indices, cfg.bank_size, &mut rng, &files.bank())?;
     tracing::info!("waypoint bank: {} states in {}", bank.len(), files.bank().display());
-    if stopped != Stopped::Budget {
-        tracing::info!("{stopped}");
-    }
     Ok(Summary { dir: files.dir, final_metrics, stopped })
 }
 

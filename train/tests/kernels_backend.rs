@@ -15,15 +15,8 @@ fn kernels(total: u64) -> TrainConfig {
 #[test]
 fn the_kernels_backend_follows_the_fused_cpu_path_and_resumes() {
     // Same seed, same batches: after 20 updates the losses, α and the evaluation nearly agree.
-    // (Later the float differences reach the collected data, so whole runs are not compared.)
-    let budget = 800;
-    let (dir_a, dir_b) = (temp_dir("kernels-fast"), temp_dir("kernels-device"));
-    let fast = train::run::train(&TrainConfig::tiny(budget), &dir_a, false, ()).unwrap().final_metrics;
-    let dev = train::run::train(&kernels(budget), &dir_b, false, ()).unwrap().final_metrics;
-    assert_eq!(fast.sgd_steps, dev.sgd_steps);
+    let (fast, dev, dir_b) = common::first_updates_agree(&kernels(800), "kernels-device");
     let rel = |a: f32, b: f32| (a - b).abs() / a.abs().max(1e-3);
-    assert!(rel(fast.critic_loss, dev.critic_loss) < 1e-3, "critic loss {} vs {}", fast.critic_loss, dev.critic_loss);
-    assert!(rel(fast.alpha, dev.alpha) < 1e-3, "alpha {} vs {}", fast.alpha, dev.alpha);
     assert!(rel(fast.entropy, dev.entropy) < 1e-3, "entropy {} vs {}", fast.entropy, dev.entropy);
     assert_eq!(fast.success_rate, dev.success_rate, "the evaluation through the device's actor");
 
@@ -33,9 +26,7 @@ fn the_kernels_backend_follows_the_fused_cpu_path_and_resumes() {
     let state = train::state::load(&dir_b.join("train_state.safetensors")).unwrap();
     assert_eq!(state.adam_t, again.sgd_steps, "the device's Adam step count is saved and restored");
     assert!(state.adam_v.iter().any(|&v| v > 0.0), "second moments were saved, not zeros");
-    for d in [dir_a, dir_b] {
-        std::fs::remove_dir_all(d).unwrap();
-    }
+    std::fs::remove_dir_all(dir_b).unwrap();
 }
 
 #[test]
