@@ -52,7 +52,7 @@ pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Res
     );
     train::run::train(&tcfg, dir, resume, ())?;
     let model = models::checkpoint::load(&run.teacher())?;
-    let report = evaluate_actor(&model, cfg, &tcfg.env, &EnvOptions { random_starts: false, ..tcfg.env_options() })?;
+    let report = evaluate_actor(&model, cfg, &tcfg.env, &tcfg.eval_env_options())?;
     Ok((model, report))
 }
 

@@ -65,10 +65,9 @@ impl Teacher {
     /// The environments' options for evaluating and distilling: the teacher's episode length and
     /// maze layout file, fixed starts.
     pub fn env_options(&self) -> envs::EnvOptions {
-        envs::EnvOptions {
-            episode_length: Some(self.episode_length()),
-            random_starts: false,
-            layout: self.run_config.as_ref().and_then(|c| c.layout.clone()),
+        match &self.run_config {
+            Some(c) => c.eval_env_options(),
+            None => envs::EnvOptions { episode_length: Some(self.episode_length()), ..envs::EnvOptions::default() },
         }
     }
 }

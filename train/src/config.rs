@@ -308,6 +308,11 @@ impl TrainConfig {
         }
     }
 
+    /// The options its policies are evaluated with: the same episodes and maze, starts at `R`.
+    pub fn eval_env_options(&self) -> envs::EnvOptions {
+        envs::EnvOptions { random_starts: false, ..self.env_options() }
+    }
+
     /// A run directory name from the environment, depth and the current time.
     pub fn default_run_dir(&self) -> PathBuf {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::error::{bail, Context, Result};
 use envs::seed::derive;
-use envs::{eval_env_name, make_with, EnvOptions, GoalEnv};
+use envs::{eval_env_name, make_with, GoalEnv};
 use models::atomic::write_bytes_atomic;
 use models::infer::ActorInfer;
 use models::{checkpoint, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
@@ -126,7 +126,7 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
 
     // A resumed run starts fresh episodes from a seed of its own.
     let mut env = make_with(&cfg.env, cfg.num_envs, derive(cfg.seed, counters.env_steps), &opts)?;
-    let eval_opts = EnvOptions { random_starts: false, ..opts };
+    let eval_opts = cfg.eval_env_options();
     let eval_env = make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), derive(cfg.seed, 1), &eval_opts)?;
     let mut evaluator = Evaluator::new(cfg, &files, eval_env)?;
     let spec = env.spec().clone();

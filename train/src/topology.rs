@@ -15,47 +15,55 @@ use crate::updater::Updater;
 /// the bigger mazes.
 pub const MAX_PROBES: usize = 1024;
 
-/// The probes of a layout and their straight-line score, fixed for a run.
+/// The probes of a layout, laid out as the networks read them, and the straight-line score: all
+/// fixed for a run, so every evaluation only runs the networks.
 pub struct Topology {
-    probes: Vec<Probe>,
+    probes: usize,
+    /// `[probes, state + goal]`, the actor's input.
+    obs: Vec<f32>,
+    /// `[probes, state]`.
+    states: Vec<[f32; 4]>,
+    /// `[probes, goal]`, ψ's input.
+    goals: Vec<f32>,
+    geodesic: Vec<f64>,
     pub euclidean: f32,
 }
 
 impl Topology {
     pub fn new(layout: &Layout) -> Self {
-        let probes = probes(layout, MAX_PROBES);
-        let geo: Vec<f64> = probes.iter().map(|p| f64::from(p.geodesic)).collect();
+        let probes: Vec<Probe> = probes(layout, MAX_PROBES);
+        let geodesic: Vec<f64> = probes.iter().map(|p| f64::from(p.geodesic)).collect();
         let euc: Vec<f64> = probes.iter().map(|p| f64::from(p.euclidean)).collect();
-        Topology { euclidean: spearman(&euc, &geo) as f32, probes }
+        Topology {
+            probes: probes.len(),
+            obs: probes.iter().flat_map(|p| p.state.iter().chain(&p.goal).copied()).collect(),
+            goals: probes.iter().flat_map(|p| p.goal).collect(),
+            states: probes.iter().map(|p| p.state).collect(),
+            euclidean: spearman(&euc, &geodesic) as f32,
+            geodesic,
+        }
     }
 
     /// The critic's score now: the deterministic actor picks each probe's action, the critic
     /// measures the distance from (state, action) to the goal.
     pub fn critic(&self, trainer: &mut Updater, host_actor: &mut ActorInfer) -> Result<f32> {
-        let n = self.probes.len();
-        let obs: Vec<f32> = self.probes.iter().flat_map(|p| p.state.iter().chain(&p.goal).copied()).collect();
+        let n = self.probes;
         let actions: Vec<f32> = {
-            let (mean, _) = trainer.actor(host_actor)?.distribution(&obs, n)?;
+            let (mean, _) = trainer.actor(host_actor)?.distribution(&self.obs, n)?;
             mean.iter().map(|m| m.tanh()).collect()
         };
         let a_dim = actions.len() / n.max(1);
-        let sa: Vec<f32> = self
-            .probes
-            .iter()
-            .zip(actions.chunks_exact(a_dim))
-            .flat_map(|(p, a)| p.state.iter().chain(a).copied())
-            .collect();
-        let goals: Vec<f32> = self.probes.iter().flat_map(|p| p.goal).collect();
+        let sa: Vec<f32> =
+            self.states.iter().zip(actions.chunks_exact(a_dim)).flat_map(|(s, a)| s.iter().chain(a).copied()).collect();
         let mut critic = CriticInfer::new(trainer.model()?)?;
         let dim = critic.repr_dim();
         let phi = critic.phi(&sa, n)?.to_vec();
-        let psi = critic.psi(&goals, n)?;
+        let psi = critic.psi(&self.goals, n)?;
         let dist: Vec<f64> = phi
             .chunks_exact(dim)
             .zip(psi.chunks_exact(dim))
             .map(|(p, s)| p.iter().zip(s).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt())
             .collect();
-        let geo: Vec<f64> = self.probes.iter().map(|p| f64::from(p.geodesic)).collect();
-        Ok(spearman(&dist, &geo) as f32)
+        Ok(spearman(&dist, &self.geodesic) as f32)
     }
 }

@@ -81,6 +81,9 @@ pub struct DeviceStep<D: Device> {
     actors: Vec<DeviceActor>,
     /// Launches of the last step (a replay counts every node of the graph).
     pub launches_per_step: u64,
+    /// Whether `model.params` is older than the device's parameters (an update ran since the last
+    /// copy out): a checkpoint and an evaluation then share one copy instead of one each.
+    host_stale: bool,
 }
 
 impl<D: Device> DeviceStep<D> {
@@ -162,6 +165,7 @@ impl<D: Device> DeviceStep<D> {
             graph: None,
             actors: Vec::new(),
             launches_per_step: 0,
+            host_stale: false,
             dev,
             model,
         })
@@ -174,6 +178,7 @@ impl<D: Device> DeviceStep<D> {
             return Err(ModelError::Shape(format!("batch of {rows} rows; this step was built for {}", self.d.b)));
         }
         let before = self.dev.launches();
+        self.host_stale = true;
         let dev: &mut dyn Device = &mut self.dev;
         for (buf, v) in [
             (self.inputs.states, batch.states),
@@ -220,7 +225,10 @@ impl<D: Device> DeviceStep<D> {
 
     /// The model with the device's current parameters.
     pub fn model(&mut self) -> Result<&Model> {
-        self.dev.download(self.params.into(), &mut self.model.params)?;
+        if self.host_stale {
+            self.dev.download(self.params.into(), &mut self.model.params)?;
+            self.host_stale = false;
+        }
         Ok(&self.model)
     }
 
