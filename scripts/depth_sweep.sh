@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Depth-scaling experiment: trains one environment at several depths with the same budget and seeds,
-# then draws success rate against depth with 95% intervals (train/examples/sweep_plot.rs).
+# then draws success rate and the critic-topology metric against depth, with between-seed 95% intervals
+# (train/examples/sweep_plot.rs).
 #
 #   scripts/depth_sweep.sh [--env NAME] [--depths "4 8 16"] [--seeds "0 1"] [--steps N] [--out DIR]
 #                          [-- TRAIN FLAGS...]
@@ -13,9 +14,10 @@
 #   -- ...    passed to every train run, e.g. -- --episode-length 1000 --random-starts true
 #             (not --env, --depth, --seed, --total-env-steps, --out or --resume: the script sets those)
 #
-# Writes DIR/depth_sweep.png, DIR/sweep.json and a table. Re-running the same command continues an
-# interrupted sweep: a run whose eval.json shows the full budget is skipped, one with a checkpoint is
-# resumed, any other is started afresh. RAYON_NUM_THREADS (default 2) sets the environment threads.
+# Writes DIR/depth_sweep.png, DIR/sweep.json and DIR/sweep.md (each seed's finals, per depth).
+# Re-running the same command continues an interrupted sweep: a run whose eval.json shows the full
+# budget is skipped, one with a checkpoint is resumed, any other is started afresh. A larger --steps
+# continues finished runs toward the new budget. RAYON_NUM_THREADS (default 2) sets the environment threads.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

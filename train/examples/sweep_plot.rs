@@ -1,8 +1,9 @@
-//! Gathers a depth sweep's finished runs and draws success rate against depth:
-//! `cargo run --release -p train --example sweep_plot -- DIR [TITLE]`.
+//! Gathers a depth sweep's finished runs and draws success rate and the critic-topology metric
+//! against depth: `cargo run --release -p train --example sweep_plot -- DIR [TITLE]`.
 //!
 //! DIR holds one run directory per (depth, seed), as `scripts/depth_sweep.sh` makes them. Writes
-//! DIR/depth_sweep.png and DIR/sweep.json and prints one row per depth. Exits 1 when no run in DIR
+//! DIR/depth_sweep.png, DIR/sweep.json and DIR/sweep.md (the table it prints: one row per depth,
+//! with each seed's final figures and the between-seed intervals). Exits 1 when no run in DIR
 //! has finished (nothing to compare), 2 on a usage error.
 
 use std::collections::BTreeSet;
@@ -13,9 +14,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use train::sweep::{collect_sweep, plot_sweep, write_sweep_json, SweepPoint};
+use train::sweep::{collect_sweep, markdown_table, plot_sweep, write_sweep_json, SweepPoint};
 
-/// Gather a depth sweep's finished runs and draw success rate against depth.
+/// Gather a depth sweep's finished runs and draw success rate and critic topology against depth.
 #[derive(Parser)]
 struct Args {
     /// A sweep directory with one run directory per depth and seed.
@@ -67,34 +68,15 @@ fn run(dir: &std::path::Path, title: Option<String>) -> Result<ExitCode> {
     plot_sweep(&points, &title, &png)?;
     write_sweep_json(&points, &json)?;
 
-    println!("{title}");
-    println!(
-        "{:>6} {:>5}  {:>7}  {:>16}  {:>12}  {:>11}",
-        "depth", "runs", "success", "95% interval", "time at goal", "mean wall s"
-    );
-    for p in &points {
-        match (p.success, p.time_at_goal, p.mean_wall_s) {
-            (Some(s), Some(t), Some(w)) => println!(
-                "{:>6} {:>5}  {:>7.3}  [{:>6.3}, {:>6.3}]  {:>12.3}  {:>11.0}",
-                p.depth,
-                p.runs.len(),
-                s.mean,
-                s.ci95_low,
-                s.ci95_high,
-                t,
-                w
-            ),
-            _ => println!("{:>6} {:>5}  (no finished run)", p.depth, 0),
-        }
-    }
-    if !skipped.is_empty() {
-        println!("skipped (not counted above):\n{}", skipped.join("\n"));
-    }
-    println!("wrote {} and {}", png.display(), json.display());
+    let table = markdown_table(&points);
+    let md = dir.join("sweep.md");
+    models::atomic::write_bytes_atomic(&md, format!("{title}\n\n{table}").as_bytes())?;
+    println!("{title}\n\n{table}");
+    println!("wrote {}, {} and {}", png.display(), json.display(), md.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// "point_big_maze: success vs depth, 300k env steps per run, seeds 0, 1", from the finished runs.
+/// "point_big_maze: depth sweep, 300k env steps per run, seeds 0, 1", from the finished runs.
 fn default_title(points: &[SweepPoint]) -> String {
     let runs = || points.iter().flat_map(|p| &p.runs);
     let join = |v: Vec<String>| v.join(", ");
@@ -107,7 +89,7 @@ fn default_title(points: &[SweepPoint]) -> String {
     };
     let envs = join(envs.into_iter().map(str::to_string).collect());
     let seeds_word = if seeds.len() == 1 { "seed" } else { "seeds" };
-    format!("{envs}: success vs depth, {steps}, {seeds_word} {}", join(seeds.iter().map(u64::to_string).collect()))
+    format!("{envs}: depth sweep, {steps}, {seeds_word} {}", join(seeds.iter().map(u64::to_string).collect()))
 }
 
 /// 300000 as "300k", 1500000 as "1.5M" (exact values stay exact: 20480 is "20480").
