@@ -13,12 +13,14 @@
 use crate::error::{ModelError, Result};
 use crate::fast::half::HalfKind;
 use crate::fast::heads::linear_forward;
+use crate::fast::packed::PackedTrunk;
 use crate::fast::trunk::{forward_no_tape, InferScratch, LinearWeights, Threads};
 use crate::layout::{ActorLayout, Model, TrunkLayout};
 use crate::reference::{LOG_STD_MAX, LOG_STD_MIN};
 
-/// How an [`ActorInfer`] stores its trunk's Linear weights. Half precision halves the bytes a
-/// batch-1 forward streams; activations, norms, heads and all sums stay f32.
+/// How an [`ActorInfer`] stores its trunk's Linear weights for small batches. Half precision halves
+/// the bytes a batch-1 forward streams; activations, norms, heads and all sums stay f32. It is fast
+/// only where a vector kernel widens the halves ([`WeightPrecision::fast_here`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightPrecision {
@@ -37,6 +39,25 @@ impl WeightPrecision {
             WeightPrecision::Bf16 => "bf16",
             WeightPrecision::F16 => "f16",
         }
+    }
+
+    /// Whether these weights are faster than f32 on this CPU, with the reason when they are not
+    /// ([`WeightPrecision::check_on`] at the level the kernels run at here).
+    pub fn check_here(self) -> std::result::Result<(), String> {
+        self.check_on(crate::fast::isa::active())
+    }
+
+    /// f32 always runs; half precision needs a vector kernel to widen the halves (AVX2 with F16C,
+    /// or AVX-512). Without one each weight is widened in scalar code, and a forward was measured
+    /// 4–19× slower than f32 (depths 8 and 64, docs/performance.md), so it is refused.
+    pub fn check_on(self, isa: crate::fast::isa::Isa) -> std::result::Result<(), String> {
+        if self == WeightPrecision::F32 || isa >= crate::fast::isa::Isa::Avx2 {
+            return Ok(());
+        }
+        Err(format!(
+            "{self} weights need AVX2 (with F16C) or AVX-512 to be widened in vector registers, and this CPU's \
+             kernels run at the {isa} level, where {self} is several times slower than f32, not faster; use f32"
+        ))
     }
 
     fn half(self) -> Option<HalfKind> {
@@ -64,19 +85,16 @@ impl std::str::FromStr for WeightPrecision {
     }
 }
 
-/// Rounds the trunk's Linear weights in `params` to `kind` and returns their half bits, at the same
-/// offsets as the f32 parameters (the other entries are unused zeros). The rounded f32 values serve
-/// batches too large for the half kernel, so every batch size uses the same weights.
-fn round_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &mut [f32]) -> Vec<u16> {
-    let mut bits = vec![0u16; params.len()];
+/// Rounds the trunk's Linear weights in `params` to `kind`, so that batches too large for the packed
+/// kernel (which use the f32 parameters) see the same weights as small ones.
+fn round_trunk(kind: HalfKind, trunk: &TrunkLayout, params: &mut [f32]) {
     for l in &trunk.layers {
-        let r = l.linear.w..l.linear.w + l.linear.n_in * l.linear.n_out;
-        bits[r.clone()].copy_from_slice(&kind.encode(&params[r.clone()]));
-        for (p, &b) in params[r.clone()].iter_mut().zip(&bits[r]) {
+        let w = &mut params[l.linear.w..l.linear.w + l.linear.n_in * l.linear.n_out];
+        let bits = kind.encode(w);
+        for (p, b) in w.iter_mut().zip(bits) {
             *p = kind.decode(b);
         }
     }
-    bits
 }
 
 /// Checks that `data` holds `n` rows of `dim` finite values; the error names `what` was wrong.
@@ -96,7 +114,8 @@ pub struct ActorInfer {
     layout: ActorLayout,
     params: Vec<f32>,
     precision: WeightPrecision,
-    half: Vec<u16>,
+    /// The trunk's Linear weights packed for batches up to `SMALL_BATCH`, at `precision`.
+    packed: PackedTrunk,
     state_dim: usize,
     goal_dim: usize,
     action_dim: usize,
@@ -120,15 +139,16 @@ impl ActorInfer {
         let c = &model.cfg;
         // The actor's span starts at offset 0, so its slots index this copy unchanged.
         let mut params = model.params[model.layout.actor.range.clone()].to_vec();
-        let half = match precision.half() {
-            Some(kind) => round_trunk(kind, &model.layout.actor.trunk, &mut params),
-            None => Vec::new(),
-        };
+        let trunk = &model.layout.actor.trunk;
+        if let Some(kind) = precision.half() {
+            round_trunk(kind, trunk, &mut params);
+        }
+        let packed = PackedTrunk::new(trunk, &params, precision.half());
         ActorInfer {
             layout: model.layout.actor.clone(),
             params,
             precision,
-            half,
+            packed,
             state_dim: c.state_dim,
             goal_dim: c.goal_dim,
             action_dim: c.action_dim,
@@ -150,8 +170,9 @@ impl ActorInfer {
         }
         self.params.copy_from_slice(src);
         if let Some(kind) = self.precision.half() {
-            self.half = round_trunk(kind, &self.layout.trunk, &mut self.params);
+            round_trunk(kind, &self.layout.trunk, &mut self.params);
         }
+        self.packed = PackedTrunk::new(&self.layout.trunk, &self.params, self.precision.half());
         Ok(())
     }
 
@@ -221,10 +242,7 @@ impl ActorInfer {
     /// The actor on validated `[state, goal]` rows: fills `mean` and `log_std`.
     fn forward_rows(&mut self, obs: &[f32], batch: usize) {
         self.h.resize(batch * self.width, 0.0);
-        let weights = match self.precision.half() {
-            Some(kind) => LinearWeights::Half(kind, &self.half),
-            None => LinearWeights::Params,
-        };
+        let weights = LinearWeights::Packed(&self.packed);
         let (trunk, params) = (&self.layout.trunk, &self.params);
         forward_no_tape(trunk, params, weights, obs, batch, &mut self.h, &mut self.scratch, Threads::ONE);
         let n = batch * self.action_dim;
@@ -235,6 +253,25 @@ impl ActorInfer {
         let half = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
         for v in &mut self.log_std {
             *v = LOG_STD_MIN as f32 + half * (v.tanh() + 1.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fast::isa::Isa;
+
+    #[test]
+    fn half_precision_is_refused_without_a_vector_kernel() {
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
+            assert_eq!(WeightPrecision::F32.check_on(isa), Ok(()));
+        }
+        for p in [WeightPrecision::Bf16, WeightPrecision::F16] {
+            assert_eq!(p.check_on(Isa::Avx2), Ok(()));
+            assert_eq!(p.check_on(Isa::Avx512), Ok(()));
+            let e = p.check_on(Isa::Portable).unwrap_err();
+            assert!(e.contains("AVX2") && e.contains("portable") && e.contains("use f32"), "{e}");
         }
     }
 }

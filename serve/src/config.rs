@@ -84,7 +84,8 @@ pub struct ServeConfig {
     pub planner_batch: usize,
     /// How the controller's and the planner actor's trunk weights are stored: f32, or bf16 / f16 for
     /// about half the batch-1 latency of a deep actor with actions within 1e-2 of f32
-    /// (docs/performance.md).
+    /// (docs/performance.md). Half precision needs AVX2 (with F16C) or AVX-512, and is refused
+    /// where it would be slower than f32.
     #[arg(long, default_value_t = ServeConfig::default().weight_precision, value_parser = parse_precision)]
     pub weight_precision: WeightPrecision,
 }
@@ -173,6 +174,9 @@ impl ServeConfig {
         }
         if self.max_plan_age_ms == 0 {
             return Err("--max-plan-age-ms must be at least 1".into());
+        }
+        if let Err(why) = self.weight_precision.check_here() {
+            return Err(format!("--weight-precision {}: {why}", self.weight_precision));
         }
         if self.api_key.as_deref().is_some_and(str::is_empty) {
             return Err(format!("--api-key (or {API_KEY_ENV}) must not be empty"));

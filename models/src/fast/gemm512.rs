@@ -25,16 +25,9 @@ pub fn fits(rows: usize, cols: usize, depth: usize) -> bool {
     rows > 0 && cols > 0 && depth > 0 && rows.is_multiple_of(MR) && cols.is_multiple_of(NR) && depth.is_multiple_of(16)
 }
 
-/// Whether this CPU can run the kernel.
+/// Whether this CPU can run the kernel (and `DEEPCRL_MAX_ISA` does not cap it below AVX-512).
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::isa::active() >= super::isa::Isa::Avx512
 }
 
 /// Where A's element `(i, l)` sits: `a[i·lda + l]` (rows) or `a[l·lda + i]` (columns, i.e. A is

@@ -137,11 +137,9 @@ super::simd::dispatch!(fn x_wt_small_kernel(m: usize, n: usize, k: usize, x: &[f
 /// product itself at batch 1.
 pub fn x_wt_small(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt_small: buffer too small");
-    #[cfg(target_arch = "x86_64")]
-    if super::half::avx512::matvec_rows::<super::half::avx512::F32>(m, n, k, x, w, y) {
-        return;
+    if !super::matvec::x_wt_rows(m, n, k, x, w, y) {
+        x_wt_small_kernel(m, n, k, x, w, y)
     }
-    x_wt_small_kernel(m, n, k, x, w, y)
 }
 
 /// Column sums of a row-major `[m, n]` matrix into `out[n]` (bias gradients).

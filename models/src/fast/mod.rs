@@ -7,8 +7,11 @@
 pub mod gemm512;
 pub mod half;
 pub mod heads;
+pub mod isa;
 pub mod matmul;
+pub mod matvec;
 pub mod norm_act;
+pub mod packed;
 pub mod simd;
 pub mod trunk;
 pub mod update;

@@ -16,8 +16,14 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // 1.5·2²³: adding and subtracting it rounds to the nearest integer in round-to-even mode.
     const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    // Comparisons rather than `clamp`, and 2ⁿ from the bits of n + ROUND rather than `n as i32`:
+    // `clamp` and the saturating `as` are defined for NaN and out-of-range values, and LLVM kept
+    // that with scalar compares and lane inserts, which made a LayerNorm row take 4× its vector
+    // time. A NaN still comes out NaN (both comparisons are false, and r is NaN).
+    let x = if x < -87.0 { -87.0 } else { x };
+    let x = if x > 88.0 { 88.0 } else { x };
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4;
     p = p * r + 1.398_199_9e-3;
@@ -26,7 +32,9 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
-    er * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // n ∈ [−126, 127] is an integer, so n + 127 + ROUND holds n + 127 ∈ [1, 254] in its low
+    // mantissa bits; shifted into the exponent field they make 2ⁿ.
+    er * f32::from_bits((shifted + 127.0).to_bits() << 23)
 }
 
 /// σ(y) = 1 / (1 + e⁻ʸ).
@@ -65,7 +73,7 @@ pub fn sum_map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Defines `$name` calling `$body` through the widest instruction set the CPU offers.
+/// Defines `$name` calling `$body` through the widest instruction set [`super::isa::active`] allows.
 /// `$body` must be `#[inline(always)]` so each variant is compiled with its target features.
 macro_rules! dispatch {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
@@ -80,16 +88,12 @@ macro_rules! dispatch {
                 unsafe fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the features the variant was compiled for were detected at run time.
-                    return unsafe { wide($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                match $crate::fast::isa::active() {
+                    // SAFETY: `active` reports a level only when the CPU has its features.
+                    $crate::fast::isa::Isa::Avx512 => return unsafe { wide($($arg),*) },
                     // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
+                    $crate::fast::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::fast::isa::Isa::Portable => {}
                 }
             }
             $body($($arg),*)
@@ -115,6 +119,8 @@ mod tests {
         assert_eq!(exp(0.0), 1.0);
         assert!(exp(-200.0) > 0.0 && exp(-200.0) < 1e-37);
         assert!(exp(200.0).is_finite());
+        assert!(exp(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan(), "a NaN must not be hidden");
+        assert_eq!(exp(f32::NEG_INFINITY), exp(-87.0));
     }
 
     #[test]

@@ -14,9 +14,9 @@
 
 use gemm::Parallelism;
 
-use super::half::{x_wt_half, HalfKind};
 use super::matmul::{dy_w, dyt_x, x_wt, x_wt_small, SMALL_BATCH};
 use super::norm_act::{self, NormGrads};
+use super::packed::PackedTrunk;
 use crate::layout::{LayerSlot, LinearSlot, TrunkLayout};
 
 /// Saved activations of one trunk forward, reused across steps.
@@ -311,24 +311,31 @@ fn norm_act_forward(slot: &LayerSlot, params: &[f32], z: &mut [f32], rstd: &mut 
 }
 
 /// Where [`forward_no_tape`] reads the Linear weights of small batches: the f32 parameters, or a
-/// half-precision copy of the parameter buffer (same offsets; only the weight matrices need be
-/// filled).
+/// copy packed for the batch-1 product ([`PackedTrunk`], f32 or half precision).
 #[derive(Clone, Copy, Debug)]
 pub enum LinearWeights<'a> {
     Params,
-    Half(HalfKind, &'a [u16]),
+    Packed(&'a PackedTrunk),
 }
 
 impl LinearWeights<'_> {
-    /// `z = inp · Wᵀ`. Half weights are widened in registers for a few rows; larger batches use
-    /// the f32 parameters through gemm, which a half-precision owner must hold rounded to the same
-    /// values (as [`crate::infer::ActorInfer`] does), so every batch size sees the same weights.
-    fn linear(self, slot: &LayerSlot, params: &[f32], inp: &[f32], z: &mut [f32], batch: usize, th: Threads) {
+    /// `z = inp · Wᵀ` for trunk layer `layer`. Packed weights serve a few rows; larger batches use
+    /// the f32 parameters through gemm, which an owner of half-precision weights must hold rounded
+    /// to the same values (as [`crate::infer::ActorInfer`] does), so every batch size sees the same
+    /// weights.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        self,
+        layer: usize,
+        slot: &LayerSlot,
+        params: &[f32],
+        inp: &[f32],
+        z: &mut [f32],
+        batch: usize,
+        th: Threads,
+    ) {
         match self {
-            LinearWeights::Half(kind, w) if batch <= SMALL_BATCH => {
-                let (n_in, n_out, at) = (slot.linear.n_in, slot.linear.n_out, slot.linear.w);
-                x_wt_half(kind, batch, n_out, n_in, inp, &w[at..at + n_in * n_out], z);
-            }
+            LinearWeights::Packed(p) if batch <= SMALL_BATCH => p.x_wt(layer, batch, inp, z),
             _ => linear_no_bias(slot, params, inp, z, batch, th),
         }
     }
@@ -361,16 +368,17 @@ pub fn forward_no_tape(
     grow(&mut s.rstd, batch);
     let out = &mut out[..bw];
     let slot0 = &layout.layers[0];
-    weights.linear(slot0, params, x, &mut s.z[..bw], batch, th);
+    weights.linear(0, slot0, params, x, &mut s.z[..bw], batch, th);
     norm_act_forward(slot0, params, &mut s.z[..bw], &mut s.rstd, out, th);
     for blk in 0..layout.blocks() {
         for l in 0..4 {
-            let slot = &layout.layers[1 + 4 * blk + l];
+            let layer = 1 + 4 * blk + l;
+            let slot = &layout.layers[layer];
             let bn = batch * slot.linear.n_out;
             // Layers 1..3 read layer l−1's activation, which is the front of `a` (its width is
             // this layer's n_in); `a` is rewritten only after `z` is complete.
             let inp: &[f32] = if l == 0 { out } else { &s.a };
-            weights.linear(slot, params, inp, &mut s.z[..bn], batch, th);
+            weights.linear(layer, slot, params, inp, &mut s.z[..bn], batch, th);
             norm_act_forward(slot, params, &mut s.z[..bn], &mut s.rstd, &mut s.a[..bn], th);
         }
         for (o, v) in out.iter_mut().zip(&s.a[..bw]) {
