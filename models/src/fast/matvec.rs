@@ -84,6 +84,7 @@ pub fn x_wt_rows_on<W: Weight + Simd>(
 
 /// Output rows computed together: independent accumulators hide the FMA latency. Eight fit both
 /// AVX2's 16 registers (with x and a weight vector) and AVX-512's 32.
+#[cfg(target_arch = "x86_64")]
 const ROWS: usize = 8;
 
 /// One instruction set's f32 vector.
