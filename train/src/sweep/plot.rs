@@ -56,12 +56,17 @@ fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
         draw_panel(&left, &panel, &axis, points, |p| seeds(p.seed_success), |r| Some(r.success_rate))?;
         // The straight-line score is a property of the maze and the probes, not of the network: one line.
         let euclid = points.iter().find_map(|p| p.euclidean_topology);
-        let low = points.iter().flat_map(|p| &p.runs).filter_map(|r| r.topology).fold(-0.2, f64::min);
+        // From a little under the lowest value shown (a seed, an interval's end or the reference) to 1:
+        // the differences that matter here are a few hundredths.
+        let seeds_low = points.iter().flat_map(|p| &p.runs).filter_map(|r| r.topology);
+        let bars_low = points.iter().filter_map(|p| p.topology.and_then(|t| t.ci95).map(|[lo, _]| lo));
+        let low = seeds_low.chain(bars_low).chain(euclid).fold(f64::INFINITY, f64::min);
+        let low = if low.is_finite() { (low - 0.1).max(-1.02) } else { -0.2 };
         let panel = Panel {
             caption: "critic topology (Spearman ρ vs shortest path)",
             y_desc: "rank correlation ρ",
             colour: TOPOLOGY,
-            y: (low - 0.05).max(-1.02)..1.02,
+            y: low..1.02,
             reference: euclid.map(|e| (e, "straight-line distance")),
         };
         draw_panel(&middle, &panel, &axis, points, |p| seeds(p.topology), |r| r.topology)?;
