@@ -20,7 +20,7 @@ use crate::reference::{LOG_STD_MAX, LOG_STD_MIN};
 
 /// How an [`ActorInfer`] stores its trunk's Linear weights for small batches. Half precision halves
 /// the bytes a batch-1 forward streams; activations, norms, heads and all sums stay f32. It is fast
-/// only where a vector kernel widens the halves ([`WeightPrecision::fast_here`]).
+/// only where a vector kernel widens the halves ([`WeightPrecision::check_here`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightPrecision {

@@ -20,7 +20,8 @@ const FONT: &str = "sans-serif";
 const FOOTER_H: u32 = 100;
 const SUCCESS: RGBColor = RGBColor(31, 119, 180);
 const TIME_AT_GOAL: RGBColor = RGBColor(0, 128, 96);
-const TOPOLOGY: RGBColor = RGBColor(214, 39, 40);
+/// The same colour as the topology line of a run's curves.png.
+const TOPOLOGY: RGBColor = RGBColor(118, 42, 131);
 const SEED: RGBColor = RGBColor(60, 60, 60);
 const NOTE: RGBColor = RGBColor(110, 110, 110);
 
