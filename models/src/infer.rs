@@ -13,6 +13,7 @@
 use crate::error::{ModelError, Result};
 use crate::fast::half::HalfKind;
 use crate::fast::heads::linear_forward;
+use crate::fast::matmul::SMALL_BATCH;
 use crate::fast::packed::PackedTrunk;
 use crate::fast::trunk::{forward_no_tape, InferScratch, LinearWeights, Threads};
 use crate::layout::{ActorLayout, Model, TrunkLayout};
@@ -114,8 +115,11 @@ pub struct ActorInfer {
     layout: ActorLayout,
     params: Vec<f32>,
     precision: WeightPrecision,
-    /// The trunk's Linear weights packed for batches up to `SMALL_BATCH`, at `precision`.
-    packed: PackedTrunk,
+    /// The trunk's Linear weights packed for batches up to `SMALL_BATCH`, at `precision`. Built with
+    /// the actor (serving answers its first request without packing), dropped by `refresh` and built
+    /// again only when a small batch comes: training refreshes every round and acts on whole batches
+    /// of environments, which never read it.
+    packed: Option<PackedTrunk>,
     state_dim: usize,
     goal_dim: usize,
     action_dim: usize,
@@ -143,7 +147,7 @@ impl ActorInfer {
         if let Some(kind) = precision.half() {
             round_trunk(kind, trunk, &mut params);
         }
-        let packed = PackedTrunk::new(trunk, &params, precision.half());
+        let packed = Some(PackedTrunk::new(trunk, &params, precision.half()));
         ActorInfer {
             layout: model.layout.actor.clone(),
             params,
@@ -172,7 +176,7 @@ impl ActorInfer {
         if let Some(kind) = self.precision.half() {
             round_trunk(kind, &self.layout.trunk, &mut self.params);
         }
-        self.packed = PackedTrunk::new(&self.layout.trunk, &self.params, self.precision.half());
+        self.packed = None;
         Ok(())
     }
 
@@ -242,7 +246,10 @@ impl ActorInfer {
     /// The actor on validated `[state, goal]` rows: fills `mean` and `log_std`.
     fn forward_rows(&mut self, obs: &[f32], batch: usize) {
         self.h.resize(batch * self.width, 0.0);
-        let weights = LinearWeights::Packed(&self.packed);
+        if batch <= SMALL_BATCH && self.packed.is_none() {
+            self.packed = Some(PackedTrunk::new(&self.layout.trunk, &self.params, self.precision.half()));
+        }
+        let weights = self.packed.as_ref().map_or(LinearWeights::Params, LinearWeights::Packed);
         let (trunk, params) = (&self.layout.trunk, &self.params);
         forward_no_tape(trunk, params, weights, obs, batch, &mut self.h, &mut self.scratch, Threads::ONE);
         let n = batch * self.action_dim;
@@ -261,6 +268,25 @@ impl ActorInfer {
 mod tests {
     use super::*;
     use crate::fast::isa::Isa;
+
+    /// A refreshed actor acts with the new weights at every batch size and precision, exactly as
+    /// one built from the new model does (its packed copy is rebuilt on the next small batch).
+    #[test]
+    fn a_refreshed_actor_acts_as_a_fresh_one() {
+        let cfg = crate::ModelConfig::point_maze(8).with_width(32);
+        let (old, new) = (Model::init(&cfg, 1).unwrap(), Model::init(&cfg, 2).unwrap());
+        let obs: Vec<f32> = (0..16 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+        for precision in WeightPrecision::ALL {
+            let mut actor = ActorInfer::with_precision(&old, precision);
+            let mut fresh = ActorInfer::with_precision(&new, precision);
+            actor.act_obs(&obs[..6], 1).unwrap();
+            actor.refresh(&new).unwrap();
+            for batch in [16, 1, 3, 16] {
+                let got = actor.act_obs(&obs[..batch * 6], batch).unwrap().to_vec();
+                assert_eq!(got, fresh.act_obs(&obs[..batch * 6], batch).unwrap(), "{precision} batch {batch}");
+            }
+        }
+    }
 
     #[test]
     fn half_precision_is_refused_without_a_vector_kernel() {
