@@ -8,6 +8,7 @@
 
 use half::{bf16, f16};
 
+use super::matvec::{Bf16, Weight, F16};
 /// How the Linear weights of a forward are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HalfKind {
@@ -29,8 +30,8 @@ impl HalfKind {
     #[inline(always)]
     pub fn decode(self, bits: u16) -> f32 {
         match self {
-            HalfKind::Bf16 => f32::from_bits((bits as u32) << 16),
-            HalfKind::F16 => f16::from_bits(bits).to_f32(),
+            HalfKind::Bf16 => Bf16(bits).to_f32(),
+            HalfKind::F16 => F16(bits).to_f32(),
         }
     }
 }

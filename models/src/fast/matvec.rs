@@ -48,23 +48,16 @@ impl Weight for F16 {
     }
 }
 
-/// `y = x wᵀ` on the widest kernel [`active`] allows; `false` (nothing written) when there is none
-/// (no AVX2, or not x86-64), so the caller runs its portable loop.
-pub fn x_wt_rows<W: Weight + Simd>(m: usize, n: usize, k: usize, x: &[f32], w: &[W], y: &mut [f32]) -> bool {
+/// `y = x wᵀ` for f32 weights on the widest kernel [`active`] allows; `false` (nothing written)
+/// when there is none (no AVX2, or not x86-64), so the caller runs its portable loop. Half weights
+/// are only ever multiplied packed ([`super::packed`]), whose leftover rows reuse [`matvec`].
+pub fn x_wt_rows(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
     x_wt_rows_on(active(), m, n, k, x, w, y)
 }
 
 /// As [`x_wt_rows`] on a given level, which must not exceed what the CPU has ([`super::isa::detected`]):
 /// tests use it to check every kernel on one machine.
-pub fn x_wt_rows_on<W: Weight + Simd>(
-    isa: Isa,
-    m: usize,
-    n: usize,
-    k: usize,
-    x: &[f32],
-    w: &[W],
-    y: &mut [f32],
-) -> bool {
+pub fn x_wt_rows_on(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt_rows: buffer too small");
     assert!(isa <= super::isa::detected(), "x_wt_rows_on: {isa} is not available on this CPU");
     #[cfg(target_arch = "x86_64")]
@@ -73,9 +66,9 @@ pub fn x_wt_rows_on<W: Weight + Simd>(
         match isa {
             // SAFETY: the level is available (asserted above), and the asserts bound row i of x
             // and y and all n·k weights, which is all the kernels read and write.
-            Isa::Avx512 => unsafe { W::matvec_avx512(n, k, xi, w, yi) },
+            Isa::Avx512 => unsafe { matvec_avx512(n, k, xi, w, yi) },
             // SAFETY: as above.
-            Isa::Avx2 => unsafe { W::matvec_avx2(n, k, xi, w, yi) },
+            Isa::Avx2 => unsafe { matvec_avx2(n, k, xi, w, yi) },
             Isa::Portable => return false,
         }
     }
@@ -268,39 +261,23 @@ pub(super) unsafe fn matvec<V: Vector, W: Load<V>>(n: usize, k: usize, x: &[f32]
     }
 }
 
-/// The kernel of each weight format compiled for each instruction set.
-pub trait Simd: Weight {
-    /// # Safety
-    /// avx512f must be available; the slices as [`matvec`] requires.
-    unsafe fn matvec_avx512(n: usize, k: usize, x: &[f32], w: &[Self], y: &mut [f32]);
-    /// # Safety
-    /// avx2, fma and f16c must be available; the slices as [`matvec`] requires.
-    unsafe fn matvec_avx2(n: usize, k: usize, x: &[f32], w: &[Self], y: &mut [f32]);
+/// # Safety
+/// avx512f must be available; the slices as [`matvec`] requires.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn matvec_avx512(n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { matvec::<Zmm, f32>(n, k, x, w, y) }
 }
 
-macro_rules! simd_for {
-    ($($t:ty),*) => {$(
-        impl Simd for $t {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-            unsafe fn matvec_avx512(n: usize, k: usize, x: &[f32], w: &[Self], y: &mut [f32]) {
-                // SAFETY: forwarded from the caller.
-                unsafe { matvec::<Zmm, $t>(n, k, x, w, y) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma,f16c")]
-            unsafe fn matvec_avx2(n: usize, k: usize, x: &[f32], w: &[Self], y: &mut [f32]) {
-                // SAFETY: forwarded from the caller.
-                unsafe { matvec::<Ymm, $t>(n, k, x, w, y) }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unsafe fn matvec_avx512(_: usize, _: usize, _: &[f32], _: &[Self], _: &mut [f32]) {}
-            #[cfg(not(target_arch = "x86_64"))]
-            unsafe fn matvec_avx2(_: usize, _: usize, _: &[f32], _: &[Self], _: &mut [f32]) {}
-        }
-    )*};
+/// # Safety
+/// avx2, fma and f16c must be available; the slices as [`matvec`] requires.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn matvec_avx2(n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { matvec::<Ymm, f32>(n, k, x, w, y) }
 }
-simd_for!(f32, Bf16, F16);
 
 #[cfg(test)]
 mod tests {
@@ -308,7 +285,9 @@ mod tests {
     use crate::fast::isa::detected;
     use crate::fast::naive_product;
 
-    /// Every format on every level this CPU has, against an f64 product of the decoded weights.
+    /// Every format on every level this CPU has, against an f64 product of the decoded weights: f32
+    /// through [`x_wt_rows_on`], the half formats through [`matvec`] directly (packed products run
+    /// it on their leftover rows).
     #[test]
     fn every_kernel_matches_the_decoded_product() {
         let levels: Vec<Isa> = [Isa::Avx2, Isa::Avx512].into_iter().filter(|&i| i <= detected()).collect();
@@ -320,20 +299,46 @@ mod tests {
             let bf: Vec<Bf16> = w.iter().map(|&v| Bf16(half::bf16::from_f32(v).to_bits())).collect();
             let fh: Vec<F16> = w.iter().map(|&v| F16(half::f16::from_f32(v).to_bits())).collect();
             for &isa in &levels {
-                check(isa, m, n, k, &x, &w);
-                check(isa, m, n, k, &x, &bf);
-                check(isa, m, n, k, &x, &fh);
+                check(isa, m, n, k, &x, &w, |y| assert!(x_wt_rows_on(isa, m, n, k, &x, &w, y)));
+                check(isa, m, n, k, &x, &bf, |y| rows(isa, m, n, k, &x, &bf, y));
+                check(isa, m, n, k, &x, &fh, |y| rows(isa, m, n, k, &x, &fh, y));
             }
         }
     }
 
-    fn check<W: Weight + Simd + std::fmt::Debug>(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[W]) {
+    fn check<W: Weight>(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[W], run: impl FnOnce(&mut [f32])) {
         let want = naive_product(m, n, k, |i, l| x[i * k + l], |l, j| w[j * k + l].to_f32());
         let mut y = vec![f32::NAN; m * n];
-        assert!(x_wt_rows_on(isa, m, n, k, x, w, &mut y));
+        run(&mut y);
         let err = y.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let kind = std::any::type_name::<W>();
         assert!(err < 1e-5, "{kind} on {isa} ({m},{n},{k}): error {err:e}");
+    }
+
+    /// [`matvec`] of any weight format, row by row, on `isa` (which the caller checked is here).
+    #[cfg(target_arch = "x86_64")]
+    fn rows<W: Load<Zmm> + Load<Ymm>>(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[W], y: &mut [f32]) {
+        #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+        unsafe fn wide<W: Load<Zmm>>(n: usize, k: usize, x: &[f32], w: &[W], y: &mut [f32]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { matvec::<Zmm, W>(n, k, x, w, y) }
+        }
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn avx2<W: Load<Ymm>>(n: usize, k: usize, x: &[f32], w: &[W], y: &mut [f32]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { matvec::<Ymm, W>(n, k, x, w, y) }
+        }
+        assert!(isa <= detected() && x.len() >= m * k && w.len() >= n * k && y.len() >= m * n);
+        for i in 0..m {
+            let (xi, yi) = (&x[i * k..(i + 1) * k], &mut y[i * n..(i + 1) * n]);
+            match isa {
+                // SAFETY: the level is on this CPU and the slices are bounded (asserted above).
+                Isa::Avx512 => unsafe { wide(n, k, xi, w, yi) },
+                // SAFETY: as above.
+                Isa::Avx2 => unsafe { avx2(n, k, xi, w, yi) },
+                Isa::Portable => unreachable!("no kernel on the portable level"),
+            }
+        }
     }
 
     #[test]
