@@ -47,11 +47,12 @@ fn main() -> ExitCode {
 
 fn run(dir: &std::path::Path, title: Option<String>) -> Result<ExitCode> {
     let points = collect_sweep(dir)?;
-    let skipped: Vec<String> = points
-        .iter()
-        .flat_map(|p| p.skipped.iter().map(move |s| format!("  depth {}: {} ({})", p.depth, s.name, s.reason())))
-        .collect();
     if points.iter().all(|p| p.runs.is_empty()) {
+        // With a finished run the table lists the skipped ones; without one, say why here.
+        let skipped: Vec<String> = points
+            .iter()
+            .flat_map(|p| p.skipped.iter().map(move |s| format!("  depth {}: {} ({})", p.depth, s.name, s.reason())))
+            .collect();
         eprintln!("error: no finished runs in {}", dir.display());
         if skipped.is_empty() && dir.join("config.toml").is_file() {
             eprintln!("  {} is a single run directory; pass the sweep directory that holds the runs", dir.display());
@@ -68,10 +69,10 @@ fn run(dir: &std::path::Path, title: Option<String>) -> Result<ExitCode> {
     plot_sweep(&points, &title, &png)?;
     write_sweep_json(&points, &json)?;
 
-    let table = markdown_table(&points);
+    let report = format!("{title}\n\n{}", markdown_table(&points));
     let md = dir.join("sweep.md");
-    models::atomic::write_bytes_atomic(&md, format!("{title}\n\n{table}").as_bytes())?;
-    println!("{title}\n\n{table}");
+    models::atomic::write_bytes_atomic(&md, report.as_bytes())?;
+    println!("{report}");
     println!("wrote {}, {} and {}", png.display(), json.display(), md.display());
     Ok(ExitCode::SUCCESS)
 }
