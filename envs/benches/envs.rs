@@ -1,8 +1,10 @@
 //! Environment throughput (DESIGN.md section 9): one batched `step` of `point_big_maze` and
-//! `reacher` at 1, 256 and 4096 parallel environments, reported as environment steps per second
-//! (criterion throughput elements = num_envs per iteration).
+//! `reacher` at 1, 256 and 4096 parallel environments, and with the `mujoco` feature of `ant` and
+//! `humanoid` at 1, 64 and 1024, reported as environment steps per second (criterion throughput
+//! elements = num_envs per iteration).
 //!
 //! `RAYON_NUM_THREADS=2 cargo bench -p envs --bench envs -- --warm-up-time 1 --measurement-time 3`
+//! `source .tools/mujoco/env.sh && RAYON_NUM_THREADS=2 cargo bench -p envs --features mujoco --bench envs -- robot`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use envs::eval::Policy;
@@ -11,8 +13,13 @@ use envs::{make_with, EnvOptions};
 
 fn bench_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("env_step");
-    for name in ["point_big_maze", "reacher"] {
-        for num_envs in [1usize, 256, 4096] {
+    let mut cases: Vec<(&str, [usize; 3])> = vec![("point_big_maze", [1, 256, 4096]), ("reacher", [1, 256, 4096])];
+    if cfg!(feature = "mujoco") {
+        cases.extend([("robot/ant", [1, 64, 1024]), ("robot/humanoid", [1, 64, 1024])]);
+    }
+    for (label, sizes) in cases {
+        let name = label.trim_start_matches("robot/");
+        for num_envs in sizes {
             // Episodes of 1000 steps: resets happen inside the measurement at their natural rate.
             let mut env = make_with(name, num_envs, 0, &EnvOptions::default()).expect("registered environment");
             let a_dim = env.spec().action_dim;
@@ -22,7 +29,7 @@ fn bench_step(c: &mut Criterion) {
             RandomPolicy::new(a_dim, 1).act(&[], pool * num_envs, &mut actions).expect("action buffer sized");
             let mut k = 0;
             group.throughput(Throughput::Elements(num_envs as u64));
-            group.bench_with_input(BenchmarkId::new(name, num_envs), &num_envs, |b, &n| {
+            group.bench_with_input(BenchmarkId::new(label, num_envs), &num_envs, |b, &n| {
                 b.iter(|| {
                     let chunk = &actions[k * n * a_dim..(k + 1) * n * a_dim];
                     k = (k + 1) % pool;

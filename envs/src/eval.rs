@@ -94,8 +94,12 @@ pub struct EpisodeRecord {
     /// 1-based number of the first step that ended in success (`None` if none did).
     pub first_success_step: Option<u32>,
     pub steps_at_goal: u32,
-    /// `steps_at_goal / episode_length`.
+    /// `steps_at_goal / episode_length`: steps after a termination count as away from the goal, as
+    /// in the paper.
     pub time_at_goal: f64,
+    /// 1-based number of the step that ended the episode early (a fall), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_at: Option<u32>,
 }
 
 /// The path of one episode in goal space, for plots.
@@ -104,7 +108,8 @@ pub struct Trajectory {
     pub goal: Vec<f32>,
     /// `state[goal_indices]` at each of the episode's `episode_length` decisions: the start, then the
     /// state after each step but the last (the batch resets itself when the last step ends, so that
-    /// final state is not observable through [`GoalEnv`]).
+    /// final state is not observable through [`GoalEnv`]). An episode that terminated early has
+    /// its decisions up to the terminating step.
     pub positions: Vec<Vec<f32>>,
     pub success: bool,
 }
@@ -137,6 +142,12 @@ pub fn evaluate(env: &mut dyn GoalEnv, policy: &mut dyn Policy, episodes: usize,
     evaluate_with(env, policy, &EvalOptions { episodes, seed, trajectories: 0 })
 }
 
+/// The seed that restarts the batch before `round` when an earlier round ended some episodes early
+/// (the batch left lockstep); rounds that ran whole keep the auto-reset episodes.
+fn round_seed(seed: u64, round: usize) -> u64 {
+    seed ^ (round as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// [`evaluate`] with options (trajectory recording).
 pub fn evaluate_with(env: &mut dyn GoalEnv, policy: &mut dyn Policy, opts: &EvalOptions) -> Result<EvalReport> {
     if opts.episodes == 0 {
@@ -151,7 +162,12 @@ pub fn evaluate_with(env: &mut dyn GoalEnv, policy: &mut dyn Policy, opts: &Eval
     let mut actions = vec![0f32; n * a_dim];
     let mut records = Vec::with_capacity(opts.episodes);
     let mut trajectories = Vec::new();
+    let mut in_lockstep = true;
     for round in 0..rounds {
+        if !in_lockstep {
+            env.reset(round_seed(opts.seed, round));
+            in_lockstep = true;
+        }
         // Environments whose episode this round is counted, and the episodes whose path is kept.
         let counted = (opts.episodes - round * n).min(n);
         let traced = opts.trajectories.saturating_sub(round * n).min(counted);
@@ -166,8 +182,11 @@ pub fn evaluate_with(env: &mut dyn GoalEnv, policy: &mut dyn Policy, opts: &Eval
                 first_success_step: None,
                 steps_at_goal: 0,
                 time_at_goal: 0.0,
+                terminated_at: None,
             })
             .collect();
+        // Environments whose episode this round terminated: they have restarted out of step.
+        let mut ended = vec![false; n];
         let mut paths: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(len); traced];
         for t in 0..len {
             let obs = env.observations();
@@ -178,7 +197,7 @@ pub fn evaluate_with(env: &mut dyn GoalEnv, policy: &mut dyn Policy, opts: &Eval
                     obs.len()
                 )));
             }
-            for (i, path) in paths.iter_mut().enumerate() {
+            for (i, path) in paths.iter_mut().enumerate().filter(|(i, _)| !ended[*i]) {
                 path.push(position(&obs[i * obs_dim..(i + 1) * obs_dim]));
             }
             policy.act(obs, n, &mut actions)?;
@@ -191,13 +210,20 @@ pub fn evaluate_with(env: &mut dyn GoalEnv, policy: &mut dyn Policy, opts: &Eval
             }
             let infos = env.step(&actions)?;
             for (i, info) in infos.iter().enumerate() {
+                if ended[i] {
+                    continue;
+                }
                 let last = t + 1 == len;
-                if info.t as usize != t || info.truncated != last {
+                if info.t as usize != t || info.truncated != last || (info.terminated && last) {
                     return Err(EnvError::Invalid(format!(
                         "{}: environment {i} left lockstep at step {t} (its step index is {}, truncated {}); \
                          evaluation needs every environment to start together and run whole episodes",
                         spec.name, info.t, info.truncated
                     )));
+                }
+                if info.terminated {
+                    ended[i] = true;
+                    in_lockstep = false;
                 }
                 let Some(rec) = round_records.get_mut(i) else { continue };
                 rec.traj_id = info.traj_id;
@@ -205,6 +231,9 @@ pub fn evaluate_with(env: &mut dyn GoalEnv, policy: &mut dyn Policy, opts: &Eval
                     rec.steps_at_goal += 1;
                     rec.success = true;
                     rec.first_success_step.get_or_insert(t as u32 + 1);
+                }
+                if info.terminated {
+                    rec.terminated_at = Some(t as u32 + 1);
                 }
             }
         }

@@ -17,6 +17,8 @@
 
 pub mod error;
 pub mod eval;
+#[cfg(feature = "mujoco")]
+pub mod mujoco;
 pub mod point_maze;
 pub mod policies;
 pub mod reacher;
@@ -27,7 +29,8 @@ pub mod vec_env;
 pub use error::{EnvError, Result};
 pub use eval::{evaluate, evaluate_with, EpisodeRecord, EvalOptions, EvalReport, Policy, Stat, Trajectory};
 pub use registry::{
-    base_env_name, eval_env_name, is_eval_env, make, make_with, success_threshold, EnvOptions, ENV_NAMES,
+    base_env_name, eval_env_name, is_eval_env, is_robot_env, make, make_with, maze_layout, success_threshold,
+    task_file_episode_length, task_file_of, EnvOptions, ENV_NAMES, ROBOT_NAMES,
 };
 
 /// The fixed description of an environment.
@@ -67,11 +70,21 @@ pub struct StepInfo {
     pub traj_id: u64,
     /// Index of the transition within its episode (0-based).
     pub t: u32,
-    /// This step ended the episode (its length was reached): the environment has been reset and its
-    /// observation now belongs to the next trajectory.
+    /// This step ended the episode because its length was reached: the environment has been reset
+    /// and its observation now belongs to the next trajectory.
     pub truncated: bool,
+    /// This step ended the episode early by the task's rule (a legged robot fell): the environment
+    /// has been reset, as for `truncated`. The two are never both set.
+    pub terminated: bool,
     /// The state reached by this step is within the success threshold of the goal.
     pub success: bool,
+}
+
+impl StepInfo {
+    /// The episode ended here, by length or by termination: the next observation starts a new one.
+    pub fn done(&self) -> bool {
+        self.truncated || self.terminated
+    }
 }
 
 /// A batch of goal-conditioned environments.

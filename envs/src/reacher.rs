@@ -36,7 +36,7 @@ use std::f64::consts::PI;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::vec_env::{Dynamics, StateWords};
+use crate::vec_env::{state_words_snapshot, Dynamics, StateWords};
 use crate::EnvSpec;
 
 /// Distance from joint0 to joint1.
@@ -255,6 +255,8 @@ impl Dynamics for Reacher {
         }
         out[10..13].copy_from_slice(&[s.target[0], s.target[1], 0.0]);
     }
+
+    state_words_snapshot!();
 }
 
 #[cfg(test)]

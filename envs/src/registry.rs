@@ -2,12 +2,14 @@
 //!
 //! `point_u_maze`, `point_big_maze`, `point_hardest_maze`, `reacher`, each with an `_eval` variant
 //! that draws goals from the evaluation distribution (and, for mazes, always starts at `R`).
-//! `point_maze` with [`EnvOptions::layout`] runs a maze read from a text file.
+//! `point_maze` with [`EnvOptions::layout`] runs a maze read from a text file. The MuJoCo robots
+//! ([`ROBOT_NAMES`]) build with the `mujoco` feature; without it their names are known, and refused
+//! with a message that says how to get them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{EnvError, Result};
-use crate::point_maze::{Layout, PointMaze};
+use crate::point_maze::{Layout, PointMaze, CELL};
 use crate::reacher::Reacher;
 use crate::vec_env::VecEnv;
 use crate::GoalEnv;
@@ -25,27 +27,78 @@ pub const ENV_NAMES: [&str; 9] = [
     "point_maze",
 ];
 
+/// The MuJoCo robots (the `mujoco` feature), each with an `_eval` variant: the reference's ant and
+/// humanoid tasks and their mazes (`../shared/tasks.md`).
+pub const ROBOT_NAMES: [&str; 14] = [
+    "ant",
+    "ant_eval",
+    "ant_u_maze",
+    "ant_u_maze_eval",
+    "ant_big_maze",
+    "ant_big_maze_eval",
+    "ant_hardest_maze",
+    "ant_hardest_maze_eval",
+    "humanoid",
+    "humanoid_eval",
+    "humanoid_u_maze",
+    "humanoid_u_maze_eval",
+    "humanoid_big_maze",
+    "humanoid_big_maze_eval",
+];
+
+/// Whether `name` is one of the MuJoCo robots.
+pub fn is_robot_env(name: &str) -> bool {
+    ROBOT_NAMES.contains(&name)
+}
+
+/// A user's robot: `mjcf:PATH` names a task file (README "Your robot"); its evaluation variant is
+/// `mjcf_eval:PATH`, which starts maze episodes at `R`.
+pub const TASK_FILE_PREFIX: &str = "mjcf:";
+const TASK_FILE_EVAL_PREFIX: &str = "mjcf_eval:";
+
+/// The task file a `mjcf:PATH` or `mjcf_eval:PATH` name points at.
+pub fn task_file_of(name: &str) -> Option<&Path> {
+    name.strip_prefix(TASK_FILE_PREFIX).or_else(|| name.strip_prefix(TASK_FILE_EVAL_PREFIX)).map(Path::new)
+}
+
+/// The episode length the task file behind `name` sets, if `name` is a task file that sets one
+/// (stages use it when they are not given one).
+pub fn task_file_episode_length(name: &str) -> Result<Option<usize>> {
+    match task_file_of(name) {
+        #[cfg(feature = "mujoco")]
+        Some(path) => crate::mujoco::task_file::episode_length(path),
+        _ => Ok(None),
+    }
+}
+
 /// The suffix of an environment's evaluation variant (its eval goals; mazes start at `R`).
 const EVAL_SUFFIX: &str = "_eval";
 
 /// Whether `name` is an evaluation variant.
 pub fn is_eval_env(name: &str) -> bool {
-    name.ends_with(EVAL_SUFFIX)
+    name.starts_with(TASK_FILE_EVAL_PREFIX) || (task_file_of(name).is_none() && name.ends_with(EVAL_SUFFIX))
 }
 
-/// The environment a model trained on `env` is evaluated on: `NAME_eval`. `point_maze` (a layout file
-/// has no separate eval goals) and names already ending in `_eval` evaluate on themselves.
+/// The environment a model trained on `env` is evaluated on: `NAME_eval` (`mjcf_eval:PATH` for a
+/// task file). `point_maze` (a layout file has no separate eval goals) and evaluation names
+/// evaluate on themselves.
 pub fn eval_env_name(env: &str) -> String {
     if is_eval_env(env) || env == "point_maze" {
         env.to_string()
+    } else if let Some(path) = env.strip_prefix(TASK_FILE_PREFIX) {
+        format!("{TASK_FILE_EVAL_PREFIX}{path}")
     } else {
         format!("{env}{EVAL_SUFFIX}")
     }
 }
 
 /// The training environment behind an evaluation variant (a model trained on `X` serves `X_eval` too).
-pub fn base_env_name(env: &str) -> &str {
-    env.strip_suffix(EVAL_SUFFIX).unwrap_or(env)
+pub fn base_env_name(env: &str) -> std::borrow::Cow<'_, str> {
+    match env.strip_prefix(TASK_FILE_EVAL_PREFIX) {
+        Some(path) => format!("{TASK_FILE_PREFIX}{path}").into(),
+        None if task_file_of(env).is_some() => env.into(),
+        None => env.strip_suffix(EVAL_SUFFIX).unwrap_or(env).into(),
+    }
 }
 
 /// Episode length when none is given (the paper's).
@@ -73,21 +126,67 @@ pub fn make_with(name: &str, num_envs: usize, seed: u64, opts: &EnvOptions) -> R
         return Err(EnvError::Invalid("episode_length must be at least 1".into()));
     }
     let eval = is_eval_env(name);
-    if let Some(maze) = name.strip_prefix("point_") {
-        let layout = match (&opts.layout, maze) {
-            (Some(path), _) => Layout::from_file(path)?,
-            (None, "maze") => {
-                return Err(EnvError::Invalid("point_maze needs a layout file (--layout FILE)".into()));
-            }
-            (None, m) => Layout::builtin(m).ok_or_else(|| unknown(name))?,
-        };
+    if name.starts_with("point_") {
+        let (layout, _) = maze_layout(name, opts.layout.as_deref())?.ok_or_else(|| unknown(name))?;
         let dynamics = PointMaze::new(name, layout, episode_length, opts.random_starts && !eval);
         return Ok(Box::new(VecEnv::new(dynamics, num_envs, seed)?));
+    }
+    if is_robot_env(name) || task_file_of(name).is_some() {
+        return make_robot(name, num_envs, seed, opts);
     }
     match name {
         "reacher" | "reacher_eval" => Ok(Box::new(VecEnv::new(Reacher::new(name, episode_length), num_envs, seed)?)),
         _ => Err(unknown(name)),
     }
+}
+
+#[cfg(feature = "mujoco")]
+fn make_robot(name: &str, num_envs: usize, seed: u64, opts: &EnvOptions) -> Result<Box<dyn GoalEnv>> {
+    let dynamics = match task_file_of(name) {
+        Some(path) => {
+            let random_starts = opts.random_starts && !is_eval_env(name);
+            crate::mujoco::task_file::load(name, path, opts.episode_length, random_starts)?
+        }
+        None => {
+            let len = opts.episode_length.unwrap_or(DEFAULT_EPISODE_LENGTH);
+            crate::mujoco::builtin(name, len, opts).ok_or_else(|| unknown(name))??
+        }
+    };
+    Ok(Box::new(VecEnv::new(dynamics, num_envs, seed)?))
+}
+
+#[cfg(not(feature = "mujoco"))]
+fn make_robot(name: &str, _: usize, _: u64, _: &EnvOptions) -> Result<Box<dyn GoalEnv>> {
+    Err(EnvError::Invalid(format!(
+        "{name} is a MuJoCo robot, and this build has no MuJoCo: run scripts/mujoco.sh, source \
+         .tools/mujoco/env.sh, and build with --features mujoco"
+    )))
+}
+
+/// The maze environment `name` runs in and its cell size in world units (4 for the point and ant
+/// mazes, 2 for the humanoid's): `layout_file` if given, else the built-in layout the name gives
+/// (the evaluation layout for `_eval` names). `Ok(None)` for environments without a maze.
+pub fn maze_layout(name: &str, layout_file: Option<&Path>) -> Result<Option<(Layout, f32)>> {
+    let (maze, cell) = if let Some(m) = name.strip_prefix("point_") {
+        (m, CELL)
+    } else if let Some(m) = name.strip_prefix("ant_").filter(|_| is_robot_env(name)) {
+        (m, CELL)
+    } else if let Some(m) = name.strip_prefix("humanoid_").filter(|_| is_robot_env(name)) {
+        (m, CELL / 2.0)
+    } else {
+        return Ok(None);
+    };
+    let layout = match (layout_file, maze) {
+        (Some(path), _) => Layout::from_file(path)?,
+        (None, "maze") => return Err(EnvError::Invalid(format!("{name} needs a layout file (--layout FILE)"))),
+        (None, m) => match Layout::builtin(m) {
+            Some(layout) => layout,
+            // `ant_eval`, `humanoid_eval`: no maze.
+            None if !name.starts_with("point_") => return Ok(None),
+            None => return Err(unknown(name)),
+        },
+    };
+    Ok(Some((layout, cell)))
 }
 
 /// The success threshold of environment `name` (the goal distance counted as reached), known from
@@ -96,11 +195,22 @@ pub fn success_threshold(name: &str) -> Option<f32> {
     if name.starts_with("point_") {
         return Some(crate::point_maze::SUCCESS);
     }
+    if is_robot_env(name) {
+        return Some(ROBOT_SUCCESS);
+    }
+    #[cfg(feature = "mujoco")]
+    if let Some(path) = task_file_of(name) {
+        return crate::mujoco::task_file::success_threshold(path).ok();
+    }
     matches!(name, "reacher" | "reacher_eval").then_some(crate::reacher::SUCCESS)
 }
 
+/// Success radius of every robot task (the reference's 0.5 in goal space).
+pub const ROBOT_SUCCESS: f32 = 0.5;
+
 fn unknown(name: &str) -> EnvError {
-    EnvError::UnknownEnv { name: name.to_string(), valid: ENV_NAMES.join(", ") }
+    let valid = ENV_NAMES.iter().chain(&ROBOT_NAMES).copied().collect::<Vec<_>>().join(", ");
+    EnvError::UnknownEnv { name: name.to_string(), valid }
 }
 
 #[cfg(test)]

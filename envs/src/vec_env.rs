@@ -11,8 +11,9 @@ use rayon::prelude::*;
 use crate::error::{EnvError, Result};
 use crate::{EnvSpec, GoalEnv, StepInfo};
 
-/// An episode state as exact bits, for snapshots: floats are stored as their bit patterns, so a
-/// restored environment continues bit for bit.
+/// An episode state of fixed size as exact bits, for snapshots: floats are stored as their bit
+/// patterns, so a restored environment continues bit for bit. [`Dynamics`] whose states are
+/// `StateWords` forward their snapshot methods to it.
 pub trait StateWords: Sized {
     /// Words one state takes.
     const WORDS: usize;
@@ -24,19 +25,52 @@ pub trait StateWords: Sized {
 /// One environment's dynamics; [`VecEnv`] runs a batch of them.
 pub trait Dynamics: Send + Sync {
     /// Everything that evolves during an episode, goal included.
-    type State: Clone + Send + Sync + std::fmt::Debug + StateWords;
+    type State: Send + Sync;
 
     fn spec(&self) -> &EnvSpec;
     /// A fresh episode: initial state and commanded goal.
     fn reset(&self, rng: &mut ChaCha8Rng) -> Self::State;
+    /// Starts a fresh episode in `state`'s place; dynamics whose states are costly to build (a
+    /// MuJoCo `mjData`) reuse the allocation. The draws from `rng` must be those of [`Self::reset`].
+    fn reset_into(&self, state: &mut Self::State, rng: &mut ChaCha8Rng) {
+        *state = self.reset(rng);
+    }
     /// Advances one control step with an action already clipped to [−1, 1].
     fn step(&self, state: &mut Self::State, action: &[f32], rng: &mut ChaCha8Rng);
     /// Writes the observation [state, goal] (`state_dim + goal_dim` values).
     fn observe(&self, state: &Self::State, out: &mut [f32]);
+    /// The episode must end here (a legged robot fell): the environment resets at once.
+    fn terminated(&self, _state: &Self::State) -> bool {
+        false
+    }
+    /// Environments per thread below which a batch is stepped on the calling thread: a step must
+    /// cost more than handing it to another thread. A point-mass step takes nanoseconds, a MuJoCo
+    /// step tens of microseconds.
+    fn min_per_thread(&self) -> usize {
+        256
+    }
+    /// Words one state takes in a snapshot.
+    fn state_words(&self) -> usize;
+    /// Appends exactly [`Self::state_words`] words that [`Self::read_state`] turns back into `state`.
+    fn write_state(&self, state: &Self::State, out: &mut Vec<u64>);
+    fn read_state(&self, words: &[u64]) -> Result<Self::State>;
 }
 
-/// Below this many environments per thread, stepping stays on the calling thread.
-const PAR_MIN: usize = 256;
+/// [`Dynamics`]' snapshot methods for a state that is [`StateWords`].
+macro_rules! state_words_snapshot {
+    () => {
+        fn state_words(&self) -> usize {
+            <Self::State as $crate::vec_env::StateWords>::WORDS
+        }
+        fn write_state(&self, state: &Self::State, out: &mut Vec<u64>) {
+            $crate::vec_env::StateWords::write_words(state, out)
+        }
+        fn read_state(&self, words: &[u64]) -> $crate::Result<Self::State> {
+            Ok(<Self::State as $crate::vec_env::StateWords>::read_words(words))
+        }
+    };
+}
+pub(crate) use state_words_snapshot;
 
 struct Slot<S> {
     state: S,
@@ -103,20 +137,20 @@ const SLOT_WORDS: usize = 9;
 
 impl<D: Dynamics> GoalEnv for VecEnv<D> {
     fn snapshot(&self) -> Result<Vec<u64>> {
-        let mut out = Vec::with_capacity(self.slots.len() * (SLOT_WORDS + D::State::WORDS));
+        let mut out = Vec::with_capacity(self.slots.len() * (SLOT_WORDS + self.dynamics.state_words()));
         for slot in &self.slots {
             let seed = slot.rng.get_seed();
             let word_pos = slot.rng.get_word_pos();
             out.extend([u64::from(slot.t), slot.episode]);
             out.extend(seed.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())));
             out.extend([slot.rng.get_stream(), word_pos as u64, (word_pos >> 64) as u64]);
-            slot.state.write_words(&mut out);
+            self.dynamics.write_state(&slot.state, &mut out);
         }
         Ok(out)
     }
 
     fn restore(&mut self, words: &[u64]) -> Result<()> {
-        let per = SLOT_WORDS + D::State::WORDS;
+        let per = SLOT_WORDS + self.dynamics.state_words();
         if words.len() != self.slots.len() * per {
             return Err(EnvError::Invalid(format!(
                 "an environment snapshot of {} words does not fit {} environments of {} ({per} words each); it was \
@@ -139,7 +173,7 @@ impl<D: Dynamics> GoalEnv for VecEnv<D> {
             let mut rng = ChaCha8Rng::from_seed(seed);
             rng.set_stream(w[6]);
             rng.set_word_pos(u128::from(w[7]) | (u128::from(w[8]) << 64));
-            *slot = Slot { state: D::State::read_words(&w[SLOT_WORDS..]), rng, t, episode: w[1] };
+            *slot = Slot { state: self.dynamics.read_state(&w[SLOT_WORDS..])?, rng, t, episode: w[1] };
             self.dynamics.observe(&slot.state, out);
         }
         Ok(())
@@ -181,21 +215,23 @@ impl<D: Dynamics> GoalEnv for VecEnv<D> {
             let t = slot.t;
             slot.t += 1;
             let truncated = slot.t as usize >= spec.episode_length;
-            if truncated {
-                slot.state = d.reset(&mut slot.rng);
+            let terminated = !truncated && d.terminated(&slot.state);
+            if truncated || terminated {
+                d.reset_into(&mut slot.state, &mut slot.rng);
                 slot.t = 0;
                 slot.episode += 1;
                 d.observe(&slot.state, out);
             }
-            *info = StepInfo { traj_id, t, truncated, success };
+            *info = StepInfo { traj_id, t, truncated, terminated, success };
         };
-        if n >= 2 * PAR_MIN {
+        let par_min = d.min_per_thread().max(1);
+        if n >= 2 * par_min {
             self.slots
                 .par_iter_mut()
                 .zip(self.obs.par_chunks_exact_mut(obs_dim))
                 .zip(self.info.par_iter_mut())
                 .enumerate()
-                .with_min_len(PAR_MIN)
+                .with_min_len(par_min)
                 .for_each(step_one);
         } else {
             self.slots
@@ -241,6 +277,56 @@ mod tests {
         fn observe(&self, state: &f32, out: &mut [f32]) {
             out.copy_from_slice(&[*state, 0.0]);
         }
+        state_words_snapshot!();
+    }
+
+    /// Counts its steps and falls on the third.
+    struct Faller(EnvSpec);
+
+    impl Dynamics for Faller {
+        type State = f32;
+        fn spec(&self) -> &EnvSpec {
+            &self.0
+        }
+        fn reset(&self, _: &mut ChaCha8Rng) -> f32 {
+            0.0
+        }
+        fn step(&self, state: &mut f32, _: &[f32], _: &mut ChaCha8Rng) {
+            *state += 1.0;
+        }
+        fn observe(&self, state: &f32, out: &mut [f32]) {
+            out.copy_from_slice(&[*state, 0.0]);
+        }
+        fn terminated(&self, state: &f32) -> bool {
+            *state == 3.0
+        }
+        state_words_snapshot!();
+    }
+
+    #[test]
+    fn a_terminated_episode_resets_into_a_new_trajectory() {
+        let spec = EnvSpec {
+            name: "faller".into(),
+            state_dim: 1,
+            goal_dim: 1,
+            goal_indices: vec![0],
+            action_dim: 1,
+            episode_length: 5,
+            success_threshold: 0.0,
+        };
+        let mut env = VecEnv::new(Faller(spec), 2, 0).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let i = env.step(&[0.0, 0.0]).unwrap()[1];
+            seen.push((i.traj_id, i.t, i.truncated, i.terminated, i.done()));
+        }
+        let fell = (1, 2, false, true, true);
+        assert_eq!(
+            seen[..4],
+            [(1, 0, false, false, false), (1, 1, false, false, false), fell, (3, 0, false, false, false)]
+        );
+        assert_eq!(seen[5], (3, 2, false, true, true), "the new episode falls too");
+        assert_eq!(env.observations()[2], 2.0, "the state restarted at the fall");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `evaluate` counts exactly: a scripted environment with a known success table checks episode
 //! order, the surplus of the last round, first success steps, `time_at_goal` and the intervals; a
-//! point that never moves never succeeds; lockstep violations and empty evaluations are errors.
+//! point that never moves never succeeds; lockstep violations and empty evaluations are errors; an
+//! episode that terminates early counts until its termination and the batch restarts in step.
 
 use envs::eval::{evaluate, evaluate_with, EvalOptions, Policy, Stat};
 use envs::{make_with, EnvOptions, EnvSpec, GoalEnv, Result, StepInfo};
@@ -17,6 +18,8 @@ struct Scripted {
     round: usize,
     /// Truncate every episode one step early (breaks lockstep).
     short: bool,
+    /// (environment, step): that environment's episode terminates at that step, once.
+    fall: Option<(usize, usize)>,
 }
 
 impl Scripted {
@@ -30,7 +33,8 @@ impl Scripted {
             episode_length: 4,
             success_threshold: 0.5,
         };
-        let mut env = Scripted { spec, obs: vec![], info: vec![StepInfo::default(); 3], t: 0, round: 0, short };
+        let mut env =
+            Scripted { spec, obs: vec![], info: vec![StepInfo::default(); 3], t: 0, round: 0, short, fall: None };
         env.reset(0);
         env
     }
@@ -60,11 +64,24 @@ impl GoalEnv for Scripted {
         let truncated = self.t + 1 == len;
         for (i, info) in self.info.iter_mut().enumerate() {
             let success = TABLE[self.round % 2][i].as_bytes()[self.t] == b'1';
-            *info = StepInfo { traj_id: (self.round * 3 + i) as u64, t: self.t as u32, truncated, success };
+            *info = StepInfo {
+                traj_id: (self.round * 3 + i) as u64,
+                t: self.t as u32,
+                truncated,
+                terminated: false,
+                success,
+            };
+            match self.fall {
+                Some((k, s)) if k == i && s == self.t => info.terminated = true,
+                // Restarted after its fall: its own steps count from 0 again.
+                Some((k, s)) if k == i && self.t > s => info.t = (self.t - s - 1) as u32,
+                _ => {}
+            }
         }
         self.t += 1;
         if truncated {
             (self.t, self.round) = (0, self.round + 1);
+            self.fall = None;
             self.observe();
         }
         Ok(&self.info)
@@ -106,6 +123,27 @@ fn scripted_table_is_counted_exactly() {
     assert_eq!(r2.trajectories.iter().map(|t| t.success).collect::<Vec<_>>(), [false, true, true, true]);
     let json = serde_json::to_string(&r2).unwrap();
     assert!(json.contains("\"success_rate\"") && json.contains("\"trajectories\""));
+}
+
+#[test]
+fn a_terminated_episode_counts_until_its_fall_and_the_batch_restarts() {
+    let mut env = Scripted::new(false);
+    // Environment 1 ("0110") falls on its second step, which reached the goal.
+    env.fall = Some((1, 1));
+    let opts = EvalOptions { episodes: 6, seed: 0, trajectories: 3 };
+    let r = evaluate_with(&mut env, &mut zeros, &opts).unwrap();
+    let tag: Vec<f64> = r.records.iter().map(|e| e.time_at_goal).collect();
+    assert_eq!(tag, [0.0, 0.25, 1.0, 0.0, 0.5, 1.0]);
+    let ended: Vec<Option<u32>> = r.records.iter().map(|e| e.terminated_at).collect();
+    assert_eq!(ended, [None, Some(2), None, None, None, None]);
+    assert_eq!(r.records[1].first_success_step, Some(2));
+    // The batch was reset before round 1 (the scripted reset restarts the table): goals 0, 1, 2 again.
+    let goals: Vec<f32> = r.records.iter().map(|e| e.goal[0]).collect();
+    assert_eq!(goals, [0.0, 1.0, 2.0, 0.0, 1.0, 2.0]);
+    let lengths: Vec<usize> = r.trajectories.iter().map(|t| t.positions.len()).collect();
+    assert_eq!(lengths, [4, 2, 4], "the fallen episode's path stops at its fall");
+    assert!(serde_json::to_string(&r.records[1]).unwrap().contains("\"terminated_at\":2"));
+    assert!(!serde_json::to_string(&r.records[0]).unwrap().contains("terminated_at"));
 }
 
 #[test]

@@ -95,7 +95,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         a.kp,
         a.kd
     );
-    plot_maze_trajectories(&layout, &plotted, &title, &a.out)?;
+    plot_maze_trajectories(&layout, envs::point_maze::CELL, &plotted, &title, &a.out)?;
     println!("wrote {}", a.out.display());
     Ok(())
 }

@@ -2,13 +2,14 @@
 //! each episode's path with its goal, as a PNG written atomically (`models::atomic`).
 //!
 //! The picture is laid out like the layout text: row i runs down the page, column j to the right.
-//! In world coordinates that puts y = 4·column on the horizontal axis and x = 4·row on the vertical
-//! axis, increasing downward; the axis labels say so.
+//! In world coordinates that puts y = cell·column on the horizontal axis and x = cell·row on the
+//! vertical axis, increasing downward; the axis labels say so. The cell is 4 world units for the
+//! point and ant mazes, 2 for the humanoid's.
 
 use std::path::Path;
 
 use envs::eval::Trajectory;
-use envs::point_maze::{Cell, Layout, CELL};
+use envs::point_maze::{Cell, Layout};
 use plotters::prelude::*;
 
 use crate::{DrawResult, PlotError};
@@ -16,9 +17,11 @@ use crate::{DrawResult, PlotError};
 /// Pixels per maze cell.
 const PX: u32 = 80;
 
-/// Draws `trajectories` (positions in goal space, (x, y)) over `layout` into a PNG at `path`.
+/// Draws `trajectories` (positions in goal space, (x, y)) over `layout`, whose cells are `cell`
+/// world units wide, into a PNG at `path`.
 pub fn plot_maze_trajectories(
     layout: &Layout,
+    cell: f32,
     trajectories: &[Trajectory],
     title: &str,
     path: &Path,
@@ -30,21 +33,22 @@ pub fn plot_maze_trajectories(
     if let Some(k) = trajectories.iter().position(|t| t.positions.iter().any(|p| p.len() < 2)) {
         return Err(err(format!("trajectory {k} has positions with fewer than 2 coordinates")));
     }
-    crate::render_png(path, |tmp| draw(layout, trajectories, title, tmp))
+    if !(cell.is_finite() && cell > 0.0) {
+        return Err(err(format!("the maze cell size must be a positive number, not {cell}")));
+    }
+    crate::render_png(path, |tmp| draw(layout, cell, trajectories, title, tmp))
 }
 
-/// Chart coordinates, in cells: (horizontal, vertical) = (world y, −world x) / 4, so rows run downward.
-fn screen(p: &[f32]) -> (f64, f64) {
-    (f64::from(p[1] / CELL), -f64::from(p[0] / CELL))
-}
-
-fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -> DrawResult {
+fn draw(layout: &Layout, cell: f32, trajectories: &[Trajectory], title: &str, out: &Path) -> DrawResult {
+    // Chart coordinates, in cells: (horizontal, vertical) = (world y, −world x) / cell, so rows run
+    // downward.
+    let screen = |p: &[f32]| (f64::from(p[1] / cell), -f64::from(p[0] / cell));
     let (rows, cols) = (layout.rows as u32, layout.cols as u32);
     let (caption, x_area, y_area, margin) = (40, 45, 60, 15);
     let size = (cols * PX + y_area + 2 * margin, rows * PX + caption + x_area + 2 * margin);
     let root = BitMapBackend::new(out, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let c = f64::from(CELL);
+    let c = f64::from(cell);
     // Shrink the title until it fits the width (DejaVu Sans averages about 0.55 em per character).
     let title_px = (f64::from(size.0 - 2 * margin) / (0.56 * title.chars().count().max(1) as f64)).clamp(10.0, 22.0);
     // The chart works in cell units, so ticks fall on cell centres; labels give world coordinates.
@@ -59,8 +63,8 @@ fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("world y = 4·column")
-        .y_desc("world x = 4·row (downward)")
+        .x_desc(format!("world y = {cell}·column"))
+        .y_desc(format!("world x = {cell}·row (downward)"))
         .x_labels(cols as usize + 1)
         .y_labels(rows as usize + 1)
         .y_label_formatter(&|v| format!("{}", -v * c + 0.0))
@@ -78,14 +82,14 @@ fn draw(layout: &Layout, trajectories: &[Trajectory], title: &str, out: &Path) -
             Cell::Goal => goal,
             Cell::Free => return None,
         };
-        let [cx, cy] = Layout::center(i, j);
-        let (x, y) = screen(&[cx, cy]);
+        // Layout cells are centred on integer (row, column) positions in chart units.
+        let (x, y) = (j as f64, -(i as f64));
         Some(Rectangle::new([(x - 0.5, y + 0.5), (x + 0.5, y - 0.5)], colour.filled()))
     });
     chart.draw_series(boxes)?;
-    let [sx, sy] = Layout::center(layout.start().0, layout.start().1);
+    let (si, sj) = layout.start();
     let label_style = ("sans-serif", 16).into_font().color(&BLACK);
-    chart.draw_series(std::iter::once(Text::new("start", screen(&[sx - 1.8, sy - 1.8]), label_style)))?;
+    chart.draw_series(std::iter::once(Text::new("start", (sj as f64 - 0.45, -(si as f64) + 0.45), label_style)))?;
 
     for (k, traj) in trajectories.iter().enumerate() {
         let colour = Palette99::pick(k).to_rgba();

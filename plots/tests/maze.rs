@@ -16,14 +16,28 @@ fn maze_plot_is_a_png_and_leaves_no_temporary_file() {
         success,
     };
     let trajs = [line([12.0, 4.0], true), line([12.0, 8.0], false)];
-    plot_maze_trajectories(&layout, &trajs, "u maze", &path).unwrap();
+    plot_maze_trajectories(&layout, 4.0, &trajs, "u maze", &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("u.png")]);
 
     let bad = Trajectory { goal: vec![0.1], positions: vec![], success: false };
-    let e = plot_maze_trajectories(&layout, &[bad], "x", &dir.join("bad.png")).unwrap_err().to_string();
+    let e = plot_maze_trajectories(&layout, 4.0, &[bad], "x", &dir.join("bad.png")).unwrap_err().to_string();
     assert!(e.contains("2-D goal"), "{e}");
     assert!(!dir.join("bad.png").exists());
+    for cell in [0.0, -2.0, f32::NAN] {
+        let e = plot_maze_trajectories(&layout, cell, &trajs, "x", &dir.join("bad.png")).unwrap_err().to_string();
+        assert!(e.contains("cell size"), "{e}");
+    }
+    // A humanoid maze (cells 2 units wide): the same paths at half the scale draw too.
+    let half: Vec<Trajectory> = trajs
+        .iter()
+        .map(|t| Trajectory {
+            goal: t.goal.iter().map(|x| x / 2.0).collect(),
+            positions: t.positions.iter().map(|p| p.iter().map(|x| x / 2.0).collect()).collect(),
+            success: t.success,
+        })
+        .collect();
+    plot_maze_trajectories(&layout, 2.0, &half, "humanoid u maze", &dir.join("h.png")).unwrap();
 }

@@ -213,7 +213,7 @@ async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Client, episo
             log.steps += 1;
             success |= info.success;
             at_goal += info.success as u32;
-            if info.truncated {
+            if info.done() {
                 break;
             }
         }

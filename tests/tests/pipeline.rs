@@ -1,6 +1,7 @@
 //! The pipeline end to end, within CI's budget: train a tiny teacher (`train`), distil a tiny student
 //! (`distill`), serve them (`serve`) on an ephemeral port, drive hierarchical episodes over HTTP, and
-//! check the answers' shapes, the plan refresh, the stale-plan fallback and a clean shutdown.
+//! check the answers' shapes, the plan refresh, the stale-plan fallback and a clean shutdown. With
+//! the `mujoco` feature, the same for the ant maze and for a robot from a task file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,8 +14,8 @@ use train::config::TrainConfig;
 
 /// Trains the teacher into `run` (teacher.safetensors, bank.safetensors) and distils a student into
 /// `run/students/e2e`, as `cargo train` and `cargo distill` lay them out.
-fn pipeline(run: &Path) -> std::path::PathBuf {
-    let cfg = TrainConfig { bank_size: 24, ..TrainConfig::tiny(1200) };
+fn pipeline(run: &Path, env: &str) -> std::path::PathBuf {
+    let cfg = TrainConfig { bank_size: 24, env: env.into(), ..TrainConfig::tiny(1200) };
     train::run::train(&cfg, run, false, ()).unwrap();
     assert!(run.join("teacher.safetensors").is_file() && run.join("bank.safetensors").is_file());
     let teacher = Teacher::load(run).unwrap();
@@ -52,7 +53,7 @@ async fn train_distill_serve_and_drive_robots_over_http() {
     let run = dir.path().join("run");
     let student = tokio::task::spawn_blocking({
         let run = run.clone();
-        move || pipeline(&run)
+        move || pipeline(&run, "point_u_maze")
     })
     .await
     .unwrap();
@@ -123,4 +124,51 @@ async fn train_distill_serve_and_drive_robots_over_http() {
 
     tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.unwrap().unwrap();
     assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "still listening after shutdown");
+}
+
+/// Each MuJoCo robot family trains, distils and serves by name, and simulated robots drive it.
+#[cfg(feature = "mujoco")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_train_distill_and_serve_by_name() {
+    let arm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/robots/arm/task.toml");
+    let arm = format!("mjcf:{}", arm.canonicalize().unwrap().display());
+    for (env, dims) in [("ant_u_maze", (29, 2, 8)), (arm.as_str(), (6, 2, 2))] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let student = tokio::task::spawn_blocking({
+            let (run, env) = (run.clone(), env.to_string());
+            move || pipeline(&run, &env)
+        })
+        .await
+        .unwrap();
+        let mut cfg = serve::ServeConfig::new(&run, &student);
+        cfg.addr = "127.0.0.1:0".into();
+        let server = serve::start(cfg).await.unwrap();
+        let base = server.url();
+        let models: Value = reqwest::get(format!("{base}/v1/models")).await.unwrap().json().await.unwrap();
+        let p = &models["planner"];
+        assert_eq!(
+            (p["state_dim"].as_u64(), p["goal_dim"].as_u64(), p["action_dim"].as_u64()),
+            (Some(dims.0), Some(dims.1), Some(dims.2)),
+            "{env}: {models}"
+        );
+        let sim_cfg = SimConfig {
+            server: base.clone(),
+            env: envs::eval_env_name(env),
+            layout: None,
+            robots: 2,
+            control_hz: 100.0,
+            modes: vec![Mode::Hierarchical, Mode::Controller],
+            episodes: 2,
+            episode_length: Some(20),
+            seed: 3,
+            api_key: None,
+            plan_hz: None,
+        };
+        for report in sim::run(&sim_cfg).await.unwrap() {
+            assert_eq!(report.episodes, 2, "{env}: {report:?}");
+            assert!(report.requests > 0 && report.latency.count > 0, "{env}: {report:?}");
+        }
+        tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.unwrap().unwrap();
+    }
 }

@@ -1,4 +1,4 @@
-//! Evaluates a saved teacher on a maze's eval goals and draws its paths:
+//! Evaluates a saved teacher on its maze's eval goals (a point, ant or humanoid maze) and draws its paths:
 //! `cargo run --release -p train --example evaluate -- runs/NAME/teacher.safetensors [episode_length] [out.png]`.
 
 use std::path::PathBuf;
@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use envs::eval::{evaluate_with, EvalOptions};
-use envs::point_maze::Layout;
-use envs::{eval_env_name, make_with, EnvOptions};
+use envs::{eval_env_name, make_with, maze_layout, EnvOptions};
 use models::infer::ActorInfer;
 use plots::plot_maze_trajectories;
 use rundir::Deterministic;
@@ -35,8 +34,8 @@ fn main() -> Result<()> {
     let mut policy = Deterministic(&mut actor);
     let report = evaluate_with(env.as_mut(), &mut policy, &EvalOptions { episodes: 64, seed: 2, trajectories: 24 })?;
     println!("success {:.3}  time at goal {:.3}", report.success_rate.mean, report.time_at_goal.mean);
-    let layout = Layout::builtin(env_name.trim_start_matches("point_")).context("not a built-in maze")?;
-    plot_maze_trajectories(&layout, &report.trajectories, &env_name, &args.out)?;
+    let (layout, cell) = maze_layout(&env_name, None)?.context("not a built-in maze")?;
+    plot_maze_trajectories(&layout, cell, &report.trajectories, &env_name, &args.out)?;
     println!("paths: {}", args.out.display());
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::error::Result;
 use clap::{ArgMatches, CommandFactory, Parser};
-use rundir::config::{config_flag, resolve as resolve_layers, Layer};
+use rundir::config::{config_flag, given, resolve as resolve_layers, Layer};
 use rundir::RunDir;
 
 use crate::config::TrainConfig;
@@ -73,6 +73,22 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
             ))
         })?;
         cfg.layout = Some(abs);
+    }
+    if let Some(path) = envs::task_file_of(&cfg.env) {
+        let abs = std::fs::canonicalize(path).map_err(|e| {
+            crate::error::TrainError::Config(format!(
+                "--env {}: {e}; pass mjcf:PATH with the path of a robot task file (README \"Your robot\")",
+                cfg.env
+            ))
+        })?;
+        cfg.env = format!("{}{}", envs::registry::TASK_FILE_PREFIX, abs.display());
+        // The task file's episode length is the default: below every layer and flag that sets one.
+        let set = given(matches, "episode_length") || layers.iter().any(|l| l.table.contains_key("episode_length"));
+        if !set {
+            if let Some(n) = envs::task_file_episode_length(&cfg.env)? {
+                cfg.episode_length = n;
+            }
+        }
     }
     let out = out.unwrap_or_else(|| cfg.default_run_dir());
     Ok(Invocation { cfg, out, resume })

@@ -107,7 +107,7 @@ impl Collector {
             for (k, i) in info.iter().enumerate() {
                 self.traj.push(i.traj_id);
                 self.step.push(i.t);
-                if i.truncated {
+                if i.done() {
                     self.chained[k] = None;
                 }
             }

@@ -5,7 +5,7 @@
 use envs::eval::{evaluate_with, EvalOptions};
 use envs::point_maze::Layout;
 use envs::seed::derive;
-use envs::{eval_env_name, GoalEnv};
+use envs::{eval_env_name, maze_layout, GoalEnv};
 use models::atomic::write_bytes_atomic;
 use models::infer::ActorInfer;
 use models::CrlStats;
@@ -37,17 +37,16 @@ pub struct Evaluator {
     cfg: TrainConfig,
     files: RunDir,
     env: Box<dyn GoalEnv>,
-    layout: Option<Layout>,
+    /// The maze and its cell size (4 for point and ant mazes, 2 for the humanoid's).
+    layout: Option<(Layout, f32)>,
     topology: Option<Topology>,
 }
 
 impl Evaluator {
     pub fn new(cfg: &TrainConfig, files: &RunDir, env: Box<dyn GoalEnv>) -> Result<Self> {
-        let layout = match &cfg.layout {
-            Some(path) => Some(Layout::from_file(path)?),
-            None => cfg.env.strip_prefix("point_").and_then(|name| Layout::builtin(&eval_env_name(name))),
-        };
-        let topology = layout.as_ref().map(Topology::new);
+        let layout = maze_layout(&eval_env_name(&cfg.env), cfg.layout.as_deref())?;
+        // The probes are point-mass states: the metric is for the point mazes.
+        let topology = layout.as_ref().filter(|_| cfg.env.starts_with("point_")).map(|(l, _)| Topology::new(l));
         Ok(Evaluator { cfg: cfg.clone(), files: files.clone(), env, layout, topology })
     }
 
@@ -61,9 +60,9 @@ impl Evaluator {
             trajectories: if self.layout.is_some() { TRAJECTORIES_PLOTTED } else { 0 },
         };
         let mut report = evaluate_with(self.env.as_mut(), &mut Deterministic(trainer.actor(actor)?), &opts)?;
-        if let Some(layout) = &self.layout {
+        if let Some((layout, cell)) = &self.layout {
             let title = format!("{} after {} env steps: eval episodes from R", eval_env_name(&cfg.env), at.env_steps);
-            plot_maze_trajectories(layout, &report.trajectories, &title, &files.trajectories())?;
+            plot_maze_trajectories(layout, *cell, &report.trajectories, &title, &files.trajectories())?;
             // The paths are in the picture; eval.json keeps the per-episode records only.
             report.trajectories.clear();
         }
@@ -86,7 +85,7 @@ impl Evaluator {
             success_ci95: [report.success_rate.ci95_low, report.success_rate.ci95_high],
             time_at_goal: report.time_at_goal.mean,
             time_at_goal_ci95: [report.time_at_goal.ci95_low, report.time_at_goal.ci95_high],
-            per_goal: per_goal_success(&cfg.env, &report),
+            per_goal: per_goal_success(self.layout.as_ref().map(|(_, cell)| *cell), &report),
             topology,
             euclidean_topology,
         };

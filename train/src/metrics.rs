@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::error::{bail, Context, Result};
 use envs::eval::EvalReport;
-use envs::point_maze::Layout;
+use envs::point_maze::{Layout, CELL};
 use serde::Serialize;
 
 use crate::config::TrainConfig;
@@ -58,13 +58,13 @@ fn nan() -> f32 {
 }
 
 /// Success per goal cell for the maze family (empty for other environments).
-pub fn per_goal_success(env: &str, report: &EvalReport) -> BTreeMap<String, f64> {
+pub fn per_goal_success(maze_cell: Option<f32>, report: &EvalReport) -> BTreeMap<String, f64> {
     let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    if !env.starts_with("point_") {
-        return BTreeMap::new();
-    }
+    let Some(cell) = maze_cell else { return BTreeMap::new() };
+    // In point-maze units, where cells are CELL wide.
+    let scale = CELL / cell;
     for r in &report.records {
-        let (i, j) = Layout::cell_of([r.goal[0], r.goal[1]]);
+        let (i, j) = Layout::cell_of([r.goal[0] * scale, r.goal[1] * scale]);
         let e = tally.entry(format!("({i},{j})")).or_default();
         e.0 += r.success as usize;
         e.1 += 1;

@@ -18,7 +18,7 @@ use rand_distr::StandardNormal;
 
 pub use layout::{Cell, Layout, CELL};
 
-use crate::vec_env::{Dynamics, StateWords};
+use crate::vec_env::{state_words_snapshot, Dynamics, StateWords};
 use crate::EnvSpec;
 
 pub const RADIUS: f32 = 0.25;
@@ -156,6 +156,8 @@ impl Dynamics for PointMaze {
     fn observe(&self, s: &PointState, out: &mut [f32]) {
         out[..6].copy_from_slice(&[s.pos[0], s.pos[1], s.vel[0], s.vel[1], s.goal[0], s.goal[1]]);
     }
+
+    state_words_snapshot!();
 }
 
 #[cfg(test)]
