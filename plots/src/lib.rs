@@ -1,13 +1,16 @@
 //! deepcrl `plots`: pictures of environments, written atomically as PNG files.
 //!
 //! - [`maze`]: walls, start, goals and evaluation paths of the maze family (DESIGN.md section 4).
+//! - [`field`]: evaluation paths on open ground (the MuJoCo robots without a maze).
 //! - [`render_png`]: the atomic writer every stage's pictures (curves, reports) go through.
 //!
 //! Plotting lives outside `envs` so a robot client that links `envs` builds without freetype,
 //! fontconfig or image codecs (and cross-compiles for an aarch64 robot).
 
+pub mod field;
 pub mod maze;
 
+pub use field::plot_field_trajectories;
 pub use maze::plot_maze_trajectories;
 
 use std::path::{Path, PathBuf};

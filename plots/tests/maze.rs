@@ -2,7 +2,7 @@
 
 use envs::eval::Trajectory;
 use envs::point_maze::Layout;
-use plots::plot_maze_trajectories;
+use plots::{plot_field_trajectories, plot_maze_trajectories};
 
 #[test]
 fn maze_plot_is_a_png_and_leaves_no_temporary_file() {
@@ -40,4 +40,23 @@ fn maze_plot_is_a_png_and_leaves_no_temporary_file() {
         })
         .collect();
     plot_maze_trajectories(&layout, 2.0, &half, "humanoid u maze", &dir.join("h.png")).unwrap();
+}
+
+#[test]
+fn field_plot_draws_paths_from_above_and_refuses_what_it_cannot_draw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("field.png");
+    let t = |goal: [f32; 2], success| Trajectory {
+        goal: goal.to_vec(),
+        positions: vec![vec![0.0, 0.0, 0.5], vec![1.0, 0.5, 0.5], vec![2.0, 1.5, 0.5]],
+        success,
+    };
+    plot_field_trajectories(&[t([10.0, 0.0], false), t([2.0, 1.5], true)], 0.5, "ant", &path).unwrap();
+    assert_eq!(&std::fs::read(&path).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    let e = plot_field_trajectories(&[], 0.5, "x", &tmp.path().join("none.png")).unwrap_err().to_string();
+    assert!(e.contains("no trajectories"), "{e}");
+    let flat = Trajectory { goal: vec![1.0], positions: vec![vec![0.0]], success: false };
+    let e = plot_field_trajectories(&[flat], 0.5, "x", &tmp.path().join("flat.png")).unwrap_err().to_string();
+    assert!(e.contains("fewer than 2 coordinates"), "{e}");
+    assert!(!tmp.path().join("flat.png").exists());
 }

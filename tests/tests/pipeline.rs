@@ -141,6 +141,8 @@ async fn robots_train_distill_and_serve_by_name() {
         })
         .await
         .unwrap();
+        // The evaluation paths: over the maze's walls for the ant, from above for the arm.
+        assert!(run.join("trajectories.png").is_file(), "{env}: no trajectories.png");
         let mut cfg = serve::ServeConfig::new(&run, &student);
         cfg.addr = "127.0.0.1:0".into();
         let server = serve::start(cfg).await.unwrap();

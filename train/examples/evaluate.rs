@@ -1,14 +1,15 @@
-//! Evaluates a saved teacher on its maze's eval goals (a point, ant or humanoid maze) and draws its paths:
+//! Evaluates a saved teacher on its eval goals and draws its paths (over the maze, or from above for a
+//! robot on open ground):
 //! `cargo run --release -p train --example evaluate -- runs/NAME/teacher.safetensors [episode_length] [out.png]`.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use envs::eval::{evaluate_with, EvalOptions};
 use envs::{eval_env_name, make_with, maze_layout, EnvOptions};
 use models::infer::ActorInfer;
-use plots::plot_maze_trajectories;
+use plots::{plot_field_trajectories, plot_maze_trajectories};
 use rundir::Deterministic;
 
 /// Evaluate a teacher's deterministic actor on its maze's eval goals and plot the paths.
@@ -34,8 +35,13 @@ fn main() -> Result<()> {
     let mut policy = Deterministic(&mut actor);
     let report = evaluate_with(env.as_mut(), &mut policy, &EvalOptions { episodes: 64, seed: 2, trajectories: 24 })?;
     println!("success {:.3}  time at goal {:.3}", report.success_rate.mean, report.time_at_goal.mean);
-    let (layout, cell) = maze_layout(&env_name, None)?.context("not a built-in maze")?;
-    plot_maze_trajectories(&layout, cell, &report.trajectories, &env_name, &args.out)?;
+    match maze_layout(&env_name, None)? {
+        Some((layout, cell)) => plot_maze_trajectories(&layout, cell, &report.trajectories, &env_name, &args.out)?,
+        None => {
+            let radius = env.spec().success_threshold;
+            plot_field_trajectories(&report.trajectories, radius, &env_name, &args.out)?;
+        }
+    }
     println!("paths: {}", args.out.display());
     Ok(())
 }

@@ -9,7 +9,7 @@ use envs::{eval_env_name, maze_layout, GoalEnv};
 use models::atomic::write_bytes_atomic;
 use models::infer::ActorInfer;
 use models::CrlStats;
-use plots::plot_maze_trajectories;
+use plots::{plot_field_trajectories, plot_maze_trajectories};
 use rundir::RunDir;
 
 use crate::collect::Deterministic;
@@ -39,6 +39,9 @@ pub struct Evaluator {
     env: Box<dyn GoalEnv>,
     /// The maze and its cell size (4 for point and ant mazes, 2 for the humanoid's).
     layout: Option<(Layout, f32)>,
+    /// A robot on open ground (`ant`, `humanoid`, a task file without a maze): its paths are drawn
+    /// from above.
+    open_field: bool,
     topology: Option<Topology>,
 }
 
@@ -47,7 +50,8 @@ impl Evaluator {
         let layout = maze_layout(&eval_env_name(&cfg.env), cfg.layout.as_deref())?;
         // The probes are point-mass states: the metric is for the point mazes.
         let topology = layout.as_ref().filter(|_| cfg.env.starts_with("point_")).map(|(l, _)| Topology::new(l));
-        Ok(Evaluator { cfg: cfg.clone(), files: files.clone(), env, layout, topology })
+        let open_field = layout.is_none() && (envs::is_robot_env(&cfg.env) || envs::task_file_of(&cfg.env).is_some());
+        Ok(Evaluator { cfg: cfg.clone(), files: files.clone(), env, layout, open_field, topology })
     }
 
     /// Evaluates the current policy and critic and appends the row to the run's files.
@@ -57,13 +61,18 @@ impl Evaluator {
         let opts = EvalOptions {
             episodes: cfg.eval_episodes,
             seed: derive(cfg.seed, 2),
-            trajectories: if self.layout.is_some() { TRAJECTORIES_PLOTTED } else { 0 },
+            trajectories: if self.layout.is_some() || self.open_field { TRAJECTORIES_PLOTTED } else { 0 },
         };
         let mut report = evaluate_with(self.env.as_mut(), &mut Deterministic(trainer.actor(actor)?), &opts)?;
         if let Some((layout, cell)) = &self.layout {
             let title = format!("{} after {} env steps: eval episodes from R", eval_env_name(&cfg.env), at.env_steps);
             plot_maze_trajectories(layout, *cell, &report.trajectories, &title, &files.trajectories())?;
             // The paths are in the picture; eval.json keeps the per-episode records only.
+            report.trajectories.clear();
+        } else if self.open_field {
+            let title = format!("{} after {} env steps: eval paths from above", eval_env_name(&cfg.env), at.env_steps);
+            let radius = self.env.spec().success_threshold;
+            plot_field_trajectories(&report.trajectories, radius, &title, &files.trajectories())?;
             report.trajectories.clear();
         }
         let (topology, euclidean_topology) = match &self.topology {
