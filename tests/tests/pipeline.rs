@@ -126,13 +126,15 @@ async fn train_distill_serve_and_drive_robots_over_http() {
     assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "still listening after shutdown");
 }
 
-/// Each MuJoCo robot family trains, distils and serves by name, and simulated robots drive it.
+/// Each MuJoCo robot family (the ant, the humanoid, a task file) trains, distils and serves by name, and
+/// simulated robots drive it.
 #[cfg(feature = "mujoco")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robots_train_distill_and_serve_by_name() {
     let arm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/robots/arm/task.toml");
     let arm = format!("mjcf:{}", arm.canonicalize().unwrap().display());
-    for (env, dims) in [("ant_u_maze", (29, 2, 8)), (arm.as_str(), (6, 2, 2))] {
+    let families = [("ant_u_maze", (29, 2, 8)), ("humanoid_big_maze", (278, 3, 17)), (arm.as_str(), (6, 2, 2))];
+    for (env, dims) in families {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
         let student = tokio::task::spawn_blocking({
