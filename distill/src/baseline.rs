@@ -43,11 +43,18 @@ pub fn train_baseline(teacher: &Teacher, cfg: &DistillConfig, dir: &Path) -> Res
     let run = RunDir::new(dir);
     // A baseline left by an interrupted distill is continued, not started over.
     let resume = run.train_state().is_file();
+    // The teacher's time budget comes with its recipe and may end the baseline first: say so.
+    let budget = match tcfg.time_budget {
+        Some(s) => format!(
+            "{} env steps or {s:.0} s of training (the teacher's --time-budget), whichever ends first",
+            tcfg.total_env_steps
+        ),
+        None => format!("{} env steps", tcfg.total_env_steps),
+    };
     tracing::info!(
-        "baseline: training depth {} width {} from scratch for {} env steps in {}",
+        "baseline: training depth {} width {} from scratch for {budget} in {}",
         tcfg.depth,
         tcfg.width,
-        tcfg.total_env_steps,
         dir.display()
     );
     train::run::train(&tcfg, dir, resume, ())?;

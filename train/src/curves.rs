@@ -33,6 +33,7 @@ const TIME_AT_GOAL: RGBColor = RGBColor(60, 60, 60);
 const LOSS: RGBColor = RGBColor(214, 39, 40);
 const ACCURACY: RGBColor = RGBColor(44, 160, 44);
 const TOPOLOGY: RGBColor = RGBColor(118, 42, 131);
+const TOPOLOGY_PARTIAL: RGBColor = RGBColor(227, 119, 194);
 const ALPHA: RGBColor = RGBColor(148, 103, 189);
 const ENTROPY: RGBColor = RGBColor(255, 127, 14);
 /// Goal-cell lines, cycled; none is the success blue or the time-at-goal grey.
@@ -151,25 +152,46 @@ fn single_panel(area: &Area, caption: &str, x: &[f64], xr: &Range<f64>, y: &[f64
 
 /// Critic accuracy and, on mazes, the topology metric: the critic's rank agreement with the maze's
 /// shortest paths (solid) against straight-line distance's (dashed, the score of a critic blind to
-/// walls). Accuracy and Spearman's ρ share the axis; ρ can go below 0.
+/// walls), and the critic's ρ partial given straight-line distance (what it knows beyond the
+/// straight line). Accuracy and Spearman's ρ share the axis; ρ can go below 0.
 fn critic_panel(area: &Area, metrics: &[Metrics], x: &[f64], xr: &Range<f64>) -> DrawResult {
     let acc: Vec<f64> = metrics.iter().map(|m| f64::from(m.critic_accuracy)).collect();
     let topo: Vec<f64> = metrics.iter().map(|m| f64::from(m.topology)).collect();
     let euc: Vec<f64> = metrics.iter().map(|m| f64::from(m.euclidean_topology)).collect();
+    let partial: Vec<f64> = metrics.iter().map(|m| f64::from(m.topology_partial)).collect();
     if topo.iter().all(|v| !v.is_finite()) {
         return single_panel(area, "critic accuracy", x, xr, &acc, ACCURACY);
     }
-    let lo = span(acc.iter().chain(&topo).chain(&euc).copied()).map_or(0.0, |(lo, _)| lo.min(0.0));
-    let caption = "accuracy (green), topology ρ (purple; dashed: no walls)";
+    let lo = span(acc.iter().chain(&topo).chain(&euc).chain(&partial).copied()).map_or(0.0, |(lo, _)| lo.min(0.0));
+    let caption = "critic accuracy and topology";
     let mut chart = chart(area, caption, 0).build_cartesian_2d(xr.clone(), lo - 0.02..1.02)?;
     mesh!(chart).draw()?;
-    for (y, colour) in [(&acc, ACCURACY), (&topo, TOPOLOGY)] {
+    let series = [
+        (&acc, ACCURACY, "accuracy"),
+        (&topo, TOPOLOGY, "topology ρ (vs shortest path)"),
+        (&partial, TOPOLOGY_PARTIAL, "ρ beyond the straight line"),
+    ];
+    for (y, colour, label) in series {
         let pts = points(x, y.iter().copied());
-        chart.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))?;
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
         chart.draw_series(marks(&pts, colour))?;
     }
     let pts = points(x, euc.iter().copied());
-    chart.draw_series(DashedLineSeries::new(pts, 8, 5, TOPOLOGY.mix(0.6).stroke_width(2)))?;
+    let dashed = TOPOLOGY.mix(0.6).stroke_width(2);
+    chart
+        .draw_series(DashedLineSeries::new(pts, 8, 5, dashed))?
+        .label("straight line's ρ (no walls)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 7, y)], dashed));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 13))
+        .draw()?;
     Ok(())
 }
 
@@ -296,6 +318,7 @@ mod tests {
                     per_goal,
                     topology: (0.2 + 0.6 * t) as f32,
                     euclidean_topology: 0.78,
+                    topology_partial: (0.8 * t - 0.1) as f32,
                 }
             })
             .collect()
@@ -334,11 +357,12 @@ mod tests {
             m.success_ci95 = [f64::NAN, 1.0];
             m.per_goal.insert("(1,6)".into(), f64::NEG_INFINITY);
             m.topology = if i % 3 == 0 { f32::NAN } else { -0.4 };
+            m.topology_partial = if i % 2 == 0 { f32::NAN } else { -0.9 };
         }
         plot_ok(&h);
         // Not a maze: no topology at all, the plain accuracy panel.
         for m in &mut h {
-            (m.topology, m.euclidean_topology) = (f32::NAN, f32::NAN);
+            (m.topology, m.euclidean_topology, m.topology_partial) = (f32::NAN, f32::NAN, f32::NAN);
         }
         plot_ok(&h);
     }

@@ -16,7 +16,7 @@ use crate::collect::Deterministic;
 use crate::config::TrainConfig;
 use crate::error::Result;
 use crate::metrics::{append_line, csv_row, per_goal_success, plot_history, Metrics};
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologyScore};
 use crate::updater::Updater;
 
 /// Eval episodes drawn in trajectories.png: enough to see each goal's typical path, few enough to read.
@@ -75,9 +75,9 @@ impl Evaluator {
             plot_field_trajectories(&report.trajectories, radius, &title, &files.trajectories())?;
             report.trajectories.clear();
         }
-        let (topology, euclidean_topology) = match &self.topology {
+        let (score, euclidean_topology) = match &self.topology {
             Some(t) => (t.critic(trainer, actor)?, t.euclidean),
-            None => (f32::NAN, f32::NAN),
+            None => (TopologyScore { topology: f32::NAN, partial: f32::NAN }, f32::NAN),
         };
         let last = at.last;
         let m = Metrics {
@@ -95,8 +95,9 @@ impl Evaluator {
             time_at_goal: report.time_at_goal.mean,
             time_at_goal_ci95: [report.time_at_goal.ci95_low, report.time_at_goal.ci95_high],
             per_goal: per_goal_success(self.layout.as_ref().map(|(_, cell)| *cell), &report),
-            topology,
+            topology: score.topology,
             euclidean_topology,
+            topology_partial: score.partial,
         };
         log_eval(&m);
         append_line(&files.metrics_jsonl(), &serde_json::to_string(&m)?)?;
@@ -111,7 +112,7 @@ impl Evaluator {
 fn log_eval(m: &Metrics) {
     let goals: Vec<String> = m.per_goal.iter().map(|(k, v)| format!("{k}:{v:.2}")).collect();
     tracing::info!(
-        "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>6.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  topology {:.2}  success {:.2} [{:.2}, {:.2}]  {}",
+        "env steps {:>9}  sgd {:>7}  {:>6.0}s  {:>6.0} sps  critic {:.3} acc {:.2}  alpha {:.3}  topology {:.2} (beyond straight line {:.2})  success {:.2} [{:.2}, {:.2}]  {}",
         m.env_steps,
         m.sgd_steps,
         m.wall_s,
@@ -120,6 +121,7 @@ fn log_eval(m: &Metrics) {
         m.critic_accuracy,
         m.alpha,
         m.topology,
+        m.topology_partial,
         m.success_rate,
         m.success_ci95[0],
         m.success_ci95[1],

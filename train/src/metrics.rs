@@ -51,6 +51,11 @@ pub struct Metrics {
     /// The same correlation for straight-line distance, the score of a critic blind to walls.
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub euclidean_topology: f32,
+    /// `topology` as a partial correlation given straight-line distance: what the critic knows of
+    /// the maze beyond the straight line (about 0 for a critic blind to walls, 1 for one that ranks
+    /// by path length). NaN where `topology` is, and in rows written before it existed.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub topology_partial: f32,
 }
 
 fn nan() -> f32 {
@@ -74,7 +79,7 @@ pub fn per_goal_success(maze_cell: Option<f32>, report: &EvalReport) -> BTreeMap
 
 pub fn csv_row(m: &Metrics) -> String {
     format!(
-        "{},{},{:.2},{:.1},{},{},{},{},{},{},{},{},{}",
+        "{},{},{:.2},{:.1},{},{},{},{},{},{},{},{},{},{}",
         m.env_steps,
         m.sgd_steps,
         m.wall_s,
@@ -87,12 +92,13 @@ pub fn csv_row(m: &Metrics) -> String {
         m.success_rate,
         m.time_at_goal,
         m.topology,
-        m.euclidean_topology
+        m.euclidean_topology,
+        m.topology_partial
     )
 }
 
 pub const CSV_HEADER: &str =
-    "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal,topology,euclidean_topology";
+    "env_steps,sgd_steps,wall_s,sps,critic_loss,actor_loss,alpha,entropy,critic_accuracy,success_rate,time_at_goal,topology,euclidean_topology,topology_partial";
 
 /// Rewrites `metrics.csv` from `metrics.jsonl` when its header is not this version's (a run begun
 /// before a column was added), so a resumed run's rows line up with their header.
@@ -182,6 +188,7 @@ mod tests {
             per_goal: BTreeMap::new(),
             topology: 0.5,
             euclidean_topology: f32::NAN,
+            topology_partial: 0.25,
         };
         serde_json::to_string(&m).unwrap()
     }
@@ -191,13 +198,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = RunDir::new(dir.path());
         // A row as written before the metric existed: no topology keys.
-        let old = row(7).replace(",\"topology\":0.5,\"euclidean_topology\":null", "");
+        let old = row(7).replace(",\"topology\":0.5,\"euclidean_topology\":null,\"topology_partial\":0.25", "");
         assert!(!old.contains("topology"), "{old}");
         fs::write(files.metrics_jsonl(), format!("{old}\n{}\n", row(8))).unwrap();
         let h = read_history(&files.metrics_jsonl()).unwrap();
-        assert!(h[0].topology.is_nan() && h[0].euclidean_topology.is_nan());
-        assert_eq!(h[1].topology, 0.5);
-        let old_header = CSV_HEADER.strip_suffix(",topology,euclidean_topology").unwrap();
+        assert!(h[0].topology.is_nan() && h[0].euclidean_topology.is_nan() && h[0].topology_partial.is_nan());
+        assert_eq!((h[1].topology, h[1].topology_partial), (0.5, 0.25));
+        let old_header = CSV_HEADER.strip_suffix(",topology,euclidean_topology,topology_partial").unwrap();
         fs::write(files.metrics_csv(), format!("{old_header}\n7,0,0,0,NaN,1,0.1,0,0.5,0.25,0\n")).unwrap();
         sync_csv(&files).unwrap();
         let csv = fs::read_to_string(files.metrics_csv()).unwrap();

@@ -112,8 +112,10 @@ fn the_topology_metric_is_in_every_maze_row_and_nan_elsewhere() {
             if maze {
                 assert!((-1.0..=1.0).contains(&m.topology), "{env}: topology {}", m.topology);
                 assert!((-1.0..=1.0).contains(&m.euclidean_topology), "{env}: {}", m.euclidean_topology);
+                assert!((-1.0..=1.0).contains(&m.topology_partial), "{env}: {}", m.topology_partial);
             } else {
-                assert!(m.topology.is_nan() && m.euclidean_topology.is_nan(), "{env}: {m:?}");
+                let nan = m.topology.is_nan() && m.euclidean_topology.is_nan() && m.topology_partial.is_nan();
+                assert!(nan, "{env}: {m:?}");
             }
         }
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();

@@ -138,6 +138,20 @@ impl MjState {
     }
 }
 
+/// How many numbers `obs` makes of `model`'s state: the one count behind every task's `state_dim`.
+pub fn observation_len(model: &MjModel, obs: &[ObsPart]) -> usize {
+    let (nbody, nv) = (model.ffi().nbody as usize, model.ffi().nv as usize);
+    obs.iter()
+        .map(|p| match p {
+            ObsPart::Qpos(i) | ObsPart::Qvel(i) => i.len(),
+            ObsPart::BodyInertia => 10 * (nbody - 1),
+            ObsPart::BodyVelocity => 6 * (nbody - 1),
+            ObsPart::ActuatorForce => nv,
+            ObsPart::Coords(c) => c.len(),
+        })
+        .sum()
+}
+
 /// A [`Task`] as [`Dynamics`].
 #[derive(Clone, Debug)]
 pub struct MjEnv {
@@ -165,7 +179,7 @@ impl MjEnv {
             )));
         }
         let env = MjEnv { task, needs_kinematics, ctrl_range };
-        let state_dim = env.observed_len();
+        let state_dim = observation_len(&env.task.model, &env.task.obs);
         if state_dim != env.task.spec.state_dim {
             return Err(EnvError::Invalid(format!(
                 "{}: the observation has {state_dim} numbers but the task declares {}",
@@ -177,21 +191,6 @@ impl MjEnv {
 
     pub fn task(&self) -> &Task {
         &self.task
-    }
-
-    fn observed_len(&self) -> usize {
-        let nbody = self.task.model.ffi().nbody as usize;
-        self.task
-            .obs
-            .iter()
-            .map(|p| match p {
-                ObsPart::Qpos(i) | ObsPart::Qvel(i) => i.len(),
-                ObsPart::BodyInertia => 10 * (nbody - 1),
-                ObsPart::BodyVelocity => 6 * (nbody - 1),
-                ObsPart::ActuatorForce => self.task.model.ffi().nv as usize,
-                ObsPart::Coords(c) => c.len(),
-            })
-            .sum()
     }
 
     fn read(data: &Data, c: Coord) -> f64 {

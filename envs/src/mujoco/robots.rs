@@ -11,7 +11,7 @@ use std::sync::Arc;
 use mujoco_rs::mujoco_c::mjtIntegrator;
 use mujoco_rs::prelude::MjModel;
 
-use super::{Coord, GoalSampler, MjEnv, ObsPart, Task, Termination};
+use super::{observation_len, Coord, GoalSampler, MjEnv, ObsPart, Task, Termination};
 use crate::error::{EnvError, Result};
 use crate::point_maze::{Layout, CELL};
 use crate::registry::{is_eval_env, is_robot_env, maze_layout, EnvOptions, ROBOT_SUCCESS};
@@ -137,11 +137,9 @@ fn build(name: &str, episode_length: usize, opts: &EnvOptions) -> Result<MjEnv> 
             ObsPart::ActuatorForce,
         ]
     };
-    let nbody = model.ffi().nbody as usize;
-    let state_dim = if ant { nq + nv } else { nq + nv + 16 * (nbody - 1) + nv };
     let spec = EnvSpec {
         name: name.to_string(),
-        state_dim,
+        state_dim: observation_len(&model, &obs),
         goal_dim,
         goal_indices: (0..goal_dim).collect(),
         action_dim: nu,

@@ -13,7 +13,7 @@ use mujoco_rs::prelude::{MjModel, MjtObjBase};
 use serde::Deserialize;
 
 use super::robots::{maze_goals_and_starts, with_maze_walls};
-use super::{Coord, GoalSampler, MjEnv, ObsPart, Task, Termination};
+use super::{observation_len, Coord, GoalSampler, MjEnv, ObsPart, Task, Termination};
 use crate::error::{EnvError, Result};
 use crate::point_maze::Layout;
 use crate::EnvSpec;
@@ -243,10 +243,9 @@ pub fn load(name: &str, path: &Path, episode_length: Option<usize>, random_start
             return Err(bad(key, format!("{x} is not a non-negative number")));
         }
     }
-    let state_dim = qpos_kept.len() + qvel_kept.len() + if f.goal.qpos.is_some() { 0 } else { axes.len() };
     let spec = EnvSpec {
         name: name.to_string(),
-        state_dim,
+        state_dim: observation_len(&model, &obs),
         goal_dim,
         goal_indices,
         action_dim: model.ffi().nu as usize,

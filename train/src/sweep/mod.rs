@@ -51,6 +51,10 @@ pub struct RunResult {
     pub topology: Option<f64>,
     /// The same metric for straight-line distance: the score of a critic blind to walls.
     pub euclidean_topology: Option<f64>,
+    /// The critic's topology metric partial given straight-line distance (`Metrics::topology_partial`);
+    /// `None` where `topology` is and for runs made before it existed.
+    #[serde(default)]
+    pub topology_partial: Option<f64>,
 }
 
 /// A run directory left out of its depth's numbers because its budget is not used up yet.
@@ -123,6 +127,9 @@ pub struct SweepPoint {
     /// The straight-line reference for `topology` (the same probes, so the same for every seed up to
     /// the probes' layout; averaged over the runs that have it).
     pub euclidean_topology: Option<f64>,
+    /// Each seed's final `topology_partial` counted once; `None` when no finished run has it.
+    #[serde(default)]
+    pub topology_partial: Option<SeedSpread>,
     /// Successful episodes and episodes over all finished runs' final evaluations.
     pub successes: usize,
     pub episodes: usize,
@@ -153,6 +160,8 @@ struct EvalMetrics {
     topology: Option<f64>,
     #[serde(default)]
     euclidean_topology: Option<f64>,
+    #[serde(default)]
+    topology_partial: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +233,7 @@ pub fn collect_sweep(dir: &Path) -> Result<Vec<SweepPoint>> {
             time_at_goal: m.time_at_goal,
             topology: m.topology.filter(|t| t.is_finite()),
             euclidean_topology: m.euclidean_topology.filter(|t| t.is_finite()),
+            topology_partial: m.topology_partial.filter(|t| t.is_finite()),
         });
     }
     let points: Vec<SweepPoint> =
@@ -242,12 +252,14 @@ fn pool(depth: usize, mut runs: Vec<RunResult>, mut skipped: Vec<SkippedRun>) ->
     let rates: Vec<f64> = runs.iter().map(|r| r.success_rate).collect();
     let topology: Vec<f64> = runs.iter().filter_map(|r| r.topology).collect();
     let euclidean: Vec<f64> = runs.iter().filter_map(|r| r.euclidean_topology).collect();
+    let partial: Vec<f64> = runs.iter().filter_map(|r| r.topology_partial).collect();
     SweepPoint {
         depth,
         seeds: runs.iter().map(|r| r.seed).collect(),
         seed_success: SeedSpread::of(&rates, [0.0, 1.0]),
         topology: SeedSpread::of(&topology, [-1.0, 1.0]),
         euclidean_topology: (!euclidean.is_empty()).then(|| euclidean.iter().sum::<f64>() / euclidean.len() as f64),
+        topology_partial: SeedSpread::of(&partial, [-1.0, 1.0]),
         success: finished.then(|| Stat::wilson(successes, episodes)),
         time_at_goal: finished.then(|| runs.iter().map(|r| r.time_at_goal * r.episodes as f64).sum::<f64>() / n),
         mean_wall_s: finished.then(|| runs.iter().map(|r| r.wall_s).sum::<f64>() / runs.len() as f64),

@@ -1,4 +1,5 @@
-//! `depth_sweep.png`: success rate, the critic-topology metric and time at goal against depth.
+//! `depth_sweep.png`: success rate, the critic-topology metric (and, where the runs recorded it, the
+//! same metric beyond straight-line distance) and time at goal against depth.
 
 use std::ops::Range;
 use std::path::Path;
@@ -14,14 +15,16 @@ use super::{RunResult, SweepPoint};
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
+/// Three panels; a fourth (the topology metric beyond the straight line) widens the picture by a third.
 const SIZE: (u32, u32) = (1560, 660);
 const FONT: &str = "sans-serif";
 /// Height of the legend and notes strip under the panels.
 const FOOTER_H: u32 = 100;
 const SUCCESS: RGBColor = RGBColor(31, 119, 180);
 const TIME_AT_GOAL: RGBColor = RGBColor(0, 128, 96);
-/// The same colour as the topology line of a run's curves.png.
+/// The same colours as the topology lines of a run's curves.png.
 const TOPOLOGY: RGBColor = RGBColor(118, 42, 131);
+const TOPOLOGY_PARTIAL: RGBColor = RGBColor(227, 119, 194);
 const SEED: RGBColor = RGBColor(60, 60, 60);
 const NOTE: RGBColor = RGBColor(110, 110, 110);
 
@@ -31,10 +34,12 @@ pub fn plot_sweep(points: &[SweepPoint], title: &str, path: &Path) -> Result<(),
 }
 
 fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
-    let root = BitMapBackend::new(out, SIZE).into_drawing_area();
+    let partial = points.iter().flat_map(|p| &p.runs).any(|r| r.topology_partial.is_some());
+    let (panel_count, width) = if partial { (4, SIZE.0 * 4 / 3) } else { (3, SIZE.0) };
+    let root = BitMapBackend::new(out, (width, SIZE.1)).into_drawing_area();
     root.fill(&WHITE)?;
     // Shrink a long title to fit the width (DejaVu Sans averages about 0.55 em per character).
-    let title_px = (f64::from(SIZE.0 - 40) / (0.56 * title.chars().count().max(1) as f64)).clamp(10.0, 24.0);
+    let title_px = (f64::from(width - 40) / (0.56 * title.chars().count().max(1) as f64)).clamp(10.0, 24.0);
     let body = root.titled(title, (FONT, title_px))?;
     let (panels, footer) = body.split_vertically(body.dim_in_pixel().1.saturating_sub(FOOTER_H));
     if points.iter().all(|p| p.runs.is_empty()) {
@@ -42,9 +47,15 @@ fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
         let style = (FONT, 28).into_font().color(&NOTE).pos(Pos::new(HPos::Center, VPos::Center));
         panels.draw(&Text::new("no finished runs", (w as i32 / 2, h as i32 / 2), style))?;
     } else {
-        let third = panels.dim_in_pixel().0 / 3;
-        let (left, rest) = panels.split_horizontally(third);
-        let (middle, right) = rest.split_horizontally(third);
+        let column = panels.dim_in_pixel().0 / panel_count;
+        let (left, rest) = panels.split_horizontally(column);
+        let (middle, rest) = rest.split_horizontally(column);
+        let (beyond, right) = if partial {
+            let (beyond, right) = rest.split_horizontally(column);
+            (Some(beyond), right)
+        } else {
+            (None, rest)
+        };
         let axis = DepthAxis::new(points);
         let seeds = |s: Option<super::SeedSpread>| s.map(|s| (s.mean, s.ci95));
         let panel = Panel {
@@ -71,6 +82,19 @@ fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
             reference: euclid.map(|e| (e, "straight-line distance")),
         };
         draw_panel(&middle, &panel, &axis, points, |p| seeds(p.topology), |r| r.topology)?;
+        if let Some(area) = beyond {
+            let seeds_low = points.iter().flat_map(|p| &p.runs).filter_map(|r| r.topology_partial);
+            let bars_low = points.iter().filter_map(|p| p.topology_partial.and_then(|t| t.ci95).map(|[lo, _]| lo));
+            let low = seeds_low.chain(bars_low).fold(0.0, f64::min);
+            let panel = Panel {
+                caption: "topology beyond straight line (partial ρ)",
+                y_desc: "partial rank correlation",
+                colour: TOPOLOGY_PARTIAL,
+                y: (low - 0.1).max(-1.02)..1.02,
+                reference: Some((0.0, "straight-line distance")),
+            };
+            draw_panel(&area, &panel, &axis, points, |p| seeds(p.topology_partial), |r| r.topology_partial)?;
+        }
         let panel = Panel {
             caption: "time at goal",
             y_desc: "fraction of the episode at the goal",

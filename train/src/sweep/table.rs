@@ -6,17 +6,24 @@ use super::{SeedSpread, SweepPoint};
 
 /// One row per depth: the seeds, each seed's final success and topology, their mean with the
 /// between-seed 95% t-interval, the pooled-episode Wilson interval, time at goal and wall time; then
-/// the straight-line reference and any skipped runs.
+/// the straight-line reference and any skipped runs. The topology metric beyond the straight line
+/// gets its two columns only where some run recorded it, so older sweeps table as they did.
 pub fn markdown_table(points: &[SweepPoint]) -> String {
+    let partial = points.iter().flat_map(|p| &p.runs).any(|r| r.topology_partial.is_some());
     let mut out = String::new();
     out.push_str(
         "| depth | seeds | success per seed | success, mean over seeds [95% t] | pooled episodes [Wilson 95%] \
-         | topology ρ per seed | topology ρ, mean [95% t] | time at goal | mean wall s |\n",
+         | topology ρ per seed | topology ρ, mean [95% t] |",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    if partial {
+        out.push_str(" beyond straight line per seed | beyond straight line, mean [95% t] |");
+    }
+    out.push_str(" time at goal | mean wall s |\n");
+    out.push_str(&"|---".repeat(if partial { 11 } else { 9 }));
+    out.push_str("|\n");
     for p in points {
         if p.runs.is_empty() {
-            let _ = writeln!(out, "| {} | none finished | | | | | | | |", p.depth);
+            let _ = writeln!(out, "| {} | none finished |{}", p.depth, " |".repeat(if partial { 9 } else { 7 }));
             continue;
         }
         let per_seed = |f: &dyn Fn(&super::RunResult) -> Option<f64>| {
@@ -24,14 +31,21 @@ pub fn markdown_table(points: &[SweepPoint]) -> String {
         };
         let seeds = p.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
         let pooled = p.success.map_or(String::new(), |s| format!("{} of {} = {s:.2}", p.successes, p.episodes));
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "| {} | {seeds} | {} | {} | {pooled} | {} | {} | {} | {} |",
+            "| {} | {seeds} | {} | {} | {pooled} | {} | {} |",
             p.depth,
             per_seed(&|r| Some(r.success_rate)),
             spread(p.seed_success),
             per_seed(&|r| r.topology),
             spread(p.topology),
+        );
+        if partial {
+            let _ = write!(out, " {} | {} |", per_seed(&|r| r.topology_partial), spread(p.topology_partial));
+        }
+        let _ = writeln!(
+            out,
+            " {} | {} |",
             p.time_at_goal.map_or(String::new(), |t| format!("{t:.3}")),
             p.mean_wall_s.map_or(String::new(), |w| format!("{w:.0}")),
         );

@@ -207,3 +207,37 @@ fn the_table_gives_each_seed_and_both_intervals() {
     let skipped = "Skipped, not counted above: d8-s1 (unfinished: 10000 of 20000 env steps), d16-s0";
     assert!(table.contains(skipped), "{table}");
 }
+
+#[test]
+fn the_metric_beyond_the_straight_line_gets_columns_and_a_panel_only_where_recorded() {
+    let sweep = fake_sweep();
+    let width_of = |path: &Path| {
+        let bytes = fs::read(path).unwrap();
+        u32::from_be_bytes(bytes[16..20].try_into().unwrap())
+    };
+    let png = sweep.path().join("plot.png");
+    let before = collect_sweep(sweep.path()).unwrap();
+    assert!(!markdown_table(&before).contains("beyond straight line"));
+    plot_sweep(&before, "three panels", &png).unwrap();
+    assert_eq!(width_of(&png), 1560);
+    // Seeds 0 and 1 of depth 4 recorded it; depth 8's seed is from before it existed.
+    for (seed, partial) in [(0, -0.25), (1, 0.75)] {
+        let path = sweep.path().join(format!("d4-s{seed}")).join("eval.json");
+        let mut eval: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        eval["metrics"]["topology_partial"] = json!(partial);
+        fs::write(&path, eval.to_string()).unwrap();
+    }
+    let points = collect_sweep(sweep.path()).unwrap();
+    let spread = points[0].topology_partial.unwrap();
+    assert_eq!((spread.seeds, spread.mean), (2, 0.25));
+    assert_eq!((points[1].runs[0].topology_partial, points[1].topology_partial), (None, None));
+    let table = markdown_table(&points);
+    let rows: Vec<&str> = table.lines().take_while(|l| l.starts_with('|')).collect();
+    assert!(rows[0].contains("| beyond straight line per seed | beyond straight line, mean [95% t] |"), "{table}");
+    assert!(rows[2].contains("| -0.25 / 0.75 | 0.25 [-1.00, 1.00] |"), "{table}");
+    assert!(rows[3].contains("| 0.75 (one seed) | – | – |"), "{table}");
+    let columns = |row: &str| row.matches('|').count();
+    assert!(rows.iter().all(|r| columns(r) == 12), "every row has the two extra columns:\n{table}");
+    plot_sweep(&points, "four panels", &png).unwrap();
+    assert_eq!(width_of(&png), 2080);
+}
