@@ -91,7 +91,7 @@ fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
                 y_desc: "partial rank correlation",
                 colour: TOPOLOGY_PARTIAL,
                 y: (low - 0.1).max(-1.02)..1.02,
-                reference: Some((0.0, "straight-line distance")),
+                reference: Some((0.0, "a critic blind to walls")),
             };
             draw_panel(&area, &panel, &axis, points, |p| seeds(p.topology_partial), |r| r.topology_partial)?;
         }
