@@ -5,6 +5,7 @@
 use gemm::Parallelism;
 
 use super::matmul::{col_sums, dy_w, dyt_x, x_wt};
+use super::simd::{exp, sum_map, sum_map2};
 use crate::layout::LinearSlot;
 use crate::reference::{DIST_EPS, LOG_STD_MAX, LOG_STD_MIN, LSE_PENALTY};
 
@@ -141,49 +142,75 @@ impl CriticLoss {
         let bb = batch * batch;
         self.dist.resize(bb, 0.0);
         self.coef.resize(bb, 0.0);
-        // Distances are computed directly, not as ‖φ‖² + ‖ψ‖² − 2φ·ψ, which cancels badly when
-        // a pair is close (exactly where 1/d is large).
-        for i in 0..batch {
-            let p = &phi[i * dim..(i + 1) * dim];
-            for j in 0..batch {
-                let s = &psi[j * dim..(j + 1) * dim];
-                let d2: f32 = p.iter().zip(s).map(|(a, b)| (a - b) * (a - b)).sum();
-                self.dist[i * batch + j] = (d2 + DIST_EPS as f32).sqrt();
-            }
-        }
-        let inv_b = 1.0 / batch as f32;
-        let (mut loss, mut correct, mut pos) = (0f64, 0usize, 0f64);
-        let mut total = 0f64;
-        for i in 0..batch {
-            let row = &self.dist[i * batch..(i + 1) * batch];
-            // logits = −d, so the largest logit is the smallest distance.
-            let dmin = row.iter().cloned().fold(f32::INFINITY, f32::min);
-            let sum_exp: f32 = row.iter().map(|d| (dmin - d).exp()).sum();
-            let lse = sum_exp.ln() - dmin;
-            let diag = -row[i];
-            loss += (lse - diag) as f64 + LSE_PENALTY * (lse * lse) as f64;
-            let argmin = row.iter().enumerate().fold(0, |best, (j, d)| if *d < row[best] { j } else { best });
-            correct += (argmin == i) as usize;
-            pos += diag as f64;
-            total += row.iter().map(|d| -*d as f64).sum::<f64>();
-            // dL/dlogit_ij = (p_ij(1 + 0.2·lse_i) − δ_ij)/B; logit_ij = −d_ij so
-            // dL/dφ_i = Σ_j C_ij (φ_i − ψ_j) with C_ij = −(dL/dlogit_ij)/d_ij.
-            let crow = &mut self.coef[i * batch..(i + 1) * batch];
-            let k = 1.0 + 2.0 * LSE_PENALTY as f32 * lse;
-            for j in 0..batch {
-                let p = (dmin - row[j]).exp() / sum_exp;
-                let g = (p * k - if i == j { 1.0 } else { 0.0 }) * inv_b;
-                crow[j] = -g / row[j];
-            }
-        }
-        self.loss = (loss / batch as f64) as f32;
-        self.accuracy = correct as f32 / batch as f32;
-        self.logits_pos = (pos / batch as f64) as f32;
-        self.logits_neg = ((total - pos) / (batch * (batch - 1)) as f64) as f32;
+        pair_dist(phi, psi, batch, dim, &mut self.dist);
+        let mut rows = RowSums::default();
+        infonce_rows(&self.dist, batch, &mut self.coef, &mut rows);
+        self.loss = (rows.loss / batch as f64) as f32;
+        self.accuracy = rows.correct as f32 / batch as f32;
+        self.logits_pos = (rows.pos / batch as f64) as f32;
+        self.logits_neg = ((rows.total - rows.pos) / (batch * (batch - 1)) as f64) as f32;
 
         pair_grads(&self.coef, phi, psi, batch, dim, d_phi, d_psi);
     }
 }
+
+/// d_ij = √(‖φ_i − ψ_j‖² + ε) into `dist` `[B, B]`. Distances are computed directly, not as
+/// ‖φ‖² + ‖ψ‖² − 2φ·ψ, which cancels badly when a pair is close (exactly where 1/d is large); the
+/// sum runs in vector lanes, since a plain float sum is left one element at a time.
+#[inline(always)]
+fn pair_dist_body(phi: &[f32], psi: &[f32], batch: usize, dim: usize, dist: &mut [f32]) {
+    for (p, row) in phi.chunks_exact(dim).zip(dist.chunks_exact_mut(batch)).take(batch) {
+        for (s, d) in psi.chunks_exact(dim).zip(row.iter_mut()) {
+            *d = (sum_map2(p, s, |a, b| (a - b) * (a - b)) + DIST_EPS as f32).sqrt();
+        }
+    }
+}
+
+super::simd::dispatch!(fn pair_dist(phi: &[f32], psi: &[f32], batch: usize, dim: usize, dist: &mut [f32]) => pair_dist_body);
+
+/// The loss terms of every row, summed in f64 for the statistics.
+#[derive(Default)]
+struct RowSums {
+    /// Σ_i (lse_i − logit_ii) + 0.1·lse_i².
+    loss: f64,
+    /// Rows whose largest logit is their own positive.
+    correct: usize,
+    /// Σ_i logit_ii.
+    pos: f64,
+    /// Σ_ij logit_ij.
+    total: f64,
+}
+
+/// Per row of logits −d_ij: the log-sum-exp, the loss terms, and the gradient coefficients
+/// C_ij = −(dL/dlogit_ij)/d_ij into `coef`, where dL/dlogit_ij = (p_ij(1 + 0.2·lse_i) − δ_ij)/B.
+/// Each e^(logit − max) is taken once, with the vectorising `exp`.
+#[inline(always)]
+fn infonce_rows_body(dist: &[f32], batch: usize, coef: &mut [f32], sums: &mut RowSums) {
+    let inv_b = 1.0 / batch as f32;
+    for (i, (row, crow)) in dist.chunks_exact(batch).zip(coef.chunks_exact_mut(batch)).enumerate() {
+        // logits = −d, so the largest logit is the smallest distance.
+        let dmin = row.iter().fold(f32::INFINITY, |m, &d| if d < m { d } else { m });
+        for (e, d) in crow.iter_mut().zip(row) {
+            *e = exp(dmin - d);
+        }
+        let sum_exp = sum_map(crow, |e| e);
+        let lse = sum_exp.ln() - dmin;
+        let diag = -row[i];
+        sums.loss += (lse - diag) as f64 + LSE_PENALTY * (lse * lse) as f64;
+        let argmin = row.iter().enumerate().fold(0, |best, (j, d)| if *d < row[best] { j } else { best });
+        sums.correct += (argmin == i) as usize;
+        sums.pos += diag as f64;
+        sums.total -= row.iter().map(|&d| d as f64).sum::<f64>();
+        let scale = (1.0 + 2.0 * LSE_PENALTY as f32 * lse) / sum_exp * inv_b;
+        let e_ii = crow[i];
+        for (c, d) in crow.iter_mut().zip(row) {
+            *c = -(*c * scale) / d;
+        }
+        crow[i] = -(e_ii * scale - inv_b) / row[i];
+    }
+}
+
+super::simd::dispatch!(fn infonce_rows(dist: &[f32], batch: usize, coef: &mut [f32], sums: &mut RowSums) => infonce_rows_body);
 
 /// dφ_i = Σ_j C_ij (φ_i − ψ_j) and dψ_j = −Σ_i C_ij (φ_i − ψ_j), summed over the differences
 /// themselves. The shorter form rowsum(C)·φ − Cψ cancels catastrophically when a pair is close
