@@ -120,6 +120,17 @@ fn the_topology_metric_is_in_every_maze_row_and_nan_elsewhere() {
         }
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         assert!(csv.starts_with(train::metrics::CSV_HEADER) && csv.contains("topology"));
+        if maze {
+            // Scoring the saved teacher afterwards (the topology example's way) gives exactly what
+            // the last evaluation recorded.
+            let last = read_history(&out.join("metrics.jsonl")).unwrap().pop().unwrap();
+            let model = models::checkpoint::load(&out.join("teacher.safetensors")).unwrap();
+            let (layout, _) = envs::maze_layout("point_u_maze_eval", None).unwrap().unwrap();
+            let probes = train::topology::Topology::new(&layout);
+            let actions = probes.actions(&mut models::infer::ActorInfer::new(&model)).unwrap();
+            let score = probes.score(&actions, &model).unwrap();
+            assert_eq!((score.topology, score.partial), (last.topology, last.topology_partial));
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
