@@ -8,6 +8,7 @@
 //! the checkpoint is the one that evaluation scored.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -27,8 +28,18 @@ struct Args {
     json: bool,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() -> ExitCode {
+    // clap exits 2 on a usage error; anything else that fails is one line on stderr and exit 1.
+    match run(&Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
     if !args.json {
         println!("| run | env | depth | seed | env steps | topology ρ | recorded ρ | beyond straight line | straight line ρ |");
         println!("|---|---|---|---|---|---|---|---|---|");
@@ -58,14 +69,11 @@ fn main() -> Result<()> {
 
 fn score(run: &Path) -> Result<serde_json::Value> {
     let cfg = TrainConfig::from_toml_file(&run.join("config.toml"))?;
-    if !cfg.env.starts_with("point_") {
+    let layout = maze_layout(&eval_env_name(&cfg.env), cfg.layout.as_deref())?;
+    let Some(topology) = Topology::for_env(&cfg.env, layout.as_ref().map(|(l, _)| l)) else {
         bail!("{} is not a point maze: the metric's probes are point-mass states", cfg.env);
-    }
-    let Some((layout, _)) = maze_layout(&eval_env_name(&cfg.env), cfg.layout.as_deref())? else {
-        bail!("{} has no maze layout", cfg.env);
     };
     let model = models::checkpoint::load(&rundir::checkpoint_in(run)?)?;
-    let topology = Topology::new(&layout);
     let actions = topology.actions(&mut ActorInfer::new(&model))?;
     let s = topology.score(&actions, &model)?;
     // What the last evaluation recorded, to compare with (absent before the run evaluated).

@@ -48,8 +48,7 @@ pub struct Evaluator {
 impl Evaluator {
     pub fn new(cfg: &TrainConfig, files: &RunDir, env: Box<dyn GoalEnv>) -> Result<Self> {
         let layout = maze_layout(&eval_env_name(&cfg.env), cfg.layout.as_deref())?;
-        // The probes are point-mass states: the metric is for the point mazes.
-        let topology = layout.as_ref().filter(|_| cfg.env.starts_with("point_")).map(|(l, _)| Topology::new(l));
+        let topology = Topology::for_env(&cfg.env, layout.as_ref().map(|(l, _)| l));
         let open_field = layout.is_none() && (envs::is_robot_env(&cfg.env) || envs::task_file_of(&cfg.env).is_some());
         Ok(Evaluator { cfg: cfg.clone(), files: files.clone(), env, layout, open_field, topology })
     }

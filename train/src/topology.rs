@@ -44,6 +44,12 @@ pub struct TopologyScore {
 }
 
 impl Topology {
+    /// The probes for a run on `env` over `layout`, or `None` where the metric does not apply: the
+    /// probes are point-mass states, so only the point mazes get it.
+    pub fn for_env(env: &str, layout: Option<&Layout>) -> Option<Self> {
+        layout.filter(|_| env.starts_with("point_")).map(Topology::new)
+    }
+
     pub fn new(layout: &Layout) -> Self {
         let probes: Vec<Probe> = probes(layout, MAX_PROBES);
         let geodesic: Vec<f64> = probes.iter().map(|p| f64::from(p.geodesic)).collect();

@@ -270,6 +270,12 @@ fn pool(depth: usize, mut runs: Vec<RunResult>, mut skipped: Vec<SkippedRun>) ->
     }
 }
 
+/// Whether any finished run recorded the topology metric beyond the straight line: the table's
+/// extra columns and the plot's fourth panel appear only then, so older sweeps draw as they did.
+fn records_partial(points: &[SweepPoint]) -> bool {
+    points.iter().any(|p| p.topology_partial.is_some())
+}
+
 /// A sweep compares depths only if everything else is equal; say so when it is not.
 fn warn_if_not_comparable(dir: &Path, points: &[SweepPoint]) {
     let runs = || points.iter().flat_map(|p| &p.runs);

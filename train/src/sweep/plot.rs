@@ -34,7 +34,7 @@ pub fn plot_sweep(points: &[SweepPoint], title: &str, path: &Path) -> Result<(),
 }
 
 fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
-    let partial = points.iter().flat_map(|p| &p.runs).any(|r| r.topology_partial.is_some());
+    let partial = super::records_partial(points);
     let (panel_count, width) = if partial { (4, SIZE.0 * 4 / 3) } else { (3, SIZE.0) };
     let root = BitMapBackend::new(out, (width, SIZE.1)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -68,29 +68,20 @@ fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
         draw_panel(&left, &panel, &axis, points, |p| seeds(p.seed_success), |r| Some(r.success_rate))?;
         // The straight-line score is a property of the maze and the probes, not of the network: one line.
         let euclid = points.iter().find_map(|p| p.euclidean_topology);
-        // From a little under the lowest value shown (a seed, an interval's end or the reference) to 1:
-        // the differences that matter here are a few hundredths.
-        let seeds_low = points.iter().flat_map(|p| &p.runs).filter_map(|r| r.topology);
-        let bars_low = points.iter().filter_map(|p| p.topology.and_then(|t| t.ci95).map(|[lo, _]| lo));
-        let low = seeds_low.chain(bars_low).chain(euclid).fold(f64::INFINITY, f64::min);
-        let low = if low.is_finite() { (low - 0.1).max(-1.02) } else { -0.2 };
         let panel = Panel {
             caption: "critic topology (Spearman ρ vs shortest path)",
             y_desc: "rank correlation ρ",
             colour: TOPOLOGY,
-            y: low..1.02,
+            y: floor(points, |r| r.topology, |p| p.topology, euclid)..1.02,
             reference: euclid.map(|e| (e, "straight-line distance")),
         };
         draw_panel(&middle, &panel, &axis, points, |p| seeds(p.topology), |r| r.topology)?;
         if let Some(area) = beyond {
-            let seeds_low = points.iter().flat_map(|p| &p.runs).filter_map(|r| r.topology_partial);
-            let bars_low = points.iter().filter_map(|p| p.topology_partial.and_then(|t| t.ci95).map(|[lo, _]| lo));
-            let low = seeds_low.chain(bars_low).fold(0.0, f64::min);
             let panel = Panel {
                 caption: "topology beyond straight line (partial ρ)",
                 y_desc: "partial rank correlation",
                 colour: TOPOLOGY_PARTIAL,
-                y: (low - 0.1).max(-1.02)..1.02,
+                y: floor(points, |r| r.topology_partial, |p| p.topology_partial, Some(0.0))..1.02,
                 reference: Some((0.0, "a critic blind to walls")),
             };
             draw_panel(&area, &panel, &axis, points, |p| seeds(p.topology_partial), |r| r.topology_partial)?;
@@ -107,6 +98,25 @@ fn draw(points: &[SweepPoint], title: &str, out: &Path) -> DrawResult {
     draw_footer(&footer, points)?;
     root.present()?;
     Ok(())
+}
+
+/// The bottom of a correlation panel: a little under the lowest value it shows (a seed, an interval's
+/// end or the reference line), so that differences of a few hundredths stay visible; −0.2 when there
+/// is none.
+fn floor(
+    points: &[SweepPoint],
+    per_run: impl Fn(&RunResult) -> Option<f64>,
+    spread: impl Fn(&SweepPoint) -> Option<super::SeedSpread>,
+    reference: Option<f64>,
+) -> f64 {
+    let seeds = points.iter().flat_map(|p| &p.runs).filter_map(per_run);
+    let bars = points.iter().filter_map(|p| spread(p).and_then(|t| t.ci95).map(|[lo, _]| lo));
+    let low = seeds.chain(bars).chain(reference).fold(f64::INFINITY, f64::min);
+    if low.is_finite() {
+        (low - 0.1).max(-1.02)
+    } else {
+        -0.2
+    }
 }
 
 /// Depth along x on a log2 scale, with a tick at each depth of the sweep and nowhere else (plotters'

@@ -9,7 +9,7 @@ use super::{SeedSpread, SweepPoint};
 /// the straight-line reference and any skipped runs. The topology metric beyond the straight line
 /// gets its two columns only where some run recorded it, so older sweeps table as they did.
 pub fn markdown_table(points: &[SweepPoint]) -> String {
-    let partial = points.iter().flat_map(|p| &p.runs).any(|r| r.topology_partial.is_some());
+    let partial = super::records_partial(points);
     let mut out = String::new();
     out.push_str(
         "| depth | seeds | success per seed | success, mean over seeds [95% t] | pooled episodes [Wilson 95%] \
