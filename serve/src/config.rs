@@ -48,7 +48,7 @@ pub struct ServeConfig {
     /// A plan older than this (ms) is not used: the controller steers to the goal and says so.
     #[arg(long, default_value_t = ServeConfig::default().max_plan_age_ms)]
     pub max_plan_age_ms: u64,
-    /// Bearer token required on /v1 routes (default: the DEEPCRL_API_KEY environment variable). Never
+    /// Bearer token required on /v1 and /v2/models routes (default: the DEEPCRL_API_KEY environment variable). Never
     /// serialised, and not accepted from a config file.
     #[serde(skip)]
     #[arg(long, env = API_KEY_ENV, hide_env_values = true)]

@@ -1,16 +1,13 @@
 //! The one error type of the HTTP API: every failure leaves the server as
 //! `{"error": {"code": "...", "message": "..."}}` with the status of DESIGN.md section 8
 //! (400 malformed or invalid input, 401 API key, 404, 405, 413 body too large, 429 session cap or
-//! overload, 503 not ready, 504 deadline). The code also rides on the response's extensions so the
-//! metrics layer can count errors by code.
+//! overload, 503 not ready, 504 deadline). The error also rides on the response's extensions, so the
+//! metrics layer can count errors by code and the Open Inference Protocol routes can answer the same
+//! error in their own body, `{"error": "..."}` ([`ApiError::v2_response`]).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-
-/// The error code of a response, for the metrics layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ErrorCode(pub &'static str);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
@@ -75,14 +72,27 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+impl ApiError {
+    fn respond(self, body: serde_json::Value) -> Response {
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        resp.extensions_mut().insert(ErrorCode(self.code));
+        resp.extensions_mut().insert(self);
         resp
+    }
+
+    /// The same error as the Open Inference Protocol v2 answers it: `{"error": "code: message"}`,
+    /// with the same status (the code leads the message, since v2 has no field for it).
+    pub fn v2_response(self) -> Response {
+        let body = json!({ "error": format!("{}: {}", self.code, self.message) });
+        self.respond(body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        self.respond(body)
     }
 }

@@ -11,6 +11,7 @@
 //!   server, warm-up and hot reload. [`server`]: start, readiness, graceful shutdown.
 //! - [`routes`], [`api`], [`error`]: the HTTP API and its error contract; [`failure`]: the library's
 //!   error type (start, load, reload). [`metrics`], [`openapi`].
+//! - [`oip`]: the Open Inference Protocol v2 beside `/v1`, for Triton's and KServe's clients.
 
 pub mod api;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod failure;
 pub mod loaded;
 pub mod metrics;
+pub mod oip;
 pub mod openapi;
 pub mod planner;
 pub mod routes;

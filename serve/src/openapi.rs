@@ -20,16 +20,32 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
-fn errors(codes: &[&str]) -> Value {
+fn errors(codes: &[&str], shape: &str) -> Value {
     let mut out = serde_json::Map::new();
     for code in codes {
-        out.insert(code.to_string(), json!({ "$ref": "#/components/responses/Error" }));
+        out.insert(code.to_string(), json!({ "$ref": format!("#/components/responses/{shape}") }));
     }
     Value::Object(out)
 }
 
 fn op(summary: &str, request: Option<Value>, status: &str, response: Value, codes: &[&str], secured: bool) -> Value {
-    let mut responses = errors(codes);
+    operation(summary, request, status, response, errors(codes, "Error"), secured)
+}
+
+/// An Open Inference Protocol v2 operation: its errors are `{"error": "..."}`.
+fn v2_op(summary: &str, request: Option<Value>, response: Value, codes: &[&str], secured: bool) -> Value {
+    operation(summary, request, "200", response, errors(codes, "V2Error"), secured)
+}
+
+fn operation(
+    summary: &str,
+    request: Option<Value>,
+    status: &str,
+    response: Value,
+    errors: Value,
+    secured: bool,
+) -> Value {
+    let mut responses = errors;
     responses[status] = response;
     let mut o = json!({ "summary": summary, "responses": responses });
     if let Some(r) = request {
@@ -44,6 +60,7 @@ fn op(summary: &str, request: Option<Value>, status: &str, response: Value, code
 }
 
 const ACT_ERRORS: [&str; 7] = ["400", "401", "413", "429", "503", "504", "500"];
+const INFER_ERRORS: [&str; 8] = ["400", "401", "404", "413", "429", "503", "504", "500"];
 
 pub fn document() -> Value {
     let health = ok("Status", json!({ "type": "object", "properties": { "status": { "type": "string" } } }));
@@ -185,7 +202,7 @@ pub fn document() -> Value {
             &["400", "401", "404", "413", "503"],
             true,
         ),
-        vec![id, deadline],
+        vec![id, deadline.clone()],
     );
     let reload_req = json!({ "type": "object", "required": ["target"], "properties": {
         "target": { "type": "string", "enum": ["planner", "controller"] }, "path": { "type": "string" } } });
@@ -203,6 +220,11 @@ pub fn document() -> Value {
         vec![],
     );
 
+    v2_paths(&mut add, deadline);
+
+    let error = json!({ "type": "object", "properties": { "error": { "type": "object", "properties": {
+        "code": { "type": "string" }, "message": { "type": "string" } } } } });
+    let v2_error = json!({ "type": "object", "properties": { "error": { "type": "string" } } });
     json!({
         "openapi": "3.0.3",
         "info": { "title": "deepcrl serve", "version": env!("CARGO_PKG_VERSION"),
@@ -210,11 +232,80 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-            "responses": { "Error": { "description": "Error", "content": { "application/json": { "schema": {
-                "type": "object", "properties": { "error": { "type": "object", "properties": {
-                    "code": { "type": "string" }, "message": { "type": "string" } } } } } } } } }
+            "responses": {
+                "Error": { "description": "Error", "content": { "application/json": { "schema": error } } },
+                "V2Error": { "description": "Error (Open Inference Protocol v2: \"code: message\")",
+                             "content": { "application/json": { "schema": v2_error } } }
+            }
         }
     })
+}
+
+/// The Open Inference Protocol v2 routes (`crate::oip`), each with and without `/versions/{version}`.
+fn v2_paths(add: &mut impl FnMut(&str, &str, Value, Vec<Value>), deadline: Value) {
+    let name = json!({ "name": "name", "in": "path", "required": true,
+        "schema": { "type": "string", "enum": crate::oip::MODELS } });
+    let version = json!({ "name": "version", "in": "path", "required": true,
+        "schema": { "type": "string", "enum": [crate::oip::VERSION] } });
+    let meta = ok(
+        "Server metadata",
+        json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "version": { "type": "string" },
+        "extensions": { "type": "array", "items": { "type": "string" } } } }),
+    );
+    add("/v2", "get", v2_op("Server metadata (Open Inference Protocol v2)", None, meta, &[], false), vec![]);
+    let tensor_meta = json!({ "type": "object", "properties": { "name": { "type": "string" },
+        "datatype": { "type": "string" }, "shape": { "type": "array", "items": { "type": "integer" } } } });
+    let model_meta = ok(
+        "Model metadata",
+        json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "versions": { "type": "array", "items": { "type": "string" } },
+        "platform": { "type": "string" }, "inputs": { "type": "array", "items": tensor_meta.clone() },
+        "outputs": { "type": "array", "items": tensor_meta }, "parameters": { "type": "object" } } }),
+    );
+    let ready = ok(
+        "Ready",
+        json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "ready": { "type": "boolean" } } }),
+    );
+    let tensor = json!({ "type": "object", "required": ["name", "shape", "datatype"], "properties": {
+        "name": { "type": "string" }, "datatype": { "type": "string", "enum": ["FP32"] },
+        "shape": { "type": "array", "items": { "type": "integer" } }, "parameters": { "type": "object" },
+        "data": { "type": "array", "description": "row-major, flat or nested; absent with parameters.binary_data_size" } } });
+    let infer_req = json!({ "type": "object", "required": ["inputs"], "properties": {
+        "id": { "type": "string" }, "parameters": { "type": "object" },
+        "inputs": { "type": "array", "items": tensor.clone(), "description": "obs [batch, state_dim] and goal [batch, goal_dim]" },
+        "outputs": { "type": "array", "items": { "type": "object" } } } });
+    let infer_resp = ok(
+        "The action tensor (binary data after the JSON when asked for)",
+        json!({ "type": "object",
+        "properties": { "model_name": { "type": "string" }, "model_version": { "type": "string" },
+        "id": { "type": "string" }, "parameters": { "type": "object" },
+        "outputs": { "type": "array", "items": tensor } } }),
+    );
+    let header = json!({ "name": "inference-header-content-length", "in": "header", "required": false,
+        "description": "Length of the JSON part when binary tensor data follows it", "schema": { "type": "integer" } });
+    for (base, mut params) in
+        [("/v2/models/{name}", vec![name.clone()]), ("/v2/models/{name}/versions/{version}", vec![name, version])]
+    {
+        add(
+            base,
+            "get",
+            v2_op("Model metadata", None, model_meta.clone(), &["401", "404", "503"], true),
+            params.clone(),
+        );
+        let path = format!("{base}/ready");
+        add(&path, "get", v2_op("Model readiness", None, ready.clone(), &["401", "404", "503"], true), params.clone());
+        params.extend([deadline.clone(), header.clone()]);
+        let infer = v2_op(
+            "Inference (through the /v1/act engine)",
+            Some(body(infer_req.clone())),
+            infer_resp.clone(),
+            &INFER_ERRORS,
+            true,
+        );
+        add(&format!("{base}/infer"), "post", infer, params);
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::api::{self, Object};
 use crate::controller::{ActError, ActReply, Batcher};
 use crate::engine::{Engine, Target};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::planner::plan::Plan;
 use crate::server::App;
 use crate::sessions::{Fallback, SessionError};
@@ -33,21 +33,21 @@ const FIRST_PLAN_WAIT: Duration = Duration::from_secs(2);
 /// Bounds on a session's own planning rate.
 const PLAN_HZ_RANGE: (f64, f64) = (0.01, 1000.0);
 
-type AppState = State<Arc<App>>;
-type Body = Result<Bytes, BytesRejection>;
-type ApiResult<T = Response> = Result<T, ApiError>;
+pub(crate) type AppState = State<Arc<App>>;
+pub(crate) type Body = Result<Bytes, BytesRejection>;
+pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// When the request arrived (set by the tracking layer).
 #[derive(Clone, Copy, Debug)]
 pub struct Arrived(pub Instant);
 
 /// One route: method (lower case, as OpenAPI spells it), path template, handler.
-type Route = (&'static str, &'static str, MethodRouter<Arc<App>>);
+pub(crate) type Route = (&'static str, &'static str, MethodRouter<Arc<App>>);
 
 /// Every route the server serves, in one list: the router is built from it, and the OpenAPI test
 /// checks the document against it (and, over HTTP, that each entry is what the router answers).
 fn table() -> Vec<Route> {
-    vec![
+    let mut routes = vec![
         ("get", "/healthz", get(live)),
         ("get", "/v2/health/live", get(live)),
         ("get", "/readyz", get(ready)),
@@ -62,7 +62,15 @@ fn table() -> Vec<Route> {
         ("post", "/v1/sessions/{id}/act", post(session_act)),
         ("put", "/v1/sessions/{id}/goal", put(set_goal)),
         ("post", "/v1/admin/reload", post(reload)),
-    ]
+    ];
+    routes.extend(crate::oip::routes());
+    routes
+}
+
+/// Whether a route needs the API key (when one is set): `/v1` and the v2 models; health, metrics,
+/// the documents and the v2 server metadata do not.
+fn keyed(path: &str) -> bool {
+    path.starts_with("/v1/") || path.starts_with("/v2/models")
 }
 
 /// (method, path template) of every route the router serves.
@@ -71,21 +79,22 @@ pub fn served() -> Vec<(&'static str, &'static str)> {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    // `/v1` needs the API key (when one is set); health, metrics and the document do not.
-    let (mut v1, mut open) = (Router::new(), Router::new());
+    let (mut keyed_routes, mut open) = (Router::new(), Router::new());
     for (_, path, handler) in table() {
-        if path.starts_with("/v1/") {
-            v1 = v1.route(path, handler);
+        if keyed(path) {
+            keyed_routes = keyed_routes.route(path, handler);
         } else {
             open = open.route(path, handler);
         }
     }
-    open.merge(v1.route_layer(middleware::from_fn_with_state(app.clone(), require_key)))
+    open.merge(keyed_routes.route_layer(middleware::from_fn_with_state(app.clone(), require_key)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.cfg.body_limit))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("the handler panicked").into_response()))
+        // Outermost, so every error under /v2 (key, body limit, no route, panic) has the v2 shape.
+        .layer(middleware::from_fn(crate::oip::v2_errors))
         .with_state(app)
 }
 
@@ -98,8 +107,8 @@ async fn track(State(app): AppState, mut req: Request, next: Next) -> Response {
     let m = &app.metrics;
     m.request_seconds.with_label_values(&[route.as_str()]).observe(arrived.elapsed().as_secs_f64());
     m.requests.with_label_values(&[route.as_str(), resp.status().as_str()]).inc();
-    if let Some(ErrorCode(code)) = resp.extensions().get::<ErrorCode>() {
-        m.errors.with_label_values(&[code]).inc();
+    if let Some(e) = resp.extensions().get::<ApiError>() {
+        m.errors.with_label_values(&[e.code]).inc();
     }
     resp
 }
@@ -162,21 +171,25 @@ async fn models(State(app): AppState) -> ApiResult<Json<Value>> {
     Ok(Json(serde_json::to_value(&*info).map_err(|e| ApiError::internal(e.to_string()))?))
 }
 
-/// The body as a JSON object with only `allowed` fields.
-fn object(body: Body, allowed: &[&str]) -> ApiResult<Object> {
-    let bytes = body.map_err(|e| match e.status() {
+/// The body's bytes: 413 past the body limit.
+pub(crate) fn bytes(body: Body) -> ApiResult<Bytes> {
+    body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.body_text())
         }
         _ => ApiError::invalid(e.body_text()),
-    })?;
-    let obj = api::parse_object(&bytes)?;
+    })
+}
+
+/// The body as a JSON object with only `allowed` fields.
+fn object(body: Body, allowed: &[&str]) -> ApiResult<Object> {
+    let obj = api::parse_object(&bytes(body)?)?;
     api::check_fields(&obj, allowed)?;
     Ok(obj)
 }
 
 /// The request's deadline, if it set one.
-fn deadline(headers: &HeaderMap, arrived: Instant) -> ApiResult<Option<Instant>> {
+pub(crate) fn deadline(headers: &HeaderMap, arrived: Instant) -> ApiResult<Option<Instant>> {
     let Some(v) = headers.get(DEADLINE_HEADER) else { return Ok(None) };
     let ms = v.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms > 0.0);
     let ms = ms.ok_or_else(|| {
@@ -189,12 +202,12 @@ fn deadline(headers: &HeaderMap, arrived: Instant) -> ApiResult<Option<Instant>>
     Ok(Some(arrived + Duration::from_secs_f64(ms.min(1e9) / 1e3)))
 }
 
-fn server_timing(reply: &ActReply, arrived: Instant) -> Value {
+pub(crate) fn server_timing(reply: &ActReply, arrived: Instant) -> Value {
     json!({ "queue_us": reply.queue_us, "inference_us": reply.inference_us, "total_us": arrived.elapsed().as_micros() as u64 })
 }
 
 /// Runs validated `[state, goal]` rows through a batcher under the request's deadline.
-async fn act_rows(
+pub(crate) async fn act_rows(
     app: &App,
     batcher: &Batcher,
     rows: Vec<f32>,
@@ -241,7 +254,7 @@ fn session_error(e: SessionError) -> ApiError {
 }
 
 /// `[state, goal]` rows from separate state and goal rows.
-fn join_rows(states: &[f32], goals: &[f32], n: usize, sd: usize, gd: usize) -> Vec<f32> {
+pub(crate) fn join_rows(states: &[f32], goals: &[f32], n: usize, sd: usize, gd: usize) -> Vec<f32> {
     let mut rows = Vec::with_capacity(n * (sd + gd));
     for i in 0..n {
         rows.extend_from_slice(&states[i * sd..(i + 1) * sd]);

@@ -1,6 +1,7 @@
-//! Property test: random JSON (and random bytes) thrown at every route, with and without the API
-//! key, never gets a 5xx, every error is the JSON error shape, and the server still answers a valid
-//! request afterwards.
+//! Property tests: random JSON (and random bytes) thrown at every route, with and without the API
+//! key, and random Open Inference Protocol v2 requests (mutated tensors, binary data and header
+//! lengths) never get a 5xx; every error has its API's shape (`/v1`'s `{"error": {"code", "message"}}`,
+//! v2's `{"error": "..."}`), and the server still answers a valid request afterwards.
 
 mod common;
 
@@ -21,12 +22,17 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|x| json!(x)),
         "[a-z/._]{0,10}".prop_map(Value::String),
         prop_oneof![Just("controller"), Just("planner")].prop_map(|s| json!(s)),
+        prop_oneof![Just("obs"), Just("goal"), Just("action"), Just("FP32"), Just("FP64")].prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(4, 48, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..7).prop_map(Value::Array),
-            prop::collection::btree_map("(obs|goal|model|plan_hz|target|path|[a-z]{1,4})", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(
+                "(obs|goal|model|plan_hz|target|path|inputs|outputs|name|shape|datatype|data|parameters|id|[a-z]{1,4})",
+                inner,
+                0..4,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -51,6 +57,17 @@ fn case() -> impl Strategy<Value = Case> {
     ];
     (0..serve::routes::served().len(), method, any::<bool>(), body, prop::bool::weighted(0.9))
         .prop_map(|(route, method, real_id, body, key)| Case { route, method, real_id, body, key })
+}
+
+/// `/v1`'s error body, or under `/v2` the Open Inference Protocol's.
+fn assert_error_shape(path: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    if path.starts_with("/v2") {
+        prop_assert!(v["error"].as_str().is_some_and(|m| m.contains(": ")), "{path}: {v}");
+    } else {
+        prop_assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{path}: {v}");
+    }
+    Ok(())
 }
 
 #[test]
@@ -88,6 +105,8 @@ fn random_json_at_every_route_never_gets_a_5xx() {
             let (method, template) = serve::routes::served()[c.route];
             let method = c.method.unwrap_or(method).to_uppercase();
             let path = template.replace("{id}", if c.real_id { &id } else { "0f0f" });
+            let path =
+                path.replace("{name}", if c.real_id { "controller" } else { "planer" }).replace("{version}", "1");
             let (status, bytes) = call(&method, &path, c.body.clone(), c.key);
             *seen.borrow_mut().entry(status).or_default() += 1;
             prop_assert!(
@@ -97,8 +116,7 @@ fn random_json_at_every_route_never_gets_a_5xx() {
                 bytes
             );
             if status >= 400 {
-                let v: Value = serde_json::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
-                prop_assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{v}");
+                assert_error_shape(&path, &bytes)?;
             }
             Ok(())
         })
@@ -111,5 +129,118 @@ fn random_json_at_every_route_never_gets_a_5xx() {
 
     let (status, _) = call("POST", "/v1/act", br#"{"obs": [4, 4, 0, 0], "goal": [12, 4]}"#.to_vec(), true);
     assert_eq!(status, 200);
+    rt.block_on(running.shutdown()).unwrap();
+}
+
+/// One v2 input tensor of `n` rows meant as `name` (`dim` wide): each of its name, datatype, shape and
+/// data length right most of the time and wrong otherwise, its data JSON numbers or binary bytes.
+fn v2_input(
+    name: &'static str,
+    dim: usize,
+    n: usize,
+) -> impl Strategy<Value = (&'static str, &'static str, Vec<usize>, Vec<f32>, bool)> {
+    let name = prop_oneof![8 => Just(name), 1 => Just("obs"), 1 => Just("action")];
+    let datatype = prop_oneof![8 => Just("FP32"), 1 => Just("FP16"), 1 => Just("INT64")];
+    let shape =
+        prop_oneof![8 => Just(vec![n, dim]), 1 => Just(vec![n, 6 - dim]), 1 => prop::collection::vec(0usize..6, 0..4)];
+    (name, datatype, shape, prop::bool::weighted(0.4)).prop_flat_map(|(name, datatype, shape, binary)| {
+        let full = shape.iter().product::<usize>();
+        let number = prop_oneof![16 => -20.0f32..20.0, 1 => any::<f32>()];
+        let values = prop_oneof![8 => Just(full), 1 => 0usize..14]
+            .prop_flat_map(move |len| prop::collection::vec(number.clone(), len));
+        (Just(name), Just(datatype), Just(shape), values, Just(binary))
+    })
+}
+
+/// A v2 request near a valid one: obs and goal tensors from [`v2_input`] (sometimes one more, one
+/// fewer, or in the other order), random request parameters and outputs, and an
+/// `inference-header-content-length` that is right most of the time, off by a few bytes otherwise.
+fn v2_case() -> impl Strategy<Value = (Vec<u8>, Option<String>)> {
+    let inputs = (1usize..4).prop_flat_map(|n| {
+        let pair = (v2_input("obs", 4, n), v2_input("goal", 2, n));
+        (pair, prop_oneof![6 => Just(0usize), 1 => Just(1), 1 => Just(2), 1 => Just(3)], v2_input("goal", 2, n))
+    });
+    let params = prop_oneof![4 => Just(json!(null)), 2 => Just(json!({ "binary_data_output": true, "priority": 2 })), 1 => Just(json!({ "timeout": 10_000_000 })), 1 => json_value()];
+    let outputs = prop_oneof![4 => Just(json!(null)), 2 => Just(json!([{ "name": "action", "parameters": { "binary_data": true } }])), 1 => json_value()];
+    let header = prop_oneof![8 => Just(0i64), 1 => -8i64..8];
+    (inputs, params, outputs, header).prop_map(|(((obs, goal), arrangement, extra), params, outputs, header)| {
+        let list = match arrangement {
+            0 => vec![obs, goal],
+            1 => vec![goal, obs],
+            2 => vec![obs],
+            _ => vec![obs, goal, extra],
+        };
+        let mut binary = Vec::new();
+        let tensors: Vec<Value> = list
+            .into_iter()
+            .map(|(name, datatype, shape, values, as_binary)| {
+                let mut t = json!({ "name": name, "datatype": datatype, "shape": shape });
+                if as_binary {
+                    t["parameters"] = json!({ "binary_data_size": 4 * values.len() });
+                    binary.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+                } else {
+                    // JSON cannot carry NaN or infinity: those become a number too large for FP32.
+                    t["data"] = json!(values
+                        .iter()
+                        .map(|x| if x.is_finite() { json!(x) } else { json!(1e39) })
+                        .collect::<Vec<_>>());
+                }
+                t
+            })
+            .collect();
+        let mut body = json!({ "inputs": tensors });
+        if !params.is_null() {
+            body["parameters"] = params;
+        }
+        if !outputs.is_null() {
+            body["outputs"] = outputs;
+        }
+        let mut bytes = body.to_string().into_bytes();
+        let length = (!binary.is_empty()).then(|| (bytes.len() as i64 + header).to_string());
+        bytes.extend(binary);
+        (bytes, length)
+    })
+}
+
+#[test]
+fn random_v2_requests_never_get_a_5xx_and_errors_are_v2_bodies() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let f = common::fixture();
+    let running = rt.block_on(serve::start(f.config())).unwrap();
+    let router = serve::routes::router(running.app.clone());
+    let call = |body: Vec<u8>, length: Option<String>| {
+        let mut req = Request::builder().method("POST").uri("/v2/models/controller/infer");
+        if let Some(n) = length {
+            req = req.header("inference-header-content-length", n);
+        }
+        let router = router.clone();
+        rt.block_on(async move {
+            let resp = router.oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.into_body().collect().await.unwrap().to_bytes())
+        })
+    };
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<u16, usize>::new());
+    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&v2_case(), |(body, length)| {
+            let (status, bytes) = call(body.clone(), length.clone());
+            *seen.borrow_mut().entry(status).or_default() += 1;
+            prop_assert!(status < 500, "{length:?} {:?} → {status}: {bytes:?}", String::from_utf8_lossy(&body));
+            if status >= 400 {
+                assert_error_shape("/v2", &bytes)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let seen = seen.into_inner();
+    eprintln!("v2 statuses: {seen:?}");
+    for status in [200, 400] {
+        assert!(seen.contains_key(&status), "no case answered {status}: {seen:?}");
+    }
+    let good = json!({ "inputs": [
+        { "name": "obs", "shape": [1, 4], "datatype": "FP32", "data": [4, 4, 0, 0] },
+        { "name": "goal", "shape": [1, 2], "datatype": "FP32", "data": [12, 4] } ] });
+    assert_eq!(call(good.to_string().into_bytes(), None).0, 200);
     rt.block_on(running.shutdown()).unwrap();
 }
