@@ -56,6 +56,8 @@ fn bad_flags_exit_2_and_write_nothing() {
     }
     let out = distill(&["--teacher", teacher.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "a missing teacher is a run-time failure");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not exist"));
+    assert_eq!(buildinfo::warned(&stderr), cfg!(debug_assertions), "a debug build says so, a release build does not");
     assert!(!teacher.exists(), "nothing was created");
 }

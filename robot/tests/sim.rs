@@ -47,6 +47,15 @@ fn the_robot_and_the_server_read_the_api_key_from_one_variable() {
     assert_eq!(robot::client::API_KEY_ENV, serve::config::API_KEY_ENV);
 }
 
+#[test]
+fn robot_sim_refuses_zero_robots_and_a_debug_build_says_first_that_it_is_one() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_robot-sim")).args(["--robots", "0"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--robots, --episodes and --control-hz must be positive"), "{stderr}");
+    assert_eq!(buildinfo::warned(&stderr), cfg!(debug_assertions), "a debug build says so, a release build does not");
+}
+
 /// `model` with an actor that computes a known control law: every actor weight zero (so each residual
 /// block adds nothing) except an input layer whose units are ±(goal − position), ±velocity and a
 /// constant ±C pair, and a mean head over them. The pairs keep the LayerNorm's mean at zero and the

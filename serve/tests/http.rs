@@ -426,3 +426,19 @@ async fn a_bad_model_directory_fails_to_start_with_a_clear_message() {
     let err = format!("{:#}", serve::start(cfg).await.err().unwrap());
     assert!(err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn the_binary_fails_to_start_on_a_missing_model_with_1_and_a_debug_build_says_first_that_it_is_one() {
+    let f = fixture();
+    let missing = f.dir.path().join("nothing");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_serve"))
+        .args(["--planner", f.run.to_str().unwrap(), "--controller", missing.to_str().unwrap()])
+        .args(["--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert_eq!(buildinfo::warned(&stderr), cfg!(debug_assertions), "a debug build says so, a release build does not");
+}

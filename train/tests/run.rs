@@ -78,6 +78,12 @@ fn bad_configs_are_clear_errors() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("unknown environment") && e.contains("point_u_maze"), "{e}");
+    // The binary refuses a bad flag with 2; a debug build says first that it is one.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_train")).args(["--depth", "6"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("multiple of 4"), "{stderr}");
+    assert_eq!(buildinfo::warned(&stderr), cfg!(debug_assertions), "a debug build says so, a release build does not");
 }
 
 #[test]
