@@ -37,5 +37,5 @@ with Client(args.url, timeout=2.0) as client, client.session(obs=obs, goal=GOAL)
         if terminated or truncated:
             break
     waypoints = len(session.plan["waypoints"]) if session.plan else 0
-    print(f"{t} steps: at {obs[:2].round(2)}, goal {GOAL}, reached {terminated}; "
-          f"plan v{session.last['plan_version']} with {waypoints} waypoints, fallback {session.last['fallback']}")
+    print(f"{t} steps: at {obs[:2].round(2)}, {np.linalg.norm(obs[:2] - GOAL):.2f} from the goal {GOAL}, "
+          f"reached {terminated}; plan v{session.last['plan_version']} with {waypoints} waypoints")
