@@ -222,13 +222,24 @@ mod tests {
     fn flags_override_the_config_file_and_the_key_comes_from_the_flag_only() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
-        std::fs::write(&file, "plan_hz = 4.0\nsession_ttl_s = 5.0\nweight_precision = \"bf16\"\n").unwrap();
+        // bf16 where this CPU's kernels widen it (AVX2 or AVX-512); elsewhere (ARM, or a capped
+        // DEEPCRL_MAX_ISA) it is refused, and f16 with it, so the file sets f32 explicitly instead.
+        let precision = match WeightPrecision::Bf16.check_here() {
+            Ok(()) => WeightPrecision::Bf16,
+            Err(_) => {
+                let e = parse(&["--weight-precision", "bf16"]).unwrap_err().to_string();
+                assert!(e.contains("portable level") && e.contains("use f32"), "{e}");
+                WeightPrecision::F32
+            }
+        };
+        let text = format!("plan_hz = 4.0\nsession_ttl_s = 5.0\nweight_precision = \"{precision}\"\n");
+        std::fs::write(&file, text).unwrap();
         let f = file.to_str().unwrap();
         let cfg = parse(&["--config", f, "--plan-hz", "3", "--api-key", "k"]).unwrap();
         let want = ServeConfig {
             plan_hz: 3.0,
             session_ttl_s: 5.0,
-            weight_precision: WeightPrecision::Bf16,
+            weight_precision: precision,
             api_key: Some("k".into()),
             ..ServeConfig::new("p", "c")
         };

@@ -357,6 +357,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn transpose16_is_a_transpose() {
         if !available() {

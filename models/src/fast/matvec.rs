@@ -282,12 +282,14 @@ unsafe fn matvec_avx2(n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fast::isa::detected;
-    use crate::fast::naive_product;
+    #[cfg(target_arch = "x86_64")]
+    use crate::fast::{isa::detected, naive_product};
 
     /// Every format on every level this CPU has, against an f64 product of the decoded weights: f32
     /// through [`x_wt_rows_on`], the half formats through [`matvec`] directly (packed products run
-    /// it on their leftover rows).
+    /// it on their leftover rows). The kernels exist on x86-64 only; elsewhere callers take the
+    /// portable paths, which the inference tests check.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn every_kernel_matches_the_decoded_product() {
         let levels: Vec<Isa> = [Isa::Avx2, Isa::Avx512].into_iter().filter(|&i| i <= detected()).collect();
@@ -306,6 +308,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn check<W: Weight>(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[W], run: impl FnOnce(&mut [f32])) {
         let want = naive_product(m, n, k, |i, l| x[i * k + l], |l, j| w[j * k + l].to_f32());
         let mut y = vec![f32::NAN; m * n];
