@@ -64,7 +64,8 @@ fn number(v: &Value, what: &str) -> Result<f32, ApiError> {
     Ok(y)
 }
 
-fn numbers(items: &[Value], field: &str, dim: usize, out: &mut Vec<f32>) -> Result<(), ApiError> {
+/// Appends exactly `dim` finite numbers from `items` to `out` (`field` names them in errors).
+pub(crate) fn numbers(items: &[Value], field: &str, dim: usize, out: &mut Vec<f32>) -> Result<(), ApiError> {
     if items.len() != dim {
         return Err(ApiError::dimension(format!("{field} has {} values, expected {dim}", items.len())));
     }

@@ -21,7 +21,7 @@
 //! assert!(parse_infer(bad, None, Dims { state: 4, goal: 2 }).unwrap_err().message.contains("FP32"));
 //! ```
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::api::{self, Object, MAX_ROWS};
 use crate::error::ApiError;
@@ -194,35 +194,31 @@ fn from_binary(size: &Value, binary: &mut &[u8], name: &str, count: usize) -> Re
     Ok(data)
 }
 
-/// Flat (`[x, ...]`, row-major) or nested as the shape (`[[x, ...], ...]`).
+/// Flat (`[x, ...]`, row-major) or nested as the shape (`[[x, ...], ...]`), read by the same
+/// checks as `/v1`'s vectors ([`api::numbers`]).
 fn from_json(data: &Value, name: &str, rows: usize, dim: usize) -> Result<Vec<f32>, ApiError> {
     let items = data.as_array().ok_or_else(|| ApiError::invalid(format!("{name}.data must be an array of numbers")))?;
-    let flat: Vec<Value> = if items.first().is_some_and(Value::is_array) {
-        if items.len() != rows {
-            return Err(ApiError::dimension(format!("{name}.data has {} rows, its shape says {rows}", items.len())));
+    let mut out = Vec::with_capacity(rows * dim);
+    if !items.first().is_some_and(Value::is_array) {
+        if items.len() != rows * dim {
+            return Err(ApiError::dimension(format!(
+                "{name}.data has {} values; shape [{rows}, {dim}] needs {}",
+                items.len(),
+                rows * dim
+            )));
         }
-        let mut flat = Vec::with_capacity(rows * dim);
-        for (r, row) in items.iter().enumerate() {
-            let row = row.as_array().ok_or_else(|| ApiError::invalid(format!("{name}.data[{r}] must be an array")))?;
-            if row.len() != dim {
-                return Err(ApiError::dimension(format!("{name}.data[{r}] has {} values, expected {dim}", row.len())));
-            }
-            flat.extend(row.iter().cloned());
-        }
-        flat
-    } else {
-        items.clone()
-    };
-    if flat.len() != rows * dim {
-        return Err(ApiError::dimension(format!(
-            "{name}.data has {} values; shape [{rows}, {dim}] needs {}",
-            flat.len(),
-            rows * dim
-        )));
+        api::numbers(items, name, rows * dim, &mut out)?;
+        return Ok(out);
     }
-    let mut wrapped = Map::new();
-    wrapped.insert(name.to_owned(), Value::Array(flat));
-    api::vector(&wrapped, name, rows * dim)
+    if items.len() != rows {
+        return Err(ApiError::dimension(format!("{name}.data has {} rows, its shape says {rows}", items.len())));
+    }
+    for (r, row) in items.iter().enumerate() {
+        let what = format!("{name}.data[{r}]");
+        let row = row.as_array().ok_or_else(|| ApiError::invalid(format!("{what} must be an array")))?;
+        api::numbers(row, &what, dim, &mut out)?;
+    }
+    Ok(out)
 }
 
 /// An optional `parameters` object (absent or `null`: empty).
