@@ -20,6 +20,16 @@ pub enum RobotError {
     Env(#[from] envs::EnvError),
     #[error("invalid robot-sim settings: {0}")]
     Config(String),
+    #[error("the session stream: {0}")]
+    Stream(String),
+    #[error("the student at {path}: {why}")]
+    Student { path: std::path::PathBuf, why: String },
+    #[error(
+        "the student at {student} (sha256 {sha256}) is not the model the server's controller runs \
+         ({server}, sha256 {server_sha256}); the robot will not move: copy that file to the robot and pass \
+         it to --student, or serve this student with `serve --controller`"
+    )]
+    ModelMismatch { student: std::path::PathBuf, sha256: String, server: String, server_sha256: String },
     #[error("a robot task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

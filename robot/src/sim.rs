@@ -1,25 +1,30 @@
 //! The simulated robot client (`robot-sim`, DESIGN.md section 8): each robot is one built-in
-//! environment stepped in real time at `control_hz` against the server over HTTP, in one of three
-//! modes: `controller` (the student steers straight to the commanded goal: `/v1/act`), `planner`
-//! (the deep teacher's actor every tick: `/v1/act` with `model: "planner"`), and `hierarchical` (a
-//! session per episode: the planner's waypoints, the student's actions: `/v1/sessions/{id}/act`).
+//! environment stepped in real time at `control_hz` against the server, in one of four modes:
+//! `controller` (the student steers straight to the commanded goal: `/v1/act`), `planner` (the deep
+//! teacher's actor every tick: `/v1/act` with `model: "planner"`), `hierarchical` (a session per
+//! episode: the planner's waypoints, the student's actions, per tick over HTTP,
+//! `/v1/sessions/{id}/act`, or over the session stream with `--transport ws`), and `onboard` (the
+//! student runs on the robot and follows plans pushed over the stream: no network round trip per tick).
 //!
-//! Every tick sends one request with the control period as its deadline; an answer that is late, an
-//! error or a timeout leaves the robot repeating its last action (counted as `missed`). Each mode
-//! reports success rate and time at goal (with 95% intervals, as `envs::eval`), and the round-trip
-//! latency percentiles and the server's own timing, as JSON and as a table.
+//! In the per-tick modes a tick waits at most one control period for its answer; a tick without one
+//! is `missed` and repeats the last action while it is younger than `hold_after_ms`, then holds zero
+//! (`held`). Each mode reports success rate and time at goal (with 95% intervals, as `envs::eval`),
+//! the round-trip latency percentiles and the server's own timing, as JSON and as a table.
+//! The robots themselves are [`crate::episode`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use envs::{EnvOptions, GoalEnv, Stat};
+use envs::Stat;
 use hdrhistogram::Histogram;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::client::Client;
+use crate::episode::{histogram, Robot};
 use crate::error::{Result, RobotError};
+use crate::onboard::Student;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +32,16 @@ pub enum Mode {
     Hierarchical,
     Controller,
     Planner,
+    Onboard,
+}
+
+/// How the per-tick session mode reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Http,
+    /// The session stream (WebSocket, MessagePack).
+    Ws,
 }
 
 impl Mode {
@@ -37,6 +52,7 @@ impl Mode {
             Mode::Hierarchical => "hierarchical",
             Mode::Controller => "controller",
             Mode::Planner => "planner",
+            Mode::Onboard => "onboard",
         }
     }
 }
@@ -61,6 +77,34 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// Each session's plan refresh rate (`None`: the server's default).
     pub plan_hz: Option<f64>,
+    /// How hierarchical mode reaches the server each tick.
+    pub transport: Transport,
+    /// The student checkpoint for onboard mode (it must be the server's controller).
+    pub student: Option<PathBuf>,
+    /// A per-tick robot without a fresh answer for this long holds zero instead of its last action.
+    pub hold_after_ms: f64,
+}
+
+impl SimConfig {
+    /// A configuration with the defaults of `robot-sim`'s flags.
+    pub fn new(server: &str, env: &str, modes: Vec<Mode>) -> Self {
+        SimConfig {
+            server: server.to_string(),
+            env: env.to_string(),
+            layout: None,
+            robots: 16,
+            control_hz: 200.0,
+            modes,
+            episodes: 16,
+            episode_length: None,
+            seed: 0,
+            api_key: None,
+            plan_hz: None,
+            transport: Transport::Http,
+            student: None,
+            hold_after_ms: 50.0,
+        }
+    }
 }
 
 /// Latency percentiles in microseconds.
@@ -94,6 +138,8 @@ impl Latency {
 #[derive(Clone, Debug, Serialize)]
 pub struct ModeReport {
     pub mode: Mode,
+    /// `http` or `ws` for the per-tick modes; onboard uses the stream for plans only.
+    pub transport: Transport,
     pub episodes: usize,
     pub success_rate: Stat,
     pub time_at_goal: Stat,
@@ -101,11 +147,21 @@ pub struct ModeReport {
     pub latency: Latency,
     /// The server's `server_timing.total_us`.
     pub server_latency: Latency,
+    /// The student's forward pass on the robot (onboard mode; empty otherwise).
+    pub local_latency: Latency,
     pub requests: u64,
-    /// Ticks without a usable answer in time (late, error, timeout): the last action was repeated.
+    /// Network round trips a control tick waited for, per tick: 1 in the per-tick modes, 0 onboard.
+    pub round_trips_per_tick: f64,
+    /// Ticks without a usable answer in time (late, error, timeout, link down).
     pub missed: u64,
-    /// Hierarchical acts that steered to the goal for lack of a fresh plan.
+    /// Missed ticks past `hold_after_ms` since the last fresh answer: the robot held zero.
+    pub held: u64,
+    /// Ticks that steered to the goal for lack of a fresh plan (hierarchical and onboard).
     pub fallbacks: u64,
+    /// Plans received over the stream, reconnections of the stream, state reports sent (onboard).
+    pub plans: u64,
+    pub reconnects: u64,
+    pub state_reports: u64,
     pub wall_s: f64,
     /// Control steps per second per robot actually achieved.
     pub achieved_hz: f64,
@@ -120,133 +176,36 @@ pub struct GoalStat {
     pub successes: usize,
 }
 
-/// What one robot measured.
-struct RobotLog {
-    goals: Vec<Vec<f32>>,
-    successes: Vec<bool>,
-    time_at_goal: Vec<f64>,
-    latency: Histogram<u64>,
-    server: Histogram<u64>,
-    requests: u64,
-    missed: u64,
-    fallbacks: u64,
-    steps: u64,
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
-}
-
-async fn run_robot(cfg: SimConfig, mode: Mode, robot: usize, link: Client, episodes: usize) -> Result<RobotLog> {
-    let opts = EnvOptions { episode_length: cfg.episode_length, layout: cfg.layout.clone(), ..EnvOptions::default() };
-    let seed = cfg.seed.wrapping_add(robot as u64 * 7919);
-    let mut env: Box<dyn GoalEnv> = envs::make_with(&cfg.env, 1, seed, &opts)?;
-    env.reset(seed);
-    let spec = env.spec().clone();
-    let (sd, ad, len) = (spec.state_dim, spec.action_dim, spec.episode_length);
-    let mut log = RobotLog {
-        goals: Vec::new(),
-        successes: Vec::new(),
-        time_at_goal: Vec::new(),
-        latency: histogram(),
-        server: histogram(),
-        requests: 0,
-        missed: 0,
-        fallbacks: 0,
-        steps: 0,
-    };
-    let mut action = vec![0f32; ad];
-    let mut tick = tokio::time::interval(link.period());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for _ in 0..episodes {
-        let obs = env.observations().to_vec();
-        let (state, goal) = (obs[..sd].to_vec(), obs[sd..].to_vec());
-        let session = match mode {
-            Mode::Hierarchical => {
-                let mut body = json!({ "obs": state, "goal": &goal });
-                if let Some(hz) = cfg.plan_hz {
-                    body["plan_hz"] = json!(hz);
-                }
-                let (status, v) = link.call(Method::POST, "/v1/sessions", Some(body)).await?;
-                if status != 201 {
-                    return Err(RobotError::Refused { what: "POST /v1/sessions".into(), status, body: v });
-                }
-                let Some(id) = v["session_id"].as_str() else {
-                    return Err(RobotError::Refused {
-                        what: "POST /v1/sessions (no session_id)".into(),
-                        status,
-                        body: v,
-                    });
-                };
-                Some(id.to_string())
-            }
-            _ => None,
-        };
-        let (mut success, mut at_goal) = (false, 0u32);
-        action.iter_mut().for_each(|a| *a = 0.0);
-        for _ in 0..len {
-            tick.tick().await;
-            let obs = env.observations();
-            let body = match (mode, &session) {
-                (Mode::Hierarchical, _) => json!({ "obs": &obs[..sd] }),
-                (Mode::Controller, _) => json!({ "obs": &obs[..sd], "goal": &obs[sd..] }),
-                (Mode::Planner, _) => json!({ "obs": &obs[..sd], "goal": &obs[sd..], "model": "planner" }),
-            };
-            let path = match &session {
-                Some(id) => format!("/v1/sessions/{id}/act"),
-                None => "/v1/act".to_string(),
-            };
-            let sent = Instant::now();
-            let answer = link.act(&path, body).await;
-            let rtt = sent.elapsed();
-            log.requests += 1;
-            match answer {
-                Some((a, server_us, fallback)) if a.len() == ad && rtt <= link.period() => {
-                    log.latency.saturating_record(rtt.as_micros().max(1) as u64);
-                    log.server.saturating_record(server_us.max(1));
-                    log.fallbacks += fallback as u64;
-                    action = a;
-                }
-                _ => log.missed += 1,
-            }
-            let info = env.step(&action)?[0];
-            log.steps += 1;
-            success |= info.success;
-            at_goal += info.success as u32;
-            if info.done() {
-                break;
-            }
-        }
-        if let Some(id) = session {
-            let _ = link.call(Method::DELETE, &format!("/v1/sessions/{id}"), None).await;
-        }
-        log.goals.push(goal);
-        log.successes.push(success);
-        log.time_at_goal.push(at_goal as f64 / len as f64);
-    }
-    Ok(log)
-}
-
 /// Runs one mode: every robot at once, `cfg.episodes` episodes in all.
 pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
     let period = Duration::from_secs_f64(1.0 / cfg.control_hz);
     let link = Client::new(&cfg.server, cfg.api_key.clone(), period, cfg.robots)?;
+    let student = match (mode, &cfg.student) {
+        (Mode::Onboard, Some(path)) => Some(Arc::new(Student::load(path)?)),
+        (Mode::Onboard, None) => {
+            return Err(RobotError::Config("--mode onboard needs --student DIR_OR_FILE (the served controller)".into()))
+        }
+        _ => None,
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     for r in 0..cfg.robots {
         let episodes = (cfg.episodes + cfg.robots - 1 - r) / cfg.robots;
         if episodes > 0 {
-            tasks.push(tokio::spawn(run_robot(cfg.clone(), mode, r, link.clone(), episodes)));
+            let robot = Robot { cfg: cfg.clone(), mode, index: r, http: link.clone(), student: student.clone() };
+            tasks.push(tokio::spawn(robot.run(episodes)));
         }
     }
-    let (mut latency, mut server) = (histogram(), histogram());
+    let (mut latency, mut server, mut local) = (histogram(), histogram(), histogram());
     let (mut successes, mut tags) = (Vec::new(), Vec::new());
     let mut per_goal: BTreeMap<String, GoalStat> = BTreeMap::new();
-    let (mut requests, mut missed, mut fallbacks, mut steps) = (0, 0, 0, 0);
+    let (mut requests, mut missed, mut held, mut fallbacks, mut steps) = (0, 0, 0, 0, 0);
+    let (mut plans, mut reconnects, mut state_reports) = (0, 0, 0);
     for t in tasks {
         let log = t.await??;
         latency.add(&log.latency).ok();
         server.add(&log.server).ok();
+        local.add(&log.local).ok();
         for (g, &ok) in log.goals.iter().zip(&log.successes) {
             let key = g.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(",");
             let e = per_goal.entry(key).or_default();
@@ -255,20 +214,35 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
         }
         successes.extend(log.successes);
         tags.extend(log.time_at_goal);
-        (requests, missed, fallbacks, steps) =
-            (requests + log.requests, missed + log.missed, fallbacks + log.fallbacks, steps + log.steps);
+        (requests, missed, held, fallbacks, steps) = (
+            requests + log.requests,
+            missed + log.missed,
+            held + log.held,
+            fallbacks + log.fallbacks,
+            steps + log.steps,
+        );
+        (plans, reconnects, state_reports) =
+            (plans + log.plans, reconnects + log.reconnects, state_reports + log.state_reports);
     }
     let wall_s = started.elapsed().as_secs_f64();
+    let transport = if mode == Mode::Hierarchical { cfg.transport } else { Transport::Http };
     Ok(ModeReport {
         mode,
+        transport: if mode == Mode::Onboard { Transport::Ws } else { transport },
         episodes: successes.len(),
         success_rate: Stat::wilson(successes.iter().filter(|&&s| s).count(), successes.len()),
         time_at_goal: Stat::mean_fraction(&tags),
         latency: Latency::of(&latency),
         server_latency: Latency::of(&server),
+        local_latency: Latency::of(&local),
         requests,
+        round_trips_per_tick: requests as f64 / steps.max(1) as f64,
         missed,
+        held,
         fallbacks,
+        plans,
+        reconnects,
+        state_reports,
         wall_s,
         achieved_hz: steps as f64 / wall_s / cfg.robots.max(1) as f64,
         per_goal,
@@ -279,6 +253,9 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
 pub async fn run(cfg: &SimConfig) -> Result<Vec<ModeReport>> {
     if cfg.robots == 0 || cfg.episodes == 0 || !(cfg.control_hz > 0.0 && cfg.control_hz.is_finite()) {
         return Err(RobotError::Config("--robots, --episodes and --control-hz must be positive".into()));
+    }
+    if !(cfg.hold_after_ms.is_finite() && cfg.hold_after_ms >= 0.0) {
+        return Err(RobotError::Config("--hold-after-ms must be a number of milliseconds, 0 or more".into()));
     }
     let period = Duration::from_secs_f64(1.0 / cfg.control_hz);
     Client::new(&cfg.server, cfg.api_key.clone(), period, 1)?.check_ready().await?;
@@ -292,7 +269,7 @@ pub async fn run(cfg: &SimConfig) -> Result<Vec<ModeReport>> {
 /// The reports as a text table.
 pub fn table(reports: &[ModeReport]) -> String {
     let mut s = format!(
-        "{:<13} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7}\n",
+        "{:<18} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8} {:>7}\n",
         "mode",
         "episodes",
         "success",
@@ -303,24 +280,37 @@ pub fn table(reports: &[ModeReport]) -> String {
         "max µs",
         "server99",
         "missed",
+        "held",
+        "rt/tick",
         "hz"
     );
     let stat = |st: &Stat| format!("{:.2} [{:.2},{:.2}]", st.mean, st.ci95_low, st.ci95_high);
     for r in reports {
+        let name = match (r.mode, r.transport) {
+            (Mode::Hierarchical, Transport::Ws) => "hierarchical (ws)".to_string(),
+            (m, _) => m.name().to_string(),
+        };
+        // Onboard: the latency columns are the student's forward pass on the robot.
+        let l = if r.mode == Mode::Onboard { &r.local_latency } else { &r.latency };
         s += &format!(
-            "{:<13} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7.1}\n",
-            r.mode.name(),
+            "{:<18} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8.2} {:>7.1}\n",
+            name,
             r.episodes,
             stat(&r.success_rate),
             stat(&r.time_at_goal),
-            r.latency.p50_us,
-            r.latency.p90_us,
-            r.latency.p99_us,
-            r.latency.max_us,
+            l.p50_us,
+            l.p90_us,
+            l.p99_us,
+            l.max_us,
             r.server_latency.p99_us,
             r.missed,
+            r.held,
+            r.round_trips_per_tick,
             r.achieved_hz
         );
+    }
+    if reports.iter().any(|r| r.mode == Mode::Onboard) {
+        s += "onboard: latency columns are the student's forward pass on the robot; rt/tick counts network round trips a tick waited for\n";
     }
     s
 }

@@ -24,6 +24,9 @@ async fn robots_run_every_mode_and_report_latency_and_success() {
         seed: 1,
         api_key: None,
         plan_hz: Some(10.0),
+        transport: sim::Transport::Http,
+        student: None,
+        hold_after_ms: 50.0,
     };
     let reports = sim::run(&cfg).await.unwrap();
     assert_eq!(reports.iter().map(|r| r.mode).collect::<Vec<_>>(), Mode::ALL.to_vec());
@@ -129,6 +132,9 @@ async fn modes_are_compared_on_the_u_maze_where_the_answer_is_known() {
         seed: 3,
         api_key: None,
         plan_hz: Some(10.0),
+        transport: sim::Transport::Http,
+        student: None,
+        hold_after_ms: 50.0,
     };
     let reports = sim::run(&cfg).await.unwrap();
     for r in &reports {
@@ -139,4 +145,98 @@ async fn modes_are_compared_on_the_u_maze_where_the_answer_is_known() {
         }
     }
     running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_student_on_board_follows_streamed_plans_with_no_round_trip_per_tick() {
+    let f = common::fixture();
+    let running = serve::start(f.config()).await.unwrap();
+    let mut cfg = SimConfig::new(&running.url(), "point_u_maze_eval", vec![Mode::Hierarchical, Mode::Onboard]);
+    (cfg.robots, cfg.episodes, cfg.episode_length, cfg.seed, cfg.plan_hz) = (2, 3, Some(40), 1, Some(10.0));
+    (cfg.transport, cfg.student) = (sim::Transport::Ws, Some(f.student.clone()));
+    let reports = sim::run(&cfg).await.unwrap();
+    let (ws, onboard) = (&reports[0], &reports[1]);
+    assert_eq!((ws.mode, ws.transport), (Mode::Hierarchical, sim::Transport::Ws));
+    assert_eq!(ws.requests, 3 * 40, "one observation per tick over the stream: {ws:?}");
+    assert_eq!(ws.latency.count + ws.missed, ws.requests, "{ws:?}");
+    assert!(ws.latency.count > 0, "{ws:?}");
+    assert_eq!(onboard.episodes, 3);
+    assert_eq!((onboard.requests, onboard.round_trips_per_tick, onboard.missed), (0, 0.0, 0), "{onboard:?}");
+    assert_eq!(onboard.local_latency.count, 3 * 40, "the student ran on the robot every tick: {onboard:?}");
+    assert!(onboard.plans >= 3, "at least the current plan for each episode's stream: {onboard:?}");
+    assert!(onboard.state_reports > 0, "{onboard:?}");
+    assert!(sim::table(&reports).contains("hierarchical (ws)"));
+    assert_eq!(running.app.engine().unwrap().sessions.len(), 0, "each episode deleted its session");
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_plan_stale_each_mode_steers_to_the_goal_with_the_same_known_answer() {
+    // A PD student (see with_pd_actor) reaches [12, 12] from the start cell and never the goals
+    // behind the wall. With a 1 ms plan age every plan is stale on arrival, so the shared rule falls
+    // back to the commanded goal: hierarchical (HTTP and stream) and onboard robots must then score
+    // exactly as the controller does. Onboard gets there only if it runs the student itself.
+    let f = common::fixture();
+    let student_path = f.student.join("student.safetensors");
+    let student = models::checkpoint::load(&student_path).unwrap();
+    models::checkpoint::save(&with_pd_actor(student, 1.0, 1.0), &student_path).unwrap();
+    let mut scfg = f.config();
+    scfg.max_plan_age_ms = 1;
+    let running = serve::start(scfg).await.unwrap();
+    let modes = vec![Mode::Controller, Mode::Hierarchical, Mode::Onboard];
+    let mut cfg = SimConfig::new(&running.url(), "point_u_maze_eval", modes);
+    (cfg.robots, cfg.episodes, cfg.episode_length, cfg.seed, cfg.plan_hz) = (3, 9, Some(200), 3, Some(10.0));
+    cfg.control_hz = 500.0;
+    cfg.student = Some(student_path);
+    let mut reports = sim::run(&cfg).await.unwrap();
+    cfg.modes = vec![Mode::Hierarchical];
+    cfg.transport = sim::Transport::Ws;
+    reports.extend(sim::run(&cfg).await.unwrap());
+    for r in &reports {
+        assert!(r.per_goal.contains_key("12.0,12.0") && r.per_goal.len() >= 2, "{:?}: {:?}", r.mode, r.per_goal);
+        for (goal, g) in &r.per_goal {
+            let expected = if goal == "12.0,12.0" { g.episodes } else { 0 };
+            assert_eq!(g.successes, expected, "{:?} over {:?} at {goal}: {g:?}", r.mode, r.transport);
+        }
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_that_is_not_the_servers_controller_does_not_move() {
+    let f = common::fixture();
+    let running = serve::start(f.config()).await.unwrap();
+    let other = f.dir.path().join("other").join("student.safetensors");
+    models::checkpoint::save(&common::student_model(99, &f.run), &other).unwrap();
+    let mut cfg = SimConfig::new(&running.url(), "point_u_maze_eval", vec![Mode::Onboard]);
+    (cfg.robots, cfg.episodes, cfg.episode_length) = (1, 1, Some(10));
+    cfg.student = Some(other.clone());
+    let e = sim::run(&cfg).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, robot::error::RobotError::ModelMismatch { .. }), "{msg}");
+    assert!(msg.contains(&other.display().to_string()) && msg.contains("student.safetensors"), "{msg}");
+    assert!(msg.contains("will not move") && msg.contains("--student"), "{msg}");
+    cfg.student = None;
+    assert!(sim::run(&cfg).await.unwrap_err().to_string().contains("--student"));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_makes_robots_hold_zero_instead_of_replaying() {
+    // A half-open server: it accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            open.push(sock);
+        }
+    });
+    let mut cfg = SimConfig::new(&url, "point_u_maze_eval", vec![Mode::Controller]);
+    (cfg.robots, cfg.episodes, cfg.episode_length, cfg.control_hz, cfg.hold_after_ms) = (1, 1, Some(40), 200.0, 20.0);
+    let r = sim::run_mode(&cfg, Mode::Controller).await.unwrap();
+    assert_eq!((r.requests, r.missed, r.latency.count), (40, 40, 0), "{r:?}");
+    // Nothing fresh ever came, so every tick past the first 20 ms (4 ticks at 200 Hz) held zero.
+    assert!(r.held >= 40 - 5 && r.held <= 40, "{r:?}");
+    hold.abort();
 }

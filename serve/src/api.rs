@@ -75,6 +75,17 @@ pub(crate) fn numbers(items: &[Value], field: &str, dim: usize, out: &mut Vec<f3
     Ok(())
 }
 
+/// Checks a vector already decoded as `f32` (a stream frame): exactly `dim` finite values.
+pub(crate) fn check_floats(values: &[f32], field: &str, dim: usize) -> Result<(), ApiError> {
+    if values.len() != dim {
+        return Err(ApiError::dimension(format!("{field} has {} values, expected {dim}", values.len())));
+    }
+    match values.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(ApiError::non_finite(format!("{field}[{i}] = {} is not a finite 32-bit float", values[i]))),
+        None => Ok(()),
+    }
+}
+
 /// A required vector of exactly `dim` finite numbers.
 pub fn vector(obj: &Object, field: &str, dim: usize) -> Result<Vec<f32>, ApiError> {
     let items = required(obj, field)?

@@ -88,6 +88,19 @@ pub struct ServeConfig {
     /// where it would be slower than f32.
     #[arg(long, default_value_t = ServeConfig::default().weight_precision, value_parser = parse_precision)]
     pub weight_precision: WeightPrecision,
+    /// Session streams: an observation stamped longer ago than this (ms) is refused as stale.
+    #[arg(long, default_value_t = ServeConfig::default().stream_max_obs_age_ms)]
+    pub stream_max_obs_age_ms: f64,
+    /// Session streams: an observation's default budget (ms from its arrival) for its action.
+    #[arg(long, default_value_t = ServeConfig::default().stream_deadline_ms)]
+    pub stream_deadline_ms: f64,
+    /// Session streams: server frames that may wait for a robot that does not read, before the
+    /// stream is closed; the largest frame read is --body-limit.
+    #[arg(long, default_value_t = ServeConfig::default().stream_queue_frames)]
+    pub stream_queue_frames: usize,
+    /// Session streams: the server pings this often (ms) and closes a stream silent for three pings.
+    #[arg(long, default_value_t = ServeConfig::default().stream_ping_ms)]
+    pub stream_ping_ms: u64,
 }
 
 fn parse_precision(s: &str) -> Result<WeightPrecision, String> {
@@ -122,6 +135,10 @@ impl Default for ServeConfig {
             edge_quantile: 0.2,
             planner_batch: 16,
             weight_precision: WeightPrecision::F32,
+            stream_max_obs_age_ms: 100.0,
+            stream_deadline_ms: 50.0,
+            stream_queue_frames: 64,
+            stream_ping_ms: 1000,
         }
     }
 }
@@ -151,6 +168,8 @@ impl ServeConfig {
         };
         positive("plan-hz", self.plan_hz)?;
         positive("session-ttl", self.session_ttl_s)?;
+        positive("stream-max-obs-age-ms", self.stream_max_obs_age_ms)?;
+        positive("stream-deadline-ms", self.stream_deadline_ms)?;
         if let Some(r) = self.advance_radius {
             positive("advance-radius", r as f64)?;
         }
@@ -167,6 +186,8 @@ impl ServeConfig {
             ("queue-capacity", self.queue_capacity),
             ("body-limit", self.body_limit),
             ("planner-batch", self.planner_batch),
+            ("stream-queue-frames", self.stream_queue_frames),
+            ("stream-ping-ms", self.stream_ping_ms as usize),
         ] {
             if v == 0 {
                 return Err(format!("--{name} must be at least 1"));

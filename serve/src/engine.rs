@@ -169,10 +169,12 @@ impl Engine {
         let sessions = Arc::new(Sessions::new(SessionPolicy {
             max_sessions: cfg.max_sessions,
             ttl: cfg.session_ttl(),
-            max_plan_age: cfg.max_plan_age(),
-            advance_radius,
             horizon: cfg.horizon,
-            goal_indices: dims.goal_indices.clone(),
+            follow: link::follow::Rule {
+                advance_radius,
+                goal_indices: dims.goal_indices.clone(),
+                max_plan_age: cfg.max_plan_age(),
+            },
         }));
         let obs_dim = dims.state_dim + dims.goal_dim;
         let bcfg = batcher_config(cfg);

@@ -27,6 +27,7 @@ pub mod planner;
 pub mod routes;
 pub mod server;
 pub mod sessions;
+pub mod stream;
 
 pub use config::ServeConfig;
 pub use server::{start, App, Running};

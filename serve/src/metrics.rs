@@ -27,6 +27,8 @@ pub struct Metrics {
     pub fallbacks: IntCounterVec,
     pub active_sessions: IntGauge,
     pub reloads: IntCounterVec,
+    pub streams_open: IntGauge,
+    pub stream_closes: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
@@ -65,6 +67,8 @@ impl Metrics {
             fallbacks: counter_vec("fallbacks_total", "Session acts that steered to the goal, by reason", &["reason"]),
             active_sessions: IntGauge::new("active_sessions", "Open sessions").expect("valid gauge"),
             reloads: counter_vec("reloads_total", "Model reloads by target and outcome", &["target", "outcome"]),
+            streams_open: IntGauge::new("streams_open", "Open session streams (WebSockets)").expect("valid gauge"),
+            stream_closes: counter_vec("stream_closes_total", "Session streams closed, by reason", &["reason"]),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.request_seconds.clone()),
@@ -81,6 +85,8 @@ impl Metrics {
             Box::new(m.fallbacks.clone()),
             Box::new(m.active_sessions.clone()),
             Box::new(m.reloads.clone()),
+            Box::new(m.streams_open.clone()),
+            Box::new(m.stream_closes.clone()),
         ];
         for c in collectors {
             m.registry.register(c).expect("metric names are unique");

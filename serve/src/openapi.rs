@@ -202,7 +202,28 @@ pub fn document() -> Value {
             &["400", "401", "404", "413", "503"],
             true,
         ),
-        vec![id, deadline.clone()],
+        vec![id.clone(), deadline.clone()],
+    );
+    add(
+        "/v1/sessions/{id}/stream",
+        "get",
+        op(
+            "Open the session's stream: a WebSocket of MessagePack (binary) or JSON (text) messages; the \
+             first is the contract, then actions per observation (mode=act) or plans at every refresh \
+             (mode=plans). Messages: README, \"The session stream\"",
+            None,
+            "101",
+            json!({ "description": "Switching to the WebSocket protocol" }),
+            &["400", "401", "404", "426", "503"],
+            true,
+        ),
+        vec![
+            id.clone(),
+            json!({ "name": "mode", "in": "query", "required": false,
+                    "schema": { "type": "string", "enum": ["act", "plans"], "default": "act" } }),
+            json!({ "name": "format", "in": "query", "required": false,
+                    "schema": { "type": "string", "enum": ["msgpack", "json"], "default": "msgpack" } }),
+        ],
     );
     let reload_req = json!({ "type": "object", "required": ["target"], "properties": {
         "target": { "type": "string", "enum": ["planner", "controller"] }, "path": { "type": "string" } } });

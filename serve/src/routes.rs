@@ -24,7 +24,7 @@ use crate::engine::{Engine, Target};
 use crate::error::ApiError;
 use crate::planner::plan::Plan;
 use crate::server::App;
-use crate::sessions::{Fallback, SessionError};
+use crate::sessions::{SessionError, Steer};
 
 /// The deadline header: the client's budget for this request, in milliseconds from arrival.
 pub const DEADLINE_HEADER: &str = "x-deadline-ms";
@@ -61,6 +61,7 @@ fn table() -> Vec<Route> {
         ("delete", "/v1/sessions/{id}", delete(delete_session)),
         ("post", "/v1/sessions/{id}/act", post(session_act)),
         ("put", "/v1/sessions/{id}/goal", put(set_goal)),
+        ("get", "/v1/sessions/{id}/stream", get(crate::stream::open)),
         ("post", "/v1/admin/reload", post(reload)),
     ];
     routes.extend(crate::oip::routes());
@@ -246,7 +247,7 @@ fn act_error(e: ActError) -> ApiError {
     }
 }
 
-fn session_error(e: SessionError) -> ApiError {
+pub(crate) fn session_error(e: SessionError) -> ApiError {
     match e {
         SessionError::NotFound(_) => ApiError::not_found(e.to_string()),
         SessionError::Full(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sessions", e.to_string()),
@@ -295,7 +296,7 @@ async fn act(
         .into_response())
 }
 
-fn plan_json(plan: Option<&Arc<Plan>>) -> Value {
+pub(crate) fn plan_json(plan: Option<&Arc<Plan>>) -> Value {
     match plan {
         Some(p) => {
             let mut v = serde_json::to_value(&**p).unwrap_or(Value::Null);
@@ -360,16 +361,7 @@ async fn session_act(
     let obj = object(body, &["obs"])?;
     let d = &engine.dims;
     let state = api::vector(&obj, "obs", d.state_dim)?;
-    let steer = engine.sessions.steer(&id, &state, Instant::now()).map_err(session_error)?;
-    let m = &app.metrics;
-    if let Some(age) = steer.plan_age_ms {
-        m.plan_age_seconds.observe(age * 1e-3);
-    }
-    if let Some(reason) = steer.fallback {
-        m.fallbacks.with_label_values(&[if reason == Fallback::NoPlan { "no_plan" } else { "stale_plan" }]).inc();
-    }
-    let rows = join_rows(&state, &steer.target, 1, d.state_dim, d.goal_dim);
-    let reply = act_rows(&app, &engine.controller, rows, 1, deadline).await?;
+    let (steer, reply) = steer_act(&app, engine, &id, &state, deadline).await?;
     Ok(Json(json!({
         "action": reply.actions,
         "waypoint": steer.target,
@@ -382,6 +374,28 @@ async fn session_act(
         "server_timing": server_timing(&reply, arrived.0),
     }))
     .into_response())
+}
+
+/// One session act: the shared plan-following rule picks the target, the controller acts on it.
+pub(crate) async fn steer_act(
+    app: &App,
+    engine: &Engine,
+    id: &str,
+    state: &[f32],
+    deadline: Option<Instant>,
+) -> ApiResult<(Steer, ActReply)> {
+    let d = &engine.dims;
+    let steer = engine.sessions.steer(id, state, Instant::now()).map_err(session_error)?;
+    let m = &app.metrics;
+    if let Some(age) = steer.plan_age_ms {
+        m.plan_age_seconds.observe(age * 1e-3);
+    }
+    if let Some(reason) = steer.fallback {
+        m.fallbacks.with_label_values(&[reason.name()]).inc();
+    }
+    let rows = join_rows(state, &steer.target, 1, d.state_dim, d.goal_dim);
+    let reply = act_rows(app, &engine.controller, rows, 1, deadline).await?;
+    Ok((steer, reply))
 }
 
 async fn set_goal(

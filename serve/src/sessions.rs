@@ -11,20 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use link::follow::{Aim, Rule};
 use serde::Serialize;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::planner::plan::{unix_ms, Plan, Planned};
 
-/// Why an act used the commanded goal instead of a waypoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fallback {
-    /// No plan yet (a new session or a new goal).
-    NoPlan,
-    /// The plan is older than the maximum plan age.
-    StalePlan,
-}
+/// Why an act used the commanded goal instead of a waypoint (the rule is `link::follow`, shared with
+/// the on-robot student).
+pub use link::follow::Fallback;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -62,6 +57,9 @@ pub struct SessionView {
     pub plan: Option<Arc<Plan>>,
 }
 
+/// A session's plans as they are installed (`None` while a new goal waits for its first plan).
+pub type PlanFeed = watch::Receiver<Option<Arc<Plan>>>;
+
 /// A due session handed to the planner.
 #[derive(Clone, Debug)]
 pub struct DueJob {
@@ -85,6 +83,8 @@ struct Session {
     acts: u64,
     plans: u64,
     waiters: Vec<oneshot::Sender<Arc<Plan>>>,
+    /// Every plan installed, for the session's streams ([`Sessions::subscribe`]).
+    pushed: watch::Sender<Option<Arc<Plan>>>,
 }
 
 /// The behaviour every session shares.
@@ -92,11 +92,9 @@ struct Session {
 pub struct SessionPolicy {
     pub max_sessions: usize,
     pub ttl: Duration,
-    pub max_plan_age: Duration,
-    pub advance_radius: f32,
     pub horizon: usize,
-    /// Which state entries are its position in goal space.
-    pub goal_indices: Vec<usize>,
+    /// Advance radius, goal indices and maximum plan age.
+    pub follow: Rule,
 }
 
 pub struct Sessions {
@@ -155,6 +153,7 @@ impl Sessions {
             acts: 0,
             plans: 0,
             waiters: vec![tx],
+            pushed: watch::Sender::new(None),
         };
         table.insert(id.clone(), session);
         Ok((id, rx))
@@ -177,6 +176,7 @@ impl Sessions {
             s.state = state;
         }
         s.plan = None;
+        s.pushed.send_replace(None);
         s.waypoint = 0;
         s.next_plan_at = now;
         let (tx, rx) = oneshot::channel();
@@ -194,37 +194,46 @@ impl Sessions {
         s.state.clear();
         s.state.extend_from_slice(state);
         s.acts += 1;
-        let Some(plan) = s.plan.clone() else {
-            return Ok(Steer {
-                target: s.goal.clone(),
-                waypoint_index: None,
-                plan_id: None,
-                plan_version: None,
-                plan_age_ms: None,
-                fallback: Some(Fallback::NoPlan),
-            });
-        };
-        let age = now.saturating_duration_since(plan.made);
-        let (target, waypoint_index, fallback) = if age > p.max_plan_age {
-            (s.goal.clone(), None, Some(Fallback::StalePlan))
-        } else {
-            let near = |w: &[f32]| {
-                let d2: f32 = p.goal_indices.iter().zip(w).map(|(&k, x)| (state[k] - x) * (state[k] - x)).sum();
-                d2.sqrt() < p.advance_radius
-            };
-            while s.waypoint + 1 < plan.waypoints.len() && near(&plan.waypoints[s.waypoint]) {
-                s.waypoint += 1;
-            }
-            (plan.waypoints[s.waypoint].clone(), Some(s.waypoint), None)
+        let plan = s.plan.clone();
+        let age = plan.as_ref().map_or(Duration::ZERO, |p| now.saturating_duration_since(p.made));
+        let aim = p.follow.aim(plan.as_ref().map(|p| p.waypoints.as_slice()), age, state, &mut s.waypoint);
+        let (target, waypoint_index, fallback) = match (aim, &plan) {
+            (Aim::Waypoint(i), Some(plan)) => (plan.waypoints[i].clone(), Some(i), None),
+            (Aim::Goal(why), _) => (s.goal.clone(), None, Some(why)),
+            (Aim::Waypoint(_), None) => (s.goal.clone(), None, Some(Fallback::NoPlan)),
         };
         Ok(Steer {
             target,
             waypoint_index,
-            plan_id: Some(plan.plan_id),
-            plan_version: Some(plan.version),
-            plan_age_ms: Some(age.as_secs_f64() * 1e3),
+            plan_id: plan.as_ref().map(|p| p.plan_id),
+            plan_version: plan.as_ref().map(|p| p.version),
+            plan_age_ms: plan.as_ref().map(|_| age.as_secs_f64() * 1e3),
             fallback,
         })
+    }
+
+    /// A robot that runs the student itself reports its state: the next plan starts from it.
+    pub fn report(&self, id: &str, state: &[f32], now: Instant) -> Result<(), SessionError> {
+        let mut table = self.lock();
+        let s = live(&mut table, id, self.policy.ttl, now)?;
+        s.state.clear();
+        s.state.extend_from_slice(state);
+        Ok(())
+    }
+
+    /// The session's plans as they are installed, starting with the current one (a stream that
+    /// reconnects is sent the plan it had). It ends when the session is deleted or expires.
+    pub fn subscribe(&self, id: &str, now: Instant) -> Result<PlanFeed, SessionError> {
+        let mut table = self.lock();
+        let s = live(&mut table, id, self.policy.ttl, now)?;
+        let mut rx = s.pushed.subscribe();
+        rx.mark_changed();
+        Ok(rx)
+    }
+
+    /// Keeps a session alive without an act (its stream is open).
+    pub fn touch(&self, id: &str, now: Instant) -> Result<(), SessionError> {
+        live(&mut self.lock(), id, self.policy.ttl, now).map(drop)
     }
 
     pub fn get(&self, id: &str, now: Instant) -> Result<SessionView, SessionError> {
@@ -301,6 +310,7 @@ impl Sessions {
             goal: job.goal,
         });
         s.plan = Some(plan.clone());
+        s.pushed.send_replace(Some(plan.clone()));
         s.waypoint = 0;
         s.next_plan_at = started + Duration::from_secs_f64(1.0 / s.plan_hz);
         for w in s.waiters.drain(..) {
@@ -356,10 +366,8 @@ mod tests {
         Sessions::new(SessionPolicy {
             max_sessions: max,
             ttl: Duration::from_secs(10),
-            max_plan_age: Duration::from_secs(1),
-            advance_radius: 0.5,
             horizon: 3,
-            goal_indices: vec![0, 1],
+            follow: Rule { advance_radius: 0.5, goal_indices: vec![0, 1], max_plan_age: Duration::from_secs(1) },
         })
     }
 

@@ -117,6 +117,9 @@ async fn train_distill_serve_and_drive_robots_over_http() {
         seed: 3,
         api_key: None,
         plan_hz: None,
+        transport: sim::Transport::Http,
+        student: None,
+        hold_after_ms: 50.0,
     };
     let report = sim::run(&sim_cfg).await.unwrap().remove(0);
     assert_eq!((report.episodes, report.requests), (2, 100), "{report:?}");
@@ -168,6 +171,9 @@ async fn robots_train_distill_and_serve_by_name() {
             seed: 3,
             api_key: None,
             plan_hz: None,
+            transport: sim::Transport::Http,
+            student: None,
+            hold_after_ms: 50.0,
         };
         for report in sim::run(&sim_cfg).await.unwrap() {
             assert_eq!(report.episodes, 2, "{env}: {report:?}");

@@ -1,17 +1,32 @@
 //! `cargo run --release -p robot --bin robot-sim -- --server http://127.0.0.1:8080 --env point_big_maze_eval
 //! --robots 16 --control-hz 200 --mode hierarchical --episodes 32`: simulated robots against a running
-//! server. Prints a table on stderr and the JSON report on stdout (see `robot::sim`).
+//! server. Prints a table on stderr and the JSON report on stdout (see `robot::sim`). With
+//! `--mode onboard --student DIR_OR_FILE` the student runs on the robot and only plans cross the network.
 
 use clap::Parser;
 use robot::client::API_KEY_ENV;
-use robot::sim::{self, Mode, SimConfig};
+use robot::sim::{self, Mode, SimConfig, Transport};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ModeArg {
+    /// Plans from the deep teacher, actions from the student on the server, per tick.
     Hierarchical,
+    /// The student on the server steers straight to the goal, per tick.
     Controller,
+    /// The deep teacher's own actor on the server, per tick.
     Planner,
+    /// The student on the robot (--student) follows plans pushed over the session stream.
+    Onboard,
+    /// Controller, planner and hierarchical (and onboard, when --student is given).
     All,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum TransportArg {
+    /// One HTTP request per tick.
+    Http,
+    /// The session stream: a WebSocket of MessagePack frames.
+    Ws,
 }
 
 /// Simulated robots stepping built-in environments in real time against a deepcrl server.
@@ -32,7 +47,7 @@ struct Cli {
     /// Control steps per second per robot.
     #[arg(long, default_value_t = 200.0)]
     control_hz: f64,
-    /// Which modes to run (repeatable); `all` runs controller, planner and hierarchical.
+    /// Which modes to run (repeatable).
     #[arg(long, value_enum, default_values_t = [ModeArg::All])]
     mode: Vec<ModeArg>,
     /// Episodes per mode, spread over the robots.
@@ -46,6 +61,18 @@ struct Cli {
     /// Plan refreshes per second for each hierarchical session (default: the server's --plan-hz).
     #[arg(long)]
     plan_hz: Option<f64>,
+    /// How hierarchical mode reaches the server each tick (controller and planner modes are
+    /// stateless HTTP requests either way).
+    #[arg(long, value_enum, default_value_t = TransportArg::Http)]
+    transport: TransportArg,
+    /// The student for onboard mode: a student directory or its student.safetensors. It must be the
+    /// file the server's controller runs (checked by SHA-256 before the robot moves).
+    #[arg(long, value_name = "DIR_OR_FILE")]
+    student: Option<std::path::PathBuf>,
+    /// In the per-tick modes, a robot with no fresh answer for this many milliseconds stops repeating
+    /// its last action and holds zero (counted as held).
+    #[arg(long, default_value_t = 50.0)]
+    hold_after_ms: f64,
     /// API key (default: the DEEPCRL_API_KEY environment variable).
     #[arg(long, env = API_KEY_ENV, hide_env_values = true)]
     api_key: Option<String>,
@@ -64,7 +91,13 @@ fn main() -> anyhow::Result<()> {
     let mut modes = Vec::new();
     for m in &cli.mode {
         match m {
-            ModeArg::All => modes.extend(Mode::ALL),
+            ModeArg::All => {
+                modes.extend(Mode::ALL);
+                if cli.student.is_some() {
+                    modes.push(Mode::Onboard);
+                }
+            }
+            ModeArg::Onboard => modes.push(Mode::Onboard),
             ModeArg::Hierarchical => modes.push(Mode::Hierarchical),
             ModeArg::Controller => modes.push(Mode::Controller),
             ModeArg::Planner => modes.push(Mode::Planner),
@@ -83,6 +116,12 @@ fn main() -> anyhow::Result<()> {
         seed: cli.seed,
         api_key: cli.api_key,
         plan_hz: cli.plan_hz,
+        transport: match cli.transport {
+            TransportArg::Http => Transport::Http,
+            TransportArg::Ws => Transport::Ws,
+        },
+        student: cli.student,
+        hold_after_ms: cli.hold_after_ms,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let reports = runtime.block_on(sim::run(&cfg))?;

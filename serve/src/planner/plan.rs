@@ -30,6 +30,16 @@ pub enum PlanSource {
     Unreachable,
 }
 
+impl PlanSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            PlanSource::Graph => "graph",
+            PlanSource::Direct => "direct",
+            PlanSource::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// A plan as sessions hold it and clients see it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {

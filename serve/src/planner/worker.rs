@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
-use crate::planner::plan::{PlanQuery, PlanSource, PlannerAssets};
+use crate::planner::plan::{PlanQuery, PlannerAssets};
 use crate::sessions::Sessions;
 
 /// The longest the thread sleeps without looking at the table.
@@ -163,12 +163,7 @@ impl Worker {
         match self.assets.plan(&queries, self.horizon) {
             Ok(plans) => {
                 for (job, planned) in jobs.into_iter().zip(plans) {
-                    let source = match planned.source {
-                        PlanSource::Graph => "graph",
-                        PlanSource::Direct => "direct",
-                        PlanSource::Unreachable => "unreachable",
-                    };
-                    self.metrics.plans.with_label_values(&[source]).inc();
+                    self.metrics.plans.with_label_values(&[planned.source.name()]).inc();
                     self.sessions.install(job, planned, started);
                 }
             }

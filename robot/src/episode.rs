@@ -1,0 +1,275 @@
+//! One simulated robot's episodes in one mode: the environment stepped in real time, each tick's
+//! action from the server (over HTTP or the stream) or from the student on board.
+//!
+//! The per-tick modes fail closed: a tick without a fresh answer repeats the last action only while
+//! that action is younger than `hold_after`; after it the robot holds the safe action (zero) and
+//! counts the tick as held, so a dead or half-open link never keeps replaying an old command.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use envs::{EnvOptions, GoalEnv};
+use hdrhistogram::Histogram;
+use link::follow::{Aim, Follower, HeldPlan, Rule};
+use link::wire::{Obs, StreamMode, ToServer};
+use models::infer::ActorInfer;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::Client;
+use crate::error::{Result, RobotError};
+use crate::onboard::Student;
+use crate::sim::{Mode, SimConfig, Transport};
+use crate::stream::{stream_url, StreamLink};
+
+/// What one robot measured.
+pub(crate) struct RobotLog {
+    pub goals: Vec<Vec<f32>>,
+    pub successes: Vec<bool>,
+    pub time_at_goal: Vec<f64>,
+    /// Network round trips as the robot saw them.
+    pub latency: Histogram<u64>,
+    pub server: Histogram<u64>,
+    /// The student's forward pass on the robot (onboard mode).
+    pub local: Histogram<u64>,
+    pub requests: u64,
+    pub missed: u64,
+    pub held: u64,
+    pub fallbacks: u64,
+    pub steps: u64,
+    pub plans: u64,
+    pub reconnects: u64,
+    pub state_reports: u64,
+}
+
+pub(crate) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+fn us(d: Duration) -> u64 {
+    d.as_micros().max(1) as u64
+}
+
+/// Where a robot's actions come from during one episode.
+enum Source {
+    /// `/v1/act` (controller or planner model) or `/v1/sessions/{id}/act`, one request per tick.
+    Http { path: String, model: Option<&'static str> },
+    /// The session stream in act mode: one observation and one action per tick.
+    Stream { link: Box<StreamLink>, seq: u64 },
+    /// The student on board, following plans pushed over the stream.
+    Onboard(Box<Onboard>),
+}
+
+/// The onboard robot's side of a session.
+struct Onboard {
+    link: StreamLink,
+    follower: Follower,
+    actor: ActorInfer,
+    report_every: u64,
+    seq: u64,
+}
+
+/// One tick's fresh answer.
+struct Answer {
+    action: Vec<f32>,
+    fallback: bool,
+}
+
+pub(crate) struct Robot {
+    pub cfg: SimConfig,
+    pub mode: Mode,
+    pub index: usize,
+    pub http: Client,
+    pub student: Option<Arc<Student>>,
+}
+
+impl Robot {
+    /// Opens a session from this state and goal; its id.
+    async fn open_session(&self, state: &[f32], goal: &[f32]) -> Result<String> {
+        let mut body = json!({ "obs": state, "goal": goal });
+        if let Some(hz) = self.cfg.plan_hz {
+            body["plan_hz"] = json!(hz);
+        }
+        let (status, v) = self.http.call(Method::POST, "/v1/sessions", Some(body)).await?;
+        match v["session_id"].as_str() {
+            Some(id) if status == 201 => Ok(id.to_string()),
+            _ => Err(RobotError::Refused { what: "POST /v1/sessions".into(), status, body: v }),
+        }
+    }
+
+    async fn source(&self, session: Option<&str>) -> Result<Source> {
+        let key = self.cfg.api_key.clone();
+        Ok(match (self.mode, self.cfg.transport, session) {
+            (Mode::Controller, _, _) => Source::Http { path: "/v1/act".into(), model: None },
+            (Mode::Planner, _, _) => Source::Http { path: "/v1/act".into(), model: Some("planner") },
+            (Mode::Hierarchical, Transport::Http, Some(id)) => {
+                Source::Http { path: format!("/v1/sessions/{id}/act"), model: None }
+            }
+            (Mode::Hierarchical, Transport::Ws, Some(id)) => {
+                let link = StreamLink::open(stream_url(&self.cfg.server, id, StreamMode::Act), key).await?;
+                Source::Stream { link: Box::new(link), seq: 0 }
+            }
+            (Mode::Onboard, _, Some(id)) => {
+                let student = self.student.as_ref().ok_or_else(|| {
+                    RobotError::Config("--mode onboard needs --student DIR_OR_FILE (the served controller)".into())
+                })?;
+                let link = StreamLink::open(stream_url(&self.cfg.server, id, StreamMode::Plans), key).await?;
+                let c = &link.contract;
+                student.check(c)?;
+                let rule = Rule {
+                    advance_radius: c.advance_radius,
+                    goal_indices: c.goal_indices.clone(),
+                    max_plan_age: Duration::from_secs_f64(c.max_plan_age_ms / 1e3),
+                };
+                let follower = Follower::new(rule, c.goal.clone());
+                // State reports at four per plan refresh: the planner plans from a recent state.
+                let report_every = (self.cfg.control_hz / (4.0 * c.plan_hz)).round().max(1.0) as u64;
+                Source::Onboard(Box::new(Onboard { follower, actor: student.actor(), report_every, seq: 0, link }))
+            }
+            (_, _, None) => return Err(RobotError::Config("this mode needs a session".into())),
+        })
+    }
+
+    /// One tick: a fresh answer, or `None` (late, refused, link down).
+    async fn tick(&self, src: &mut Source, obs: &[f32], sd: usize, log: &mut RobotLog) -> Option<Answer> {
+        let period = self.http.period();
+        match src {
+            Source::Http { path, model } => {
+                let mut body: Value = if self.mode == Mode::Hierarchical {
+                    json!({ "obs": &obs[..sd] })
+                } else {
+                    json!({ "obs": &obs[..sd], "goal": &obs[sd..] })
+                };
+                if let Some(m) = model {
+                    body["model"] = json!(m);
+                }
+                let sent = Instant::now();
+                let answer = self.http.act(path, body).await;
+                let rtt = sent.elapsed();
+                log.requests += 1;
+                let (action, server_us, fallback) = answer.filter(|_| rtt <= period)?;
+                log.latency.saturating_record(us(rtt));
+                log.server.saturating_record(server_us.max(1));
+                Some(Answer { action, fallback })
+            }
+            Source::Stream { link, seq } => {
+                *seq += 1;
+                let sent = Instant::now();
+                let a = link.act(*seq, &obs[..sd], period).await;
+                log.requests += 1;
+                let a = a?;
+                log.latency.saturating_record(us(sent.elapsed()));
+                log.server.saturating_record(a.server_us.max(1));
+                Some(Answer { action: a.action, fallback: a.fallback.is_some() })
+            }
+            Source::Onboard(o) => {
+                let Onboard { link, follower, actor, report_every, seq } = &mut **o;
+                if let Some(r) = link.new_plan() {
+                    let made = r.at.checked_sub(Duration::from_secs_f64(r.plan.age_ms.max(0.0) / 1e3)).unwrap_or(r.at);
+                    follower.take(HeldPlan { plan_id: r.plan.plan_id, waypoints: r.plan.waypoints, made }, r.plan.goal);
+                }
+                let state = &obs[..sd];
+                let started = Instant::now();
+                let (target, aim) = follower.target(state, started);
+                let mut row = Vec::with_capacity(obs.len());
+                row.extend_from_slice(state);
+                row.extend_from_slice(target);
+                let action = actor.act_obs(&row, 1).ok()?.to_vec();
+                log.local.saturating_record(us(started.elapsed()));
+                *seq += 1;
+                if *seq % *report_every == 0 {
+                    let report =
+                        ToServer::Obs(Obs { seq: *seq, state: state.to_vec(), stamp_ms: None, deadline_ms: None });
+                    log.state_reports += link.send(report) as u64;
+                }
+                Some(Answer { action, fallback: matches!(aim, Aim::Goal(_)) })
+            }
+        }
+    }
+
+    pub(crate) async fn run(self, episodes: usize) -> Result<RobotLog> {
+        let cfg = &self.cfg;
+        let opts =
+            EnvOptions { episode_length: cfg.episode_length, layout: cfg.layout.clone(), ..EnvOptions::default() };
+        let seed = cfg.seed.wrapping_add(self.index as u64 * 7919);
+        let mut env: Box<dyn GoalEnv> = envs::make_with(&cfg.env, 1, seed, &opts)?;
+        env.reset(seed);
+        let spec = env.spec().clone();
+        let (sd, ad, len) = (spec.state_dim, spec.action_dim, spec.episode_length);
+        let mut log = RobotLog {
+            goals: Vec::new(),
+            successes: Vec::new(),
+            time_at_goal: Vec::new(),
+            latency: histogram(),
+            server: histogram(),
+            local: histogram(),
+            requests: 0,
+            missed: 0,
+            held: 0,
+            fallbacks: 0,
+            steps: 0,
+            plans: 0,
+            reconnects: 0,
+            state_reports: 0,
+        };
+        let hold_after = Duration::from_secs_f64(cfg.hold_after_ms / 1e3);
+        let mut action = vec![0f32; ad];
+        let mut tick = tokio::time::interval(self.http.period());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for _ in 0..episodes {
+            let obs = env.observations().to_vec();
+            let (state, goal) = (obs[..sd].to_vec(), obs[sd..].to_vec());
+            let session = match self.mode {
+                Mode::Hierarchical | Mode::Onboard => Some(self.open_session(&state, &goal).await?),
+                Mode::Controller | Mode::Planner => None,
+            };
+            let mut src = self.source(session.as_deref()).await?;
+            let (mut success, mut at_goal) = (false, 0u32);
+            action.iter_mut().for_each(|a| *a = 0.0);
+            let mut fresh_at = Instant::now();
+            for _ in 0..len {
+                tick.tick().await;
+                let obs = env.observations().to_vec();
+                match self.tick(&mut src, &obs, sd, &mut log).await {
+                    Some(a) if a.action.len() == ad => {
+                        log.fallbacks += a.fallback as u64;
+                        action = a.action;
+                        fresh_at = Instant::now();
+                    }
+                    _ => {
+                        log.missed += 1;
+                        if fresh_at.elapsed() > hold_after {
+                            action.iter_mut().for_each(|a| *a = 0.0);
+                            log.held += 1;
+                        }
+                    }
+                }
+                let info = env.step(&action)?[0];
+                log.steps += 1;
+                success |= info.success;
+                at_goal += info.success as u32;
+                if info.done() {
+                    break;
+                }
+            }
+            let link = match &src {
+                Source::Stream { link, .. } => Some(&**link),
+                Source::Onboard(o) => Some(&o.link),
+                Source::Http { .. } => None,
+            };
+            if let Some(link) = link {
+                use std::sync::atomic::Ordering::Relaxed;
+                log.plans += link.stats.plans.load(Relaxed);
+                log.reconnects += link.stats.reconnects.load(Relaxed);
+            }
+            drop(src);
+            if let Some(id) = session {
+                let _ = self.http.call(Method::DELETE, &format!("/v1/sessions/{id}"), None).await;
+            }
+            log.goals.push(goal);
+            log.successes.push(success);
+            log.time_at_goal.push(at_goal as f64 / len as f64);
+        }
+        Ok(log)
+    }
+}
