@@ -68,6 +68,9 @@ impl Format {
 pub struct ModelId {
     /// Hex SHA-256 of the checkpoint file's bytes.
     pub sha256: String,
+    /// Hex SHA-256 of its ONNX export on the server (`student.onnx` beside `student.safetensors`),
+    /// for a robot that runs the export; `None` when the server has none.
+    pub onnx_sha256: Option<String>,
     /// The checkpoint's path on the server (where to fetch it from).
     pub checkpoint: String,
     pub actor_depth: usize,

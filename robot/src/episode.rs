@@ -12,13 +12,12 @@ use envs::{EnvOptions, GoalEnv};
 use hdrhistogram::Histogram;
 use link::follow::{Aim, Follower, HeldPlan, Rule};
 use link::wire::{Obs, StreamMode, ToServer};
-use models::infer::ActorInfer;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::Client;
 use crate::error::{Result, RobotError};
-use crate::onboard::Student;
+use crate::onboard::{Policy, Student};
 use crate::sim::{Mode, SimConfig, Transport};
 use crate::stream::{stream_url, StreamLink};
 
@@ -34,12 +33,16 @@ pub(crate) struct RobotLog {
     pub local: Histogram<u64>,
     pub requests: u64,
     pub missed: u64,
+    /// Stream ticks that acted on the answer to an earlier observation (pipelined, late).
+    pub late: u64,
     pub held: u64,
     pub fallbacks: u64,
     pub steps: u64,
     pub plans: u64,
     pub reconnects: u64,
     pub state_reports: u64,
+    /// Why this robot stopped before its last episode (it could not open a session or a stream).
+    pub stopped: Option<String>,
 }
 
 pub(crate) fn histogram() -> Histogram<u64> {
@@ -55,16 +58,25 @@ enum Source {
     /// `/v1/act` (controller or planner model) or `/v1/sessions/{id}/act`, one request per tick.
     Http { path: String, model: Option<&'static str> },
     /// The session stream in act mode: one observation and one action per tick.
-    Stream { link: Box<StreamLink>, seq: u64 },
+    Stream(Box<Streamed>),
     /// The student on board, following plans pushed over the stream.
     Onboard(Box<Onboard>),
+}
+
+/// A per-tick robot on the stream: its observations' send times, by `seq` modulo their number,
+/// give the round trip of an answer that comes late.
+struct Streamed {
+    link: StreamLink,
+    seq: u64,
+    used: u64,
+    sent: [Option<Instant>; 256],
 }
 
 /// The onboard robot's side of a session.
 struct Onboard {
     link: StreamLink,
     follower: Follower,
-    actor: ActorInfer,
+    policy: Policy,
     report_every: u64,
     seq: u64,
 }
@@ -84,16 +96,27 @@ pub(crate) struct Robot {
 }
 
 impl Robot {
-    /// Opens a session from this state and goal; its id.
+    /// Opens a session from this state and goal; its id. A lossy link may fail a try: three tries,
+    /// half a second apart, before the robot gives up.
     async fn open_session(&self, state: &[f32], goal: &[f32]) -> Result<String> {
         let mut body = json!({ "obs": state, "goal": goal });
         if let Some(hz) = self.cfg.plan_hz {
             body["plan_hz"] = json!(hz);
         }
-        let (status, v) = self.http.call(Method::POST, "/v1/sessions", Some(body)).await?;
-        match v["session_id"].as_str() {
-            Some(id) if status == 201 => Ok(id.to_string()),
-            _ => Err(RobotError::Refused { what: "POST /v1/sessions".into(), status, body: v }),
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let result = match self.http.call(Method::POST, "/v1/sessions", Some(body.clone())).await {
+                Ok((status, v)) => match v["session_id"].as_str() {
+                    Some(id) if status == 201 => return Ok(id.to_string()),
+                    _ => Err(RobotError::Refused { what: "POST /v1/sessions".into(), status, body: v }),
+                },
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if tries < 3 && e.is_link() => tokio::time::sleep(Duration::from_millis(500)).await,
+                other => return other,
+            }
         }
     }
 
@@ -107,7 +130,7 @@ impl Robot {
             }
             (Mode::Hierarchical, Transport::Ws, Some(id)) => {
                 let link = StreamLink::open(stream_url(&self.cfg.server, id, StreamMode::Act), key).await?;
-                Source::Stream { link: Box::new(link), seq: 0 }
+                Source::Stream(Box::new(Streamed { link, seq: 0, used: 0, sent: [None; 256] }))
             }
             (Mode::Onboard, _, Some(id)) => {
                 let student = self.student.as_ref().ok_or_else(|| {
@@ -124,7 +147,7 @@ impl Robot {
                 let follower = Follower::new(rule, c.goal.clone());
                 // State reports at four per plan refresh: the planner plans from a recent state.
                 let report_every = (self.cfg.control_hz / (4.0 * c.plan_hz)).round().max(1.0) as u64;
-                Source::Onboard(Box::new(Onboard { follower, actor: student.actor(), report_every, seq: 0, link }))
+                Source::Onboard(Box::new(Onboard { follower, policy: student.policy(), report_every, seq: 0, link }))
             }
             (_, _, None) => return Err(RobotError::Config("this mode needs a session".into())),
         })
@@ -152,18 +175,27 @@ impl Robot {
                 log.server.saturating_record(server_us.max(1));
                 Some(Answer { action, fallback })
             }
-            Source::Stream { link, seq } => {
-                *seq += 1;
-                let sent = Instant::now();
-                let a = link.act(*seq, &obs[..sd], period).await;
+            Source::Stream(st) => {
+                st.seq += 1;
+                let now = Instant::now();
+                st.sent[(st.seq % 256) as usize] = Some(now);
                 log.requests += 1;
-                let a = a?;
-                log.latency.saturating_record(us(sent.elapsed()));
+                // Wait for this tick's answer until shortly before the next tick, so the loop keeps its rate.
+                let a = st.link.act(st.seq, &obs[..sd], period.mul_f64(0.9), st.used).await?;
+                let sent_at = st.sent[(a.seq % 256) as usize].filter(|_| st.seq - a.seq < 256)?;
+                st.used = a.seq;
+                // An answer to an observation older than the hold limit is stale, however new its arrival.
+                let age = sent_at.elapsed();
+                if age.as_secs_f64() * 1e3 > self.cfg.hold_after_ms {
+                    return None;
+                }
+                log.late += (a.seq != st.seq) as u64;
+                log.latency.saturating_record(us(age));
                 log.server.saturating_record(a.server_us.max(1));
                 Some(Answer { action: a.action, fallback: a.fallback.is_some() })
             }
             Source::Onboard(o) => {
-                let Onboard { link, follower, actor, report_every, seq } = &mut **o;
+                let Onboard { link, follower, policy, report_every, seq } = &mut **o;
                 if let Some(r) = link.new_plan() {
                     let made = r.at.checked_sub(Duration::from_secs_f64(r.plan.age_ms.max(0.0) / 1e3)).unwrap_or(r.at);
                     follower.take(HeldPlan { plan_id: r.plan.plan_id, waypoints: r.plan.waypoints, made }, r.plan.goal);
@@ -171,10 +203,7 @@ impl Robot {
                 let state = &obs[..sd];
                 let started = Instant::now();
                 let (target, aim) = follower.target(state, started);
-                let mut row = Vec::with_capacity(obs.len());
-                row.extend_from_slice(state);
-                row.extend_from_slice(target);
-                let action = actor.act_obs(&row, 1).ok()?.to_vec();
+                let action = policy.act(state, target).ok()?;
                 log.local.saturating_record(us(started.elapsed()));
                 *seq += 1;
                 if *seq % *report_every == 0 {
@@ -205,12 +234,14 @@ impl Robot {
             local: histogram(),
             requests: 0,
             missed: 0,
+            late: 0,
             held: 0,
             fallbacks: 0,
             steps: 0,
             plans: 0,
             reconnects: 0,
             state_reports: 0,
+            stopped: None,
         };
         let hold_after = Duration::from_secs_f64(cfg.hold_after_ms / 1e3);
         let mut action = vec![0f32; ad];
@@ -219,11 +250,24 @@ impl Robot {
         for _ in 0..episodes {
             let obs = env.observations().to_vec();
             let (state, goal) = (obs[..sd].to_vec(), obs[sd..].to_vec());
-            let session = match self.mode {
-                Mode::Hierarchical | Mode::Onboard => Some(self.open_session(&state, &goal).await?),
-                Mode::Controller | Mode::Planner => None,
+            let setup = async {
+                let session = match self.mode {
+                    Mode::Hierarchical | Mode::Onboard => Some(self.open_session(&state, &goal).await?),
+                    Mode::Controller | Mode::Planner => None,
+                };
+                let src = self.source(session.as_deref()).await?;
+                Ok::<_, RobotError>((session, src))
             };
-            let mut src = self.source(session.as_deref()).await?;
+            // A robot that cannot reach its server between episodes stops (and says why); one whose
+            // student or settings are wrong fails the run.
+            let (session, mut src) = match setup.await {
+                Ok(pair) => pair,
+                Err(e) if e.is_link() => {
+                    log.stopped = Some(e.to_string());
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let (mut success, mut at_goal) = (false, 0u32);
             action.iter_mut().for_each(|a| *a = 0.0);
             let mut fresh_at = Instant::now();
@@ -253,7 +297,7 @@ impl Robot {
                 }
             }
             let link = match &src {
-                Source::Stream { link, .. } => Some(&**link),
+                Source::Stream(st) => Some(&st.link),
                 Source::Onboard(o) => Some(&o.link),
                 Source::Http { .. } => None,
             };

@@ -34,4 +34,14 @@ pub enum RobotError {
     Task(#[from] tokio::task::JoinError),
 }
 
+impl RobotError {
+    /// A failure of the network or the server, rather than of this robot's own settings or model.
+    pub fn is_link(&self) -> bool {
+        matches!(
+            self,
+            RobotError::Unreachable { .. } | RobotError::Http(_) | RobotError::Stream(_) | RobotError::Refused { .. }
+        )
+    }
+}
+
 pub type Result<T, E = RobotError> = std::result::Result<T, E>;

@@ -5,12 +5,14 @@
 //! - [`onboard`]: the student on the robot, checked against the server's contract.
 //! - `episode`: one simulated robot's episodes in each mode, failing closed on stale answers.
 //! - [`error`]: `RobotError`, the crate's one error type.
+//! - [`netlab`]: a TCP forwarder adding delay and jitter, for the Wi-Fi lab (`netlab-proxy`).
 //! - [`sim`]: simulated robots (built-in environments stepped in real time) behind the `robot-sim`
 //!   binary, reporting success, time at goal and latency per mode.
 
 pub mod client;
 pub(crate) mod episode;
 pub mod error;
+pub mod netlab;
 pub mod onboard;
 pub mod sim;
 pub mod stream;

@@ -154,6 +154,9 @@ pub struct ModeReport {
     pub round_trips_per_tick: f64,
     /// Ticks without a usable answer in time (late, error, timeout, link down).
     pub missed: u64,
+    /// Stream ticks that acted on the answer to an earlier observation, which came after its own
+    /// tick (the stream pipelines: a late answer is still used, while younger than `hold_after_ms`).
+    pub late: u64,
     /// Missed ticks past `hold_after_ms` since the last fresh answer: the robot held zero.
     pub held: u64,
     /// Ticks that steered to the goal for lack of a fresh plan (hierarchical and onboard).
@@ -162,6 +165,9 @@ pub struct ModeReport {
     pub plans: u64,
     pub reconnects: u64,
     pub state_reports: u64,
+    /// Robots that stopped before their last episode, and why (each distinct reason once).
+    pub stopped: usize,
+    pub stop_reasons: Vec<String>,
     pub wall_s: f64,
     /// Control steps per second per robot actually achieved.
     pub achieved_hz: f64,
@@ -200,12 +206,22 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
     let (mut successes, mut tags) = (Vec::new(), Vec::new());
     let mut per_goal: BTreeMap<String, GoalStat> = BTreeMap::new();
     let (mut requests, mut missed, mut held, mut fallbacks, mut steps) = (0, 0, 0, 0, 0);
+    let mut late = 0;
     let (mut plans, mut reconnects, mut state_reports) = (0, 0, 0);
+    let mut stop_reasons: Vec<String> = Vec::new();
+    let mut stopped = 0;
     for t in tasks {
         let log = t.await??;
         latency.add(&log.latency).ok();
         server.add(&log.server).ok();
         local.add(&log.local).ok();
+        late += log.late;
+        if let Some(why) = &log.stopped {
+            stopped += 1;
+            if !stop_reasons.contains(why) {
+                stop_reasons.push(why.clone());
+            }
+        }
         for (g, &ok) in log.goals.iter().zip(&log.successes) {
             let key = g.iter().map(|x| format!("{x:.1}")).collect::<Vec<_>>().join(",");
             let e = per_goal.entry(key).or_default();
@@ -238,11 +254,14 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
         requests,
         round_trips_per_tick: requests as f64 / steps.max(1) as f64,
         missed,
+        late,
         held,
         fallbacks,
         plans,
         reconnects,
         state_reports,
+        stopped,
+        stop_reasons,
         wall_s,
         achieved_hz: steps as f64 / wall_s / cfg.robots.max(1) as f64,
         per_goal,
@@ -269,7 +288,7 @@ pub async fn run(cfg: &SimConfig) -> Result<Vec<ModeReport>> {
 /// The reports as a text table.
 pub fn table(reports: &[ModeReport]) -> String {
     let mut s = format!(
-        "{:<18} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8} {:>7}\n",
+        "{:<18} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8} {:>7} {:>7}\n",
         "mode",
         "episodes",
         "success",
@@ -282,7 +301,8 @@ pub fn table(reports: &[ModeReport]) -> String {
         "missed",
         "held",
         "rt/tick",
-        "hz"
+        "hz",
+        "stopped"
     );
     let stat = |st: &Stat| format!("{:.2} [{:.2},{:.2}]", st.mean, st.ci95_low, st.ci95_high);
     for r in reports {
@@ -293,7 +313,7 @@ pub fn table(reports: &[ModeReport]) -> String {
         // Onboard: the latency columns are the student's forward pass on the robot.
         let l = if r.mode == Mode::Onboard { &r.local_latency } else { &r.latency };
         s += &format!(
-            "{:<18} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8.2} {:>7.1}\n",
+            "{:<18} {:>8} {:>16} {:>16} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>8.2} {:>7.1} {:>7}\n",
             name,
             r.episodes,
             stat(&r.success_rate),
@@ -306,8 +326,12 @@ pub fn table(reports: &[ModeReport]) -> String {
             r.missed,
             r.held,
             r.round_trips_per_tick,
-            r.achieved_hz
+            r.achieved_hz,
+            r.stopped
         );
+    }
+    for r in reports.iter().filter(|r| r.stopped > 0) {
+        s += &format!("{}: {} robot(s) stopped: {}\n", r.mode.name(), r.stopped, r.stop_reasons.join("; "));
     }
     if reports.iter().any(|r| r.mode == Mode::Onboard) {
         s += "onboard: latency columns are the student's forward pass on the robot; rt/tick counts network round trips a tick waited for\n";

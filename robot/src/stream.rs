@@ -70,7 +70,9 @@ async fn connect(url: &str, key: Option<&str>) -> Result<(Ws, Contract)> {
         let value = format!("Bearer {k}").parse().map_err(|_| failed("the API key is not a valid header".into()))?;
         req.headers_mut().insert("authorization", value);
     }
-    let opened = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(req)).await;
+    // TCP_NODELAY: an observation must not wait behind the acknowledgement of the one before.
+    let opened =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async_with_config(req, None, true)).await;
     let (mut ws, _) = match opened {
         Err(_) => return Err(failed(format!("no connection within {CONNECT_TIMEOUT:?}"))),
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
@@ -125,10 +127,10 @@ impl Drive {
         loop {
             match connect(&self.url, self.key.as_deref()).await {
                 Ok((ws, contract)) => {
+                    self.stats.up.store(true, Ordering::Relaxed);
                     if let Some(f) = first.take() {
                         let _ = f.send(Ok(contract));
                     }
-                    self.stats.up.store(true, Ordering::Relaxed);
                     let stopped = self.serve(ws).await;
                     self.stats.up.store(false, Ordering::Relaxed);
                     if stopped {
@@ -211,19 +213,30 @@ impl StreamLink {
         self.stats.up.load(Ordering::Relaxed) && self.out.try_send(msg).is_ok()
     }
 
-    /// Sends an observation and waits at most `limit` for its action; `None` on anything else.
-    pub async fn act(&mut self, seq: u64, state: &[f32], limit: Duration) -> Option<Action> {
-        let until = tokio::time::Instant::now() + limit;
-        if !self.send(ToServer::Obs(Obs { seq, state: state.to_vec(), stamp_ms: None, deadline_ms: None })) {
-            return None;
-        }
+    /// Sends observation `seq` and waits until `wait` has passed for its action. If that does not
+    /// come in time, the newest action that did, for an observation later than `after` (answers
+    /// are pipelined: on a slow link the robot acts on the answer to an observation a few ticks old
+    /// rather than on nothing). `None` when nothing newer than `after` arrived.
+    pub async fn act(&mut self, seq: u64, state: &[f32], wait: Duration, after: u64) -> Option<Action> {
+        let until = tokio::time::Instant::now() + wait;
+        let sent = self.send(ToServer::Obs(Obs { seq, state: state.to_vec(), stamp_ms: None, deadline_ms: None }));
+        let mut newest: Option<Action> = None;
         loop {
-            match tokio::time::timeout_at(until, self.inbox.recv()).await {
-                Ok(Some(ToRobot::Action(a))) if a.seq == seq => return Some(a),
-                Ok(Some(ToRobot::Error(e))) if e.seq == Some(seq) => return None,
-                // An answer to an earlier tick, too late to use.
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return None,
+            // Answers already here first, then wait for more until the deadline.
+            let next = match self.inbox.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Empty) if sent => {
+                    tokio::time::timeout_at(until, self.inbox.recv()).await.ok().flatten()
+                }
+                Err(_) => None,
+            };
+            match next {
+                Some(ToRobot::Action(a)) if a.seq == seq => return Some(a),
+                Some(ToRobot::Action(a)) if a.seq > after && newest.as_ref().is_none_or(|n| a.seq > n.seq) => {
+                    newest = Some(a)
+                }
+                Some(_) => {}
+                None => return newest,
             }
         }
     }

@@ -179,7 +179,11 @@ async fn with_every_plan_stale_each_mode_steers_to_the_goal_with_the_same_known_
     let f = common::fixture();
     let student_path = f.student.join("student.safetensors");
     let student = models::checkpoint::load(&student_path).unwrap();
-    models::checkpoint::save(&with_pd_actor(student, 1.0, 1.0), &student_path).unwrap();
+    let pd = with_pd_actor(student, 1.0, 1.0);
+    models::checkpoint::save(&pd, &student_path).unwrap();
+    // Its ONNX export beside it, as distill writes one: the contract then names its hash too.
+    let onnx_path = f.student.join("student.onnx");
+    models::onnx::export_actor(&pd, &onnx_path).unwrap();
     let mut scfg = f.config();
     scfg.max_plan_age_ms = 1;
     let running = serve::start(scfg).await.unwrap();
@@ -192,6 +196,10 @@ async fn with_every_plan_stale_each_mode_steers_to_the_goal_with_the_same_known_
     cfg.modes = vec![Mode::Hierarchical];
     cfg.transport = sim::Transport::Ws;
     reports.extend(sim::run(&cfg).await.unwrap());
+    // The same student from its ONNX export, run by tract on the robot.
+    (cfg.modes, cfg.student) = (vec![Mode::Onboard], Some(onnx_path));
+    reports.extend(sim::run(&cfg).await.unwrap());
+    assert_eq!(reports.len(), 5);
     for r in &reports {
         assert!(r.per_goal.contains_key("12.0,12.0") && r.per_goal.len() >= 2, "{:?}: {:?}", r.mode, r.per_goal);
         for (goal, g) in &r.per_goal {
@@ -216,6 +224,12 @@ async fn a_student_that_is_not_the_servers_controller_does_not_move() {
     assert!(matches!(e, robot::error::RobotError::ModelMismatch { .. }), "{msg}");
     assert!(msg.contains(&other.display().to_string()) && msg.contains("student.safetensors"), "{msg}");
     assert!(msg.contains("will not move") && msg.contains("--student"), "{msg}");
+    // An ONNX student where the server has no export: refused, and the message says so.
+    let onnx = f.dir.path().join("other").join("student.onnx");
+    models::onnx::export_actor(&common::student_model(11, &f.run), &onnx).unwrap();
+    cfg.student = Some(onnx);
+    let msg = sim::run(&cfg).await.unwrap_err().to_string();
+    assert!(msg.contains("no ONNX export") && msg.contains("student.onnx"), "{msg}");
     cfg.student = None;
     assert!(sim::run(&cfg).await.unwrap_err().to_string().contains("--student"));
     running.shutdown().await.unwrap();

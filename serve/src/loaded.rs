@@ -24,6 +24,9 @@ pub struct Loaded {
     pub checkpoint: PathBuf,
     /// Hex SHA-256 of the checkpoint file's bytes.
     pub sha256: String,
+    /// Hex SHA-256 of the ONNX export beside it (`student.onnx` for `student.safetensors`), if any:
+    /// what a robot running that export checks.
+    pub onnx_sha256: Option<String>,
     pub loaded_at: SystemTime,
 }
 
@@ -32,6 +35,7 @@ pub struct Loaded {
 pub struct ModelInfo {
     pub checkpoint: String,
     pub sha256: String,
+    pub onnx_sha256: Option<String>,
     /// Seconds since the Unix epoch when it was loaded.
     pub loaded_at: f64,
     pub env: String,
@@ -52,6 +56,7 @@ impl Loaded {
         ModelInfo {
             checkpoint: self.checkpoint.display().to_string(),
             sha256: self.sha256.clone(),
+            onnx_sha256: self.onnx_sha256.clone(),
             loaded_at: self.loaded_at.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
             env: c.env.clone(),
             state_dim: c.state_dim,
@@ -82,7 +87,9 @@ pub fn load_model(path: &Path) -> Result<Loaded> {
     let checkpoint = rundir::checkpoint_in(path)?;
     let sha256 = sha256_file(&checkpoint)?;
     let model = models::checkpoint::load(&checkpoint)?;
-    Ok(Loaded { model, checkpoint, sha256, loaded_at: SystemTime::now() })
+    let onnx = checkpoint.with_extension("onnx");
+    let onnx_sha256 = if onnx.is_file() { Some(sha256_file(&onnx)?) } else { None };
+    Ok(Loaded { model, checkpoint, sha256, onnx_sha256, loaded_at: SystemTime::now() })
 }
 
 /// The planner: a model with a critic, and its waypoint bank.

@@ -146,6 +146,11 @@ pub async fn bind(cfg: ServeConfig) -> Result<Running> {
     let app = App::new(cfg);
     let (stop, mut stopped) = watch::channel(false);
     let router = crate::routes::router(app.clone());
+    // Small frames at a control rate: a stream may write twice before the robot answers (a ping and an
+    // action), and Nagle's algorithm would hold the second back until the first is acknowledged.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serve = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

@@ -220,7 +220,7 @@ mod tests {
         let info = BankInfo { env: "point_u_maze".into(), goal_indices: vec![0, 1], selection: "test".into() };
         let bank = WaypointBank::from_rows(info, 4, &states, &(0..8).collect::<Vec<_>>());
         let checkpoint = dir.path().join("teacher.safetensors");
-        let loaded = Loaded { model, checkpoint, sha256: "a".into(), loaded_at: SystemTime::now() };
+        let loaded = Loaded { model, checkpoint, sha256: "a".into(), onnx_sha256: None, loaded_at: SystemTime::now() };
         let files = PlannerFiles { loaded, bank, bank_path: dir.path().join("bank"), bank_sha256: "b".into() };
         let mut cfg = ServeConfig::new("", "");
         cfg.edge_cutoff = cutoff;

@@ -60,6 +60,7 @@ fn query(raw: Option<&str>) -> Result<Query, ApiError> {
 fn model_id(info: &ModelInfo) -> ModelId {
     ModelId {
         sha256: info.sha256.clone(),
+        onnx_sha256: info.onnx_sha256.clone(),
         checkpoint: info.checkpoint.clone(),
         actor_depth: info.actor_depth,
         width: info.width,
