@@ -3,16 +3,18 @@
 //! the model that follows the plans.
 //!
 //! A `student.safetensors` (or a directory holding one) runs through `models`' batch-1 inference path;
-//! a `student.onnx` (the export `distill` writes beside it) runs through tract, and is checked against
-//! the contract's `onnx_sha256`, the server's hash of the export beside its controller.
+//! a `student.onnx` (the export `distill` writes beside it) runs through tract (the `onnx` feature), and
+//! is checked against the contract's `onnx_sha256`, the server's hash of the export beside its controller.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "onnx")]
 use std::sync::Arc;
 
 use link::wire::Contract;
 use models::infer::ActorInfer;
 use models::Model;
 use sha2::{Digest, Sha256};
+#[cfg(feature = "onnx")]
 use tract_onnx::prelude::{
     tvec, Framework, InferenceModelExt, IntoRunnable, IntoTValue, OutletId, Tensor, TypedRunnableModel,
 };
@@ -21,6 +23,7 @@ use crate::error::{Result, RobotError};
 
 enum Backend {
     Native(Box<Model>),
+    #[cfg(feature = "onnx")]
     Onnx(Arc<TypedRunnableModel>),
 }
 
@@ -38,7 +41,12 @@ pub struct Student {
 /// One robot's copy of the student (each holds its own buffers).
 pub enum Policy {
     Native(Box<ActorInfer>),
-    Onnx { plan: Arc<TypedRunnableModel>, state_dim: usize, goal_dim: usize },
+    #[cfg(feature = "onnx")]
+    Onnx {
+        plan: Arc<TypedRunnableModel>,
+        state_dim: usize,
+        goal_dim: usize,
+    },
 }
 
 impl Policy {
@@ -46,6 +54,7 @@ impl Policy {
     pub fn act(&mut self, state: &[f32], goal: &[f32]) -> std::result::Result<Vec<f32>, String> {
         match self {
             Policy::Native(actor) => actor.act(state, goal).map(<[f32]>::to_vec).map_err(|e| e.to_string()),
+            #[cfg(feature = "onnx")]
             Policy::Onnx { plan, state_dim, goal_dim } => {
                 let s = Tensor::from_shape(&[1, *state_dim], state).map_err(|e| e.to_string())?;
                 let g = Tensor::from_shape(&[1, *goal_dim], goal).map_err(|e| e.to_string())?;
@@ -77,6 +86,14 @@ impl Student {
         Ok(Student { checkpoint, sha256: hex_sha256(&bytes), dims, backend: Backend::Native(Box::new(model)) })
     }
 
+    #[cfg(not(feature = "onnx"))]
+    fn load_onnx(_: &Path) -> std::result::Result<Self, String> {
+        Err("this build runs ONNX students only with the onnx feature (`cargo build --release -p robot \
+             --features onnx`); or pass the student.safetensors beside it"
+            .into())
+    }
+
+    #[cfg(feature = "onnx")]
     fn load_onnx(path: &Path) -> std::result::Result<Self, String> {
         let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
         let model = tract_onnx::onnx()
@@ -102,6 +119,7 @@ impl Student {
         let server = &contract.controller;
         let (theirs_sha, server_file) = match self.backend {
             Backend::Native(_) => (Some(&server.sha256), server.checkpoint.clone()),
+            #[cfg(feature = "onnx")]
             Backend::Onnx(_) => (
                 server.onnx_sha256.as_ref(),
                 Path::new(&server.checkpoint).with_extension("onnx").display().to_string(),
@@ -129,6 +147,7 @@ impl Student {
     pub fn policy(&self) -> Policy {
         match &self.backend {
             Backend::Native(model) => Policy::Native(Box::new(ActorInfer::new(model))),
+            #[cfg(feature = "onnx")]
             Backend::Onnx(plan) => Policy::Onnx { plan: plan.clone(), state_dim: self.dims.0, goal_dim: self.dims.1 },
         }
     }
