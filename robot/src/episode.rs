@@ -18,8 +18,37 @@ use serde_json::{json, Value};
 use crate::client::Client;
 use crate::error::{Result, RobotError};
 use crate::onboard::{Policy, Student};
-use crate::sim::{Mode, SimConfig, Transport};
+use crate::sim::{Mode, SimConfig, Transport, NEEDS_STUDENT};
 use crate::stream::{stream_url, StreamLink};
+
+/// What one robot counted; a mode's report sums them over its robots.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    pub requests: u64,
+    pub missed: u64,
+    /// Stream ticks that acted on the answer to an earlier observation (pipelined, late).
+    pub late: u64,
+    pub held: u64,
+    pub fallbacks: u64,
+    pub steps: u64,
+    pub plans: u64,
+    pub reconnects: u64,
+    pub state_reports: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.missed += o.missed;
+        self.late += o.late;
+        self.held += o.held;
+        self.fallbacks += o.fallbacks;
+        self.steps += o.steps;
+        self.plans += o.plans;
+        self.reconnects += o.reconnects;
+        self.state_reports += o.state_reports;
+    }
+}
 
 /// What one robot measured.
 pub(crate) struct RobotLog {
@@ -31,16 +60,7 @@ pub(crate) struct RobotLog {
     pub server: Histogram<u64>,
     /// The student's forward pass on the robot (onboard mode).
     pub local: Histogram<u64>,
-    pub requests: u64,
-    pub missed: u64,
-    /// Stream ticks that acted on the answer to an earlier observation (pipelined, late).
-    pub late: u64,
-    pub held: u64,
-    pub fallbacks: u64,
-    pub steps: u64,
-    pub plans: u64,
-    pub reconnects: u64,
-    pub state_reports: u64,
+    pub counts: Counts,
     /// Why this robot stopped before its last episode (it could not open a session or a stream).
     pub stopped: Option<String>,
 }
@@ -133,9 +153,7 @@ impl Robot {
                 Source::Stream(Box::new(Streamed { link, seq: 0, used: 0, sent: [None; 256] }))
             }
             (Mode::Onboard, _, Some(id)) => {
-                let student = self.student.as_ref().ok_or_else(|| {
-                    RobotError::Config("--mode onboard needs --student DIR_OR_FILE (the served controller)".into())
-                })?;
+                let student = self.student.as_ref().ok_or_else(|| RobotError::Config(NEEDS_STUDENT.into()))?;
                 let link = StreamLink::open(stream_url(&self.cfg.server, id, StreamMode::Plans), key).await?;
                 let c = &link.contract;
                 student.check(c)?;
@@ -169,7 +187,7 @@ impl Robot {
                 let sent = Instant::now();
                 let answer = self.http.act(path, body).await;
                 let rtt = sent.elapsed();
-                log.requests += 1;
+                log.counts.requests += 1;
                 let (action, server_us, fallback) = answer.filter(|_| rtt <= period)?;
                 log.latency.saturating_record(us(rtt));
                 log.server.saturating_record(server_us.max(1));
@@ -179,7 +197,7 @@ impl Robot {
                 st.seq += 1;
                 let now = Instant::now();
                 st.sent[(st.seq % 256) as usize] = Some(now);
-                log.requests += 1;
+                log.counts.requests += 1;
                 // Wait for this tick's answer until shortly before the next tick, so the loop keeps its rate.
                 let a = st.link.act(st.seq, &obs[..sd], period.mul_f64(0.9), st.used).await?;
                 let sent_at = st.sent[(a.seq % 256) as usize].filter(|_| st.seq - a.seq < 256)?;
@@ -189,7 +207,7 @@ impl Robot {
                 if age.as_secs_f64() * 1e3 > self.cfg.hold_after_ms {
                     return None;
                 }
-                log.late += (a.seq != st.seq) as u64;
+                log.counts.late += (a.seq != st.seq) as u64;
                 log.latency.saturating_record(us(age));
                 log.server.saturating_record(a.server_us.max(1));
                 Some(Answer { action: a.action, fallback: a.fallback.is_some() })
@@ -209,7 +227,7 @@ impl Robot {
                 if *seq % *report_every == 0 {
                     let report =
                         ToServer::Obs(Obs { seq: *seq, state: state.to_vec(), stamp_ms: None, deadline_ms: None });
-                    log.state_reports += link.send(report) as u64;
+                    log.counts.state_reports += link.send(report) as u64;
                 }
                 Some(Answer { action, fallback: matches!(aim, Aim::Goal(_)) })
             }
@@ -232,15 +250,7 @@ impl Robot {
             latency: histogram(),
             server: histogram(),
             local: histogram(),
-            requests: 0,
-            missed: 0,
-            late: 0,
-            held: 0,
-            fallbacks: 0,
-            steps: 0,
-            plans: 0,
-            reconnects: 0,
-            state_reports: 0,
+            counts: Counts::default(),
             stopped: None,
         };
         let hold_after = Duration::from_secs_f64(cfg.hold_after_ms / 1e3);
@@ -276,20 +286,20 @@ impl Robot {
                 let obs = env.observations().to_vec();
                 match self.tick(&mut src, &obs, sd, &mut log).await {
                     Some(a) if a.action.len() == ad => {
-                        log.fallbacks += a.fallback as u64;
+                        log.counts.fallbacks += a.fallback as u64;
                         action = a.action;
                         fresh_at = Instant::now();
                     }
                     _ => {
-                        log.missed += 1;
+                        log.counts.missed += 1;
                         if fresh_at.elapsed() > hold_after {
                             action.iter_mut().for_each(|a| *a = 0.0);
-                            log.held += 1;
+                            log.counts.held += 1;
                         }
                     }
                 }
                 let info = env.step(&action)?[0];
-                log.steps += 1;
+                log.counts.steps += 1;
                 success |= info.success;
                 at_goal += info.success as u32;
                 if info.done() {
@@ -303,8 +313,8 @@ impl Robot {
             };
             if let Some(link) = link {
                 use std::sync::atomic::Ordering::Relaxed;
-                log.plans += link.stats.plans.load(Relaxed);
-                log.reconnects += link.stats.reconnects.load(Relaxed);
+                log.counts.plans += link.stats.plans.load(Relaxed);
+                log.counts.reconnects += link.stats.reconnects.load(Relaxed);
             }
             drop(src);
             if let Some(id) = session {

@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::episode::{histogram, Robot};
+use crate::episode::{histogram, Counts, Robot};
 use crate::error::{Result, RobotError};
 use crate::onboard::Student;
 
@@ -34,6 +34,9 @@ pub enum Mode {
     Planner,
     Onboard,
 }
+
+/// The error for onboard mode without a student.
+pub(crate) const NEEDS_STUDENT: &str = "--mode onboard needs --student DIR_OR_FILE (the served controller)";
 
 /// How the per-tick session mode reaches the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,9 +191,7 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
     let link = Client::new(&cfg.server, cfg.api_key.clone(), period, cfg.robots)?;
     let student = match (mode, &cfg.student) {
         (Mode::Onboard, Some(path)) => Some(Arc::new(Student::load(path)?)),
-        (Mode::Onboard, None) => {
-            return Err(RobotError::Config("--mode onboard needs --student DIR_OR_FILE (the served controller)".into()))
-        }
+        (Mode::Onboard, None) => return Err(RobotError::Config(NEEDS_STUDENT.into())),
         _ => None,
     };
     let started = Instant::now();
@@ -205,9 +206,7 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
     let (mut latency, mut server, mut local) = (histogram(), histogram(), histogram());
     let (mut successes, mut tags) = (Vec::new(), Vec::new());
     let mut per_goal: BTreeMap<String, GoalStat> = BTreeMap::new();
-    let (mut requests, mut missed, mut held, mut fallbacks, mut steps) = (0, 0, 0, 0, 0);
-    let mut late = 0;
-    let (mut plans, mut reconnects, mut state_reports) = (0, 0, 0);
+    let mut counts = Counts::default();
     let mut stop_reasons: Vec<String> = Vec::new();
     let mut stopped = 0;
     for t in tasks {
@@ -215,7 +214,7 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
         latency.add(&log.latency).ok();
         server.add(&log.server).ok();
         local.add(&log.local).ok();
-        late += log.late;
+        counts.add(&log.counts);
         if let Some(why) = &log.stopped {
             stopped += 1;
             if !stop_reasons.contains(why) {
@@ -230,40 +229,36 @@ pub async fn run_mode(cfg: &SimConfig, mode: Mode) -> Result<ModeReport> {
         }
         successes.extend(log.successes);
         tags.extend(log.time_at_goal);
-        (requests, missed, held, fallbacks, steps) = (
-            requests + log.requests,
-            missed + log.missed,
-            held + log.held,
-            fallbacks + log.fallbacks,
-            steps + log.steps,
-        );
-        (plans, reconnects, state_reports) =
-            (plans + log.plans, reconnects + log.reconnects, state_reports + log.state_reports);
     }
     let wall_s = started.elapsed().as_secs_f64();
-    let transport = if mode == Mode::Hierarchical { cfg.transport } else { Transport::Http };
+    let transport = match mode {
+        Mode::Hierarchical => cfg.transport,
+        Mode::Onboard => Transport::Ws,
+        Mode::Controller | Mode::Planner => Transport::Http,
+    };
+    let c = counts;
     Ok(ModeReport {
         mode,
-        transport: if mode == Mode::Onboard { Transport::Ws } else { transport },
+        transport,
         episodes: successes.len(),
         success_rate: Stat::wilson(successes.iter().filter(|&&s| s).count(), successes.len()),
         time_at_goal: Stat::mean_fraction(&tags),
         latency: Latency::of(&latency),
         server_latency: Latency::of(&server),
         local_latency: Latency::of(&local),
-        requests,
-        round_trips_per_tick: requests as f64 / steps.max(1) as f64,
-        missed,
-        late,
-        held,
-        fallbacks,
-        plans,
-        reconnects,
-        state_reports,
+        requests: c.requests,
+        round_trips_per_tick: c.requests as f64 / c.steps.max(1) as f64,
+        missed: c.missed,
+        late: c.late,
+        held: c.held,
+        fallbacks: c.fallbacks,
+        plans: c.plans,
+        reconnects: c.reconnects,
+        state_reports: c.state_reports,
         stopped,
         stop_reasons,
         wall_s,
-        achieved_hz: steps as f64 / wall_s / cfg.robots.max(1) as f64,
+        achieved_hz: c.steps as f64 / wall_s / cfg.robots.max(1) as f64,
         per_goal,
     })
 }

@@ -219,7 +219,7 @@ async fn handle(app: &App, engine: &Engine, c: &Contract, msg: ToServer, arrived
     }
 }
 
-/// The observation's state, checked, and how old it says it is.
+/// Checks the observation's state, and its age when it carries a stamp.
 fn checked_obs(c: &Contract, o: &Obs) -> Result<(), ApiError> {
     check_floats(&o.state, "state", c.state_dim)?;
     if let Some(stamp) = o.stamp_ms {
