@@ -1,6 +1,7 @@
 //! `cargo run -p serve --example live_server -- COMMAND [ARGS...]`: starts a server on tiny models (the
 //! tests' fixture: a depth-4 teacher with its bank and a student, width 16) on an ephemeral loopback
-//! port, runs COMMAND with `DEEPCRL_URL` set to it, shuts the server down and exits with COMMAND's
+//! port (the student with its ONNX export, `student.onnx`, beside it, as `distill` writes them),
+//! runs COMMAND with `DEEPCRL_URL` set to it, shuts the server down and exits with COMMAND's
 //! status. With `DEEPCRL_API_KEY` set, the server needs that key. `scripts/python_clients.sh` runs
 //! the Python clients' tests (Triton's and ours) this way.
 
@@ -23,6 +24,10 @@ fn main() -> ExitCode {
         }
     };
     let fixture = common::fixture();
+    if let Err(e) = export_student(&fixture.student) {
+        eprintln!("error: the fixture's student.onnx: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut cfg = fixture.config();
     cfg.api_key = std::env::var(serve::config::API_KEY_ENV).ok().filter(|k| !k.is_empty());
     let running = match runtime.block_on(serve::start(cfg)) {
@@ -49,4 +54,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `student.onnx` beside the fixture's `student.safetensors`: the server names its hash in the stream's
+/// contract, and the Python `OnboardPolicy` runs it.
+fn export_student(dir: &std::path::Path) -> models::Result<()> {
+    let model = models::checkpoint::load(&dir.join("student.safetensors"))?;
+    models::onnx::export_actor(&model, &dir.join("student.onnx"))
 }

@@ -7,11 +7,14 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
 from ._errors import DeepcrlError
+
+if TYPE_CHECKING:
+    from ._stream import Stream
 
 #: The environment variable the server and its clients read the API key from.
 API_KEY_ENV = "DEEPCRL_API_KEY"
@@ -212,6 +215,17 @@ class Session:
     def info(self) -> Dict[str, Any]:
         """The server's view of the session (goal, plan, active waypoint, age)."""
         return self.client.request("GET", f"/v1/sessions/{self.id}")
+
+    def stream(self, mode: str = "act", format: str = "msgpack", timeout: Optional[float] = None) -> "Stream":
+        """Opens the session's WebSocket stream (needs the ``stream`` extra: websockets and msgpack).
+
+        ``mode="act"``: observations in, actions out every tick; ``mode="plans"``: the server pushes
+        plans and the robot runs the student itself (see :class:`OnboardPolicy`). ``format`` is the
+        server's encoding: ``msgpack`` (binary frames) or ``json`` (text frames, for debugging).
+        """
+        from ._stream import Stream
+
+        return Stream(self.client, self.id, mode=mode, format=format, timeout=timeout)
 
     def close(self) -> None:
         """Deletes the session; closing twice, or one the server already expired, is not an error."""
