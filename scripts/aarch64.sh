@@ -6,8 +6,10 @@
 #   bash scripts/aarch64.sh            # installs what it needs (apt, rustup) on first use
 #
 # It runs, all for aarch64 under qemu: the unit tests of models, envs, robot and serve, models' batch-1
-# inference tests, and serve against robot-sim for a short hierarchical episode (serve's live_server
-# example on tiny models, robot-sim driving one robot through it).
+# inference tests (the NEON kernel against the exact product among them), and serve against robot-sim:
+# a short hierarchical episode over HTTP and one with the student on board, from student.safetensors
+# and from student.onnx (tract), following plans over the WebSocket stream (serve's live_server example
+# on tiny models, robot-sim driving one robot through it). Last, the robot-side binary's release size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,10 +34,21 @@ echo "== unit tests under qemu (models, envs, robot, serve)"
 cargo test --target "$target" -p models -p envs -p robot -p serve --lib
 echo "== models' batch-1 inference tests under qemu"
 cargo test --target "$target" -p models --test inference
-echo "== serve and robot-sim under qemu, one hierarchical episode"
-cargo build --target "$target" -p serve --example live_server -p robot --bin robot-sim
+echo "== serve and robot-sim under qemu: hierarchical over HTTP, onboard over the stream"
+cargo build --target "$target" -p serve --example live_server
+cargo build --target "$target" -p robot --features onnx --bin robot-sim
 bin=target/$target/debug
 qemu="qemu-aarch64 -L /usr/aarch64-linux-gnu"
-$qemu "$bin/examples/live_server" sh -c "$qemu $bin/robot-sim --server \"\$DEEPCRL_URL\" --env point_u_maze_eval \
-  --mode hierarchical --robots 1 --episodes 1 --episode-length 100 --control-hz 20 >/dev/null"
+sim="$qemu $bin/robot-sim --server \"\$DEEPCRL_URL\" --env point_u_maze_eval --robots 1 --episodes 1 --episode-length 100 --control-hz 20"
+$qemu "$bin/examples/live_server" sh -c "$sim --mode hierarchical >/dev/null"
+$qemu "$bin/examples/live_server" sh -c "$sim --mode onboard --student \"\$DEEPCRL_STUDENT\" >/dev/null"
+$qemu "$bin/examples/live_server" sh -c "$sim --mode onboard --student \"\$DEEPCRL_STUDENT/student.onnx\" >/dev/null"
+echo "== robot-sim for aarch64, release, with and without ONNX students (sizes in bytes)"
+cargo build --release --target "$target" -p robot --bin robot-sim
+cp "target/$target/release/robot-sim" "target/$target/release/robot-sim-safetensors-only"
+cargo build --release --target "$target" -p robot --features onnx --bin robot-sim
+for b in robot-sim-safetensors-only robot-sim; do
+  f=target/$target/release/$b
+  echo "$b: $(stat -c %s "$f") ($(aarch64-linux-gnu-strip -o /tmp/stripped-$b "$f" && stat -c %s /tmp/stripped-$b) stripped)"
+done
 echo "== aarch64 ok"

@@ -5,6 +5,7 @@
 //! assert!(models::device::parse_device("tpu").is_err());
 //! ```
 
+#[cfg(feature = "reference")]
 use candle_core::Device;
 
 use crate::error::{ModelError, Result};
@@ -44,6 +45,7 @@ impl std::fmt::Display for DeviceSpec {
     }
 }
 
+#[cfg(feature = "reference")]
 impl DeviceSpec {
     /// Opens the device; CUDA needs a build with `--features cuda` and a GPU at run time.
     pub fn open(self) -> Result<Device> {
@@ -54,17 +56,18 @@ impl DeviceSpec {
     }
 }
 
-#[cfg(feature = "cuda")]
+#[cfg(all(feature = "reference", feature = "cuda"))]
 fn open_cuda(n: usize) -> std::result::Result<Device, String> {
     Device::new_cuda(n).map_err(|e| format!("could not open CUDA device {n}: {e}"))
 }
 
-#[cfg(not(feature = "cuda"))]
+#[cfg(all(feature = "reference", not(feature = "cuda")))]
 fn open_cuda(_n: usize) -> std::result::Result<Device, String> {
     Err("this binary was built without CUDA; rebuild with `--features cuda` (see README)".into())
 }
 
 /// Parses and opens a device in one call.
+#[cfg(feature = "reference")]
 pub fn parse_device(spec: &str) -> Result<Device> {
     spec.parse::<DeviceSpec>()?.open()
 }

@@ -21,6 +21,7 @@ pub enum ModelError {
     Shape(String),
     #[error("ONNX export: {0}")]
     Onnx(String),
+    #[cfg(feature = "reference")]
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     /// The device update step (`crate::gpu`): a kernel, a product, a copy or a capture.

@@ -17,7 +17,7 @@ use crate::fast::matmul::SMALL_BATCH;
 use crate::fast::packed::PackedTrunk;
 use crate::fast::trunk::{forward_no_tape, InferScratch, LinearWeights, Threads};
 use crate::layout::{ActorLayout, Model, TrunkLayout};
-use crate::reference::{LOG_STD_MAX, LOG_STD_MIN};
+use crate::numerics::{LOG_STD_MAX, LOG_STD_MIN};
 
 /// How an [`ActorInfer`] stores its trunk's Linear weights for small batches. Half precision halves
 /// the bytes a batch-1 forward streams; activations, norms, heads and all sums stay f32. It is fast
@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn half_precision_is_refused_without_a_vector_kernel() {
-        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
+        for isa in [Isa::Portable, Isa::Neon, Isa::Avx2, Isa::Avx512] {
             assert_eq!(WeightPrecision::F32.check_on(isa), Ok(()));
         }
         for p in [WeightPrecision::Bf16, WeightPrecision::F16] {
@@ -298,6 +298,7 @@ mod tests {
             assert_eq!(p.check_on(Isa::Avx512), Ok(()));
             let e = p.check_on(Isa::Portable).unwrap_err();
             assert!(e.contains("AVX2") && e.contains("portable") && e.contains("use f32"), "{e}");
+            assert!(p.check_on(Isa::Neon).unwrap_err().contains("neon level"), "ARM64 has no half kernel");
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`layout`]: the flat parameter buffer and the checkpoint names of every tensor.
 //! - [`reference`] and [`candle_update`]: the networks and the CRL update on candle's autograd
-//!   (any device, any float type; the reference for tests).
+//!   (any device, any float type; the reference for tests). The `reference` feature, on by default;
+//!   a robot's build leaves it out (`default-features = false`) and links no candle.
 //! - [`fast`]: the hand-written CPU training path (fused LayerNorm + SiLU, gemm, fused Adam).
 //! - [`gpu`]: the same update on the `kernels` device interface (the CUDA path, tested on the CPU).
 //! - [`infer`], [`critic_infer`]: allocation-free actor and critic inference for serving and planning.
@@ -12,6 +13,7 @@
 
 pub mod atomic;
 pub mod bank;
+#[cfg(feature = "reference")]
 pub mod candle_update;
 pub mod checkpoint;
 pub mod config;
@@ -23,7 +25,9 @@ pub mod fast;
 pub mod gpu;
 pub mod infer;
 pub mod layout;
+pub mod numerics;
 pub mod onnx;
+#[cfg(feature = "reference")]
 pub mod reference;
 pub mod timing;
 

@@ -45,7 +45,7 @@ use onnx_protobuf::{
 
 use crate::error::{ModelError, Result};
 use crate::layout::{Model, TensorSpec};
-use crate::reference::{LN_EPS, LOG_STD_MAX, LOG_STD_MIN};
+use crate::numerics::{LN_EPS, LOG_STD_MAX, LOG_STD_MIN};
 
 /// The ONNX IR version written (onnxruntime and tract both accept 8 with opset 17).
 pub const IR_VERSION: i64 = 8;

@@ -24,13 +24,7 @@ use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::layout::Model;
 
-pub const LN_EPS: f64 = 1e-6;
-/// Added inside the square root of every distance (DESIGN.md section 2).
-pub const DIST_EPS: f64 = 1e-6;
-pub const LOG_STD_MIN: f64 = -5.0;
-pub const LOG_STD_MAX: f64 = 2.0;
-/// Weight of the logsumexp² penalty in the critic loss.
-pub const LSE_PENALTY: f64 = 0.1;
+pub use crate::numerics::{target_entropy, DIST_EPS, LN_EPS, LOG_STD_MAX, LOG_STD_MIN, LSE_PENALTY};
 
 /// A model's parameters as candle `Var`s named exactly as in the checkpoint.
 pub struct CandleModel {
@@ -184,9 +178,4 @@ pub fn sample_action(mean: &Tensor, log_std: &Tensor, eps: &Tensor) -> Result<(T
 /// Q(s, a, g) = −‖φ(s,a) − ψ(g)‖ row by row.
 pub fn q_values(phi: &Tensor, psi: &Tensor) -> Result<Tensor> {
     Ok(((phi - psi)?.sqr()?.sum(D::Minus1)? + DIST_EPS)?.sqrt()?.neg()?)
-}
-
-/// Target entropy of the automatic temperature: −0.5·|A|.
-pub fn target_entropy(action_dim: usize) -> f64 {
-    -0.5 * action_dim as f64
 }

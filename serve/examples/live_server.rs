@@ -1,8 +1,8 @@
 //! `cargo run -p serve --example live_server -- COMMAND [ARGS...]`: starts a server on tiny models (the
 //! tests' fixture: a depth-4 teacher with its bank and a student, width 16) on an ephemeral loopback
 //! port (the student with its ONNX export, `student.onnx`, beside it, as `distill` writes them),
-//! runs COMMAND with `DEEPCRL_URL` set to it, shuts the server down and exits with COMMAND's
-//! status. With `DEEPCRL_API_KEY` set, the server needs that key. `scripts/python_clients.sh` runs
+//! runs COMMAND with `DEEPCRL_URL` set to it and `DEEPCRL_STUDENT` to the student's directory, shuts
+//! the server down and exits with COMMAND's status. With `DEEPCRL_API_KEY` set, the server needs that key. `scripts/python_clients.sh` runs
 //! the Python clients' tests (Triton's and ours) this way.
 
 #[path = "../tests/common/mod.rs"]
@@ -39,7 +39,11 @@ fn main() -> ExitCode {
     };
     let keyed = if running.app.cfg.api_key.is_some() { ", API key required" } else { "" };
     eprintln!("serving tiny models at {}{keyed}", running.url());
-    let status = std::process::Command::new(program).args(rest).env("DEEPCRL_URL", running.url()).status();
+    let status = std::process::Command::new(program)
+        .args(rest)
+        .env("DEEPCRL_URL", running.url())
+        .env("DEEPCRL_STUDENT", &fixture.student)
+        .status();
     if let Err(e) = runtime.block_on(running.shutdown()) {
         eprintln!("warning: shutdown: {e:#}");
     }

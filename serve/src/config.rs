@@ -249,7 +249,7 @@ mod tests {
             Ok(()) => WeightPrecision::Bf16,
             Err(_) => {
                 let e = parse(&["--weight-precision", "bf16"]).unwrap_err().to_string();
-                assert!(e.contains("portable level") && e.contains("use f32"), "{e}");
+                assert!(e.contains("kernels run at the") && e.contains("use f32"), "{e}");
                 WeightPrecision::F32
             }
         };

@@ -1,16 +1,22 @@
 //! Property tests: random JSON (and random bytes) thrown at every route, with and without the API
 //! key, and random Open Inference Protocol v2 requests (mutated tensors, binary data and header
 //! lengths) never get a 5xx; every error has its API's shape (`/v1`'s `{"error": {"code", "message"}}`,
-//! v2's `{"error": "..."}`), and the server still answers a valid request afterwards.
+//! v2's `{"error": "..."}`), and the server still answers a valid request afterwards. Random messages
+//! on the session stream, in both modes and both encodings, get answers or 4xx error frames, and
+//! never close it.
 
 mod common;
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::Request;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 use tower::ServiceExt;
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -242,5 +248,135 @@ fn random_v2_requests_never_get_a_5xx_and_errors_are_v2_bodies() {
         { "name": "obs", "shape": [1, 4], "datatype": "FP32", "data": [4, 4, 0, 0] },
         { "name": "goal", "shape": [1, 2], "datatype": "FP32", "data": [12, 4] } ] });
     assert_eq!(call(good.to_string().into_bytes(), None).0, 200);
+    rt.block_on(running.shutdown()).unwrap();
+}
+
+/// A stream message as a robot might get it wrong: a `type` (right, or not), and each field absent,
+/// well-formed or random (`seq` any JSON, `state` and `goal` arrays of any length or anything).
+fn stream_message() -> impl Strategy<Value = Value> {
+    let numbers = |len: std::ops::Range<usize>| {
+        prop::collection::vec(prop_oneof![19 => (-20.0f64..20.0).prop_map(|x| json!(x)), 1 => json_value()], len)
+            .prop_map(Value::Array)
+    };
+    let field =
+        |p: f64, good: BoxedStrategy<Value>| prop::option::weighted(p, prop_oneof![9 => good, 1 => json_value()]);
+    let kind = prop_oneof![4 => Just(json!("obs")), 2 => Just(json!("goal")), 1 => json_value()];
+    (
+        kind,
+        field(0.95, (0u64..1000).prop_map(|x| json!(x)).boxed()),
+        field(0.95, prop_oneof![3 => numbers(4..5), 1 => numbers(0..7)].boxed()),
+        field(0.95, prop_oneof![3 => numbers(2..3), 1 => numbers(0..4)].boxed()),
+        field(0.3, prop_oneof![(-1.0f64..1e3).prop_map(|x| json!(x)), Just(json!(1e-9))].boxed()),
+        // Far future (accepted: never older than the limit), the epoch's start, or a year ago (stale).
+        field(0.3, prop_oneof![Just(json!(1e13)), Just(json!(0.0)), Just(json!(1.7e12))].boxed()),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(kind, seq, state, goal, deadline, stamp, foreign)| {
+            // Mostly the fields of the message's own type; sometimes another type's too (refused).
+            let own: &[&str] = match kind.as_str() {
+                Some("obs") if !foreign => &["seq", "state", "deadline_ms", "stamp_ms"],
+                Some("goal") if !foreign => &["goal", "state"],
+                _ => &["seq", "state", "goal", "deadline_ms", "stamp_ms"],
+            };
+            let mut m = serde_json::Map::new();
+            m.insert("type".into(), kind);
+            for (k, v) in
+                [("seq", seq), ("state", state), ("goal", goal), ("deadline_ms", deadline), ("stamp_ms", stamp)]
+            {
+                if let Some(v) = v.filter(|_| own.contains(&k)) {
+                    m.insert(k.into(), v);
+                }
+            }
+            Value::Object(m)
+        })
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends `frame` and then the sentinel; everything the server sent before the sentinel's error frame.
+async fn exchange(ws: &mut Ws, frame: Message, sentinel: &str, seq: u64) -> Result<Vec<Value>, String> {
+    ws.send(frame).await.map_err(|e| e.to_string())?;
+    ws.send(Message::Text(sentinel.into())).await.map_err(|e| e.to_string())?;
+    let mut replies = Vec::new();
+    loop {
+        let reply: Value = match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => rmp_serde::from_slice(&b).map_err(|e| e.to_string())?,
+            Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).map_err(|e| e.to_string())?,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            other => return Err(format!("the stream ended: {other:?}")),
+        };
+        if reply["seq"] == json!(seq) {
+            return Ok(replies);
+        }
+        replies.push(reply);
+    }
+}
+
+#[test]
+fn random_stream_messages_get_answers_or_4xx_error_frames_and_never_close_the_stream() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let f = common::fixture();
+    let running = rt.block_on(serve::start(f.config())).unwrap();
+    let client = common::Client::new(running.url());
+    let ws_base = running.url().replacen("http://", "ws://", 1);
+    // After each case a sentinel with a known refusal: everything the server sends before its error
+    // frame answers the case (or is a pushed plan).
+    const SENTINEL: u64 = 987_654_321;
+    let sentinel = json!({ "type": "obs", "seq": SENTINEL, "state": [0] }).to_string();
+    for mode in ["act", "plans"] {
+        let id = rt.block_on(async {
+            let (status, s) = client.post("/v1/sessions", r#"{"obs": [4, 4, 0, 0], "goal": [12, 4]}"#).await;
+            assert_eq!(status, 201, "{s}");
+            s["session_id"].as_str().unwrap().to_string()
+        });
+        let url = format!("{ws_base}/v1/sessions/{id}/stream?mode={mode}");
+        let ws = std::cell::Cell::new(Some(rt.block_on(tokio_tungstenite::connect_async(url)).unwrap().0));
+        let seen = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
+        let mut runner = TestRunner::new(Config { cases: 160, failure_persistence: None, ..Config::default() });
+        runner
+            .run(&(stream_message(), any::<bool>()), |(msg, binary)| {
+                let frame = if binary {
+                    Message::Binary(rmp_serde::to_vec_named(&msg).unwrap().into())
+                } else {
+                    Message::Text(msg.to_string().into())
+                };
+                let mut socket = ws.take().expect("the stream is open");
+                let replies = rt.block_on(exchange(&mut socket, frame, &sentinel, SENTINEL));
+                ws.replace(Some(socket));
+                let replies = replies.map_err(|e| TestCaseError::fail(format!("{msg} → {e}")))?;
+                for r in &replies {
+                    let kind = r["type"].as_str().unwrap_or("?").to_string();
+                    let label =
+                        if kind == "error" { format!("error {}", r["code"].as_str().unwrap_or("?")) } else { kind };
+                    *seen.borrow_mut().entry(label.clone()).or_default() += 1;
+                    prop_assert!(
+                        ["contract", "action", "plan", "goal_set", "error"]
+                            .contains(&r["type"].as_str().unwrap_or("?")),
+                        "{msg} → {r}"
+                    );
+                    if label.starts_with("error") {
+                        let status = r["status"].as_u64().unwrap_or(0);
+                        // A deadline of a few µs runs out: the HTTP API's 504, for the same reason.
+                        let late = status == 504 && r["code"] == "deadline_exceeded";
+                        prop_assert!((400..500).contains(&status) || late, "{msg} → {r}");
+                        prop_assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{msg} → {r}");
+                    }
+                }
+                let answers = replies.iter().filter(|r| r["type"] != "plan" && r["type"] != "contract").count();
+                prop_assert!(answers <= 1, "{msg} → {replies:?}");
+                Ok(())
+            })
+            .unwrap();
+        let seen = seen.into_inner();
+        eprintln!("{mode}: {seen:?}");
+        let wanted: &[&str] = if mode == "act" {
+            &["action", "goal_set", "error malformed_frame", "error wrong_dimension"]
+        } else {
+            &["goal_set", "error malformed_frame"]
+        };
+        for kind in wanted {
+            assert!(seen.contains_key(*kind), "{mode}: no case answered {kind}: {seen:?}");
+        }
+    }
     rt.block_on(running.shutdown()).unwrap();
 }

@@ -7,7 +7,7 @@ use gemm::Parallelism;
 use super::matmul::{col_sums, dy_w, dyt_x, x_wt};
 use super::simd::{exp, sum_map, sum_map2};
 use crate::layout::LinearSlot;
-use crate::reference::{DIST_EPS, LOG_STD_MAX, LOG_STD_MIN, LSE_PENALTY};
+use crate::numerics::{DIST_EPS, LOG_STD_MAX, LOG_STD_MIN, LSE_PENALTY};
 
 /// `y = x Wᵀ + b` for a head.
 pub fn linear_forward(s: &LinearSlot, params: &[f32], x: &[f32], batch: usize, y: &mut [f32]) {

@@ -180,6 +180,10 @@ mod tests {
         let mut small = vec![0f32; m * n];
         x_wt_small(m, n, k, &x, &w, &mut small);
         assert!(close(&small, &y));
+        // The portable loop itself, which CPUs without a vector kernel run (and DEEPCRL_MAX_ISA=portable).
+        let mut portable = vec![0f32; m * n];
+        x_wt_small_body(m, n, k, &x, &w, &mut portable);
+        assert!(close(&portable, &y));
 
         let mut cs = vec![9f32; n];
         col_sums(m, n, &dy, &mut cs);

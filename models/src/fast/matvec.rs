@@ -1,5 +1,5 @@
 //! `y[m, n] = x[m, k] · w[n, k]ᵀ` for a handful of rows (serving), with the weights stored as f32,
-//! bf16 or f16, on AVX-512 or AVX2 + FMA + F16C.
+//! bf16 or f16, on AVX-512 or AVX2 + FMA + F16C; f32 weights on ARM64's NEON too (a robot's computer).
 //!
 //! At batch 1 a deep trunk's forward reads every weight once and does two FLOPs with it. The kernel
 //! streams `ROWS` weight rows side by side, each into its own accumulator: one accumulator per row
@@ -7,6 +7,8 @@
 //! does, and on an AVX2-only Zen 3 made a depth-8 forward 3.4× slower than on AVX-512. Weights in
 //! half precision are widened to f32 in registers; every sum is f32.
 
+#[cfg(target_arch = "aarch64")]
+use std::arch::aarch64::*;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -49,10 +51,20 @@ impl Weight for F16 {
 }
 
 /// `y = x wᵀ` for f32 weights on the widest kernel [`active`] allows; `false` (nothing written)
-/// when there is none (no AVX2, or not x86-64), so the caller runs its portable loop. Half weights
-/// are only ever multiplied packed ([`super::packed`]), whose leftover rows reuse [`matvec`].
+/// when there is none (no AVX2 on x86-64, a cap of `portable`, or another architecture), so the
+/// caller runs its portable loop. Half weights are only ever multiplied packed ([`super::packed`]),
+/// whose leftover rows reuse [`matvec`].
 pub fn x_wt_rows(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
     x_wt_rows_on(active(), m, n, k, x, w, y)
+}
+
+/// Whether this architecture has an f32 kernel at `isa`.
+fn has_kernel(isa: Isa) -> bool {
+    match isa {
+        Isa::Avx2 | Isa::Avx512 => cfg!(target_arch = "x86_64"),
+        Isa::Neon => cfg!(target_arch = "aarch64"),
+        Isa::Portable => false,
+    }
 }
 
 /// As [`x_wt_rows`] on a given level, which must not exceed what the CPU has ([`super::isa::detected`]):
@@ -60,28 +72,35 @@ pub fn x_wt_rows(m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f3
 pub fn x_wt_rows_on(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
     assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n, "x_wt_rows: buffer too small");
     assert!(isa <= super::isa::detected(), "x_wt_rows_on: {isa} is not available on this CPU");
-    #[cfg(target_arch = "x86_64")]
+    if !has_kernel(isa) {
+        return false;
+    }
     for i in 0..m {
         let (xi, yi) = (&x[i * k..(i + 1) * k], &mut y[i * n..(i + 1) * n]);
         match isa {
             // SAFETY: the level is available (asserted above), and the asserts bound row i of x
             // and y and all n·k weights, which is all the kernels read and write.
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe { matvec_avx512(n, k, xi, w, yi) },
             // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { matvec_avx2(n, k, xi, w, yi) },
-            Isa::Portable => return false,
+            // SAFETY: as above (NEON is part of every ARM64 core, and `detected` checked it).
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { matvec::<Q, f32>(n, k, xi, w, yi) },
+            _ => unreachable!("has_kernel({isa}) said there is a kernel"),
         }
     }
-    cfg!(target_arch = "x86_64") && isa != Isa::Portable
+    true
 }
 
 /// Output rows computed together: independent accumulators hide the FMA latency. Eight fit both
-/// AVX2's 16 registers (with x and a weight vector) and AVX-512's 32.
-#[cfg(target_arch = "x86_64")]
+/// AVX2's 16 registers (with x and a weight vector) and AVX-512's and NEON's 32.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const ROWS: usize = 8;
 
 /// One instruction set's f32 vector.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(super) trait Vector {
     type V: Copy;
     const LANES: usize;
@@ -154,8 +173,47 @@ impl Vector for Ymm {
     }
 }
 
+/// NEON's 128-bit vector of four f32.
+#[cfg(target_arch = "aarch64")]
+pub(super) struct Q;
+
+#[cfg(target_arch = "aarch64")]
+impl Vector for Q {
+    type V = float32x4_t;
+    const LANES: usize = 4;
+    #[inline(always)]
+    unsafe fn zero() -> float32x4_t {
+        // SAFETY: register-only; NEON is part of the ARM64 baseline.
+        unsafe { vdupq_n_f32(0.0) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> float32x4_t {
+        // SAFETY: see the note above the x86 impls; `matvec` bounds-checks every pointer first.
+        unsafe { vld1q_f32(p) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+        // SAFETY: register-only. vfmaq_f32(c, a, b) is c + a·b, fused.
+        unsafe { vfmaq_f32(c, a, b) }
+    }
+    #[inline(always)]
+    unsafe fn sum(v: float32x4_t) -> f32 {
+        // SAFETY: register-only.
+        unsafe { vaddvq_f32(v) }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+impl Load<Q> for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> float32x4_t {
+        // SAFETY: see the note above the x86 impls; `matvec` bounds-checks every pointer first.
+        unsafe { vld1q_f32(p) }
+    }
+}
+
 /// Loading `LANES` stored weights of one format widened to an f32 vector.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(super) trait Load<V: Vector>: Weight {
     unsafe fn load(p: *const Self) -> V::V;
 }
@@ -219,7 +277,7 @@ impl Load<Ymm> for F16 {
 ///
 /// # Safety
 /// The CPU must support `V`'s instruction set; `x.len() >= k`, `w.len() >= n·k`, `y.len() >= n`.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(super) unsafe fn matvec<V: Vector, W: Load<V>>(n: usize, k: usize, x: &[f32], w: &[W], y: &mut [f32]) {
     debug_assert!(x.len() >= k && w.len() >= n * k && y.len() >= n);
@@ -339,7 +397,7 @@ mod tests {
                 Isa::Avx512 => unsafe { wide(n, k, xi, w, yi) },
                 // SAFETY: as above.
                 Isa::Avx2 => unsafe { avx2(n, k, xi, w, yi) },
-                Isa::Portable => unreachable!("no kernel on the portable level"),
+                Isa::Neon | Isa::Portable => unreachable!("no x86 kernel on the {isa} level"),
             }
         }
     }
@@ -349,5 +407,23 @@ mod tests {
         let mut y = [7f32; 2];
         assert!(!x_wt_rows_on(Isa::Portable, 1, 2, 2, &[1.0; 2], &[1f32; 4], &mut y));
         assert_eq!(y, [7.0; 2], "nothing written");
+    }
+
+    /// The NEON kernel (ARM64; run under qemu by scripts/aarch64.sh) against an f64 product, on the
+    /// shapes the x86 kernels are checked on.
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn the_neon_kernel_matches_the_exact_product() {
+        use crate::fast::{isa::detected, naive_product};
+        assert_eq!(detected(), Isa::Neon);
+        for (m, n, k) in [(1, 19, 48), (3, 19, 48), (2, 19, 20), (1, 9, 6), (1, 256, 256)] {
+            let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.71).cos() * 0.1).collect();
+            let want = naive_product(m, n, k, |i, l| x[i * k + l], |l, j| w[j * k + l]);
+            let mut y = vec![f32::NAN; m * n];
+            assert!(x_wt_rows_on(Isa::Neon, m, n, k, &x, &w, &mut y));
+            let err = y.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err < 1e-5, "NEON ({m},{n},{k}): error {err:e}");
+        }
     }
 }

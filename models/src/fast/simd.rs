@@ -93,7 +93,7 @@ macro_rules! dispatch {
                     $crate::fast::isa::Isa::Avx512 => return unsafe { wide($($arg),*) },
                     // SAFETY: as above.
                     $crate::fast::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::fast::isa::Isa::Portable => {}
+                    $crate::fast::isa::Isa::Neon | $crate::fast::isa::Isa::Portable => {}
                 }
             }
             $body($($arg),*)

@@ -22,7 +22,7 @@ use super::trunk::{Threads, TrunkTape};
 use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
 use crate::error::{ModelError, Result};
 use crate::layout::{ActorLayout, CriticLayout, Model};
-use crate::reference::target_entropy;
+use crate::numerics::target_entropy;
 
 fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
     if v.len() != n {

@@ -10,7 +10,7 @@ use super::step::Mode;
 use super::trunk::{head_forward, DeviceTrunk};
 use crate::error::Result;
 use crate::layout::ActorLayout;
-use crate::reference::{LOG_STD_MAX, LOG_STD_MIN};
+use crate::numerics::{LOG_STD_MAX, LOG_STD_MIN};
 
 /// The actor's forward for `rows` observations at a time.
 pub(super) struct DeviceActor {

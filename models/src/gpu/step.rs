@@ -13,7 +13,7 @@ use super::trunk::{head_forward, head_input_grad, head_param_grads, DeviceTrunk}
 use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
 use crate::error::{ModelError, Result};
 use crate::layout::{CriticLayout, Model};
-use crate::reference::target_entropy;
+use crate::numerics::target_entropy;
 
 /// How the step runs: launched call by call, or captured once and replayed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

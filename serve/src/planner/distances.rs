@@ -9,7 +9,7 @@
 use crate::failure::{bail, Result};
 use models::critic_infer::CriticInfer;
 use models::infer::ActorInfer;
-use models::reference::DIST_EPS;
+use models::numerics::DIST_EPS;
 use models::{Model, ModelConfig};
 
 /// Rows per network call.
