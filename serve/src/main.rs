@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         }
     };
     let served = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cfg.workers)
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)

@@ -73,6 +73,10 @@ struct Cli {
     /// its last action and holds zero (counted as held).
     #[arg(long, default_value_t = 50.0)]
     hold_after_ms: f64,
+    /// Threads that run the simulated robots (an async runtime's workers). One is steadier when the
+    /// robots share two cores with their server (docs/serve/stream-2026-12-07).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
     /// API key (default: the DEEPCRL_API_KEY environment variable).
     #[arg(long, env = API_KEY_ENV, hide_env_values = true)]
     api_key: Option<String>,
@@ -123,7 +127,8 @@ fn main() -> anyhow::Result<()> {
         student: cli.student,
         hold_after_ms: cli.hold_after_ms,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cli.threads.into()).enable_all().build()?;
     let reports = runtime.block_on(sim::run(&cfg))?;
     eprint!("{}", sim::table(&reports));
     println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "config": cfg, "modes": reports }))?);
