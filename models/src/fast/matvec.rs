@@ -340,8 +340,21 @@ unsafe fn matvec_avx2(n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     use crate::fast::{isa::detected, naive_product};
+
+    /// (m, n, k): 19 rows are two 8-row groups and a remainder; k = 48 is whole vectors on every
+    /// level, k = 20 and 6 leave a scalar tail (6 is a point maze's first layer, all tail).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    const SHAPES: [(usize, usize, usize); 5] = [(1, 19, 48), (3, 19, 48), (2, 19, 20), (1, 9, 6), (1, 256, 256)];
+
+    /// The inputs and f32 weights every kernel test multiplies.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn operands(m: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+        let x = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w = (0..n * k).map(|i| (i as f32 * 0.71).cos() * 0.1).collect();
+        (x, w)
+    }
 
     /// Every format on every level this CPU has, against an f64 product of the decoded weights: f32
     /// through [`x_wt_rows_on`], the half formats through [`matvec`] directly (packed products run
@@ -351,11 +364,8 @@ mod tests {
     #[test]
     fn every_kernel_matches_the_decoded_product() {
         let levels: Vec<Isa> = [Isa::Avx2, Isa::Avx512].into_iter().filter(|&i| i <= detected()).collect();
-        // 19 rows: two 8-row groups and a remainder; k = 48 whole vectors on both levels, k = 20 and
-        // 6 a scalar tail (6 is a point maze's first layer, all tail).
-        for (m, n, k) in [(1, 19, 48), (3, 19, 48), (2, 19, 20), (1, 9, 6), (1, 256, 256)] {
-            let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-            let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.71).cos() * 0.1).collect();
+        for (m, n, k) in SHAPES {
+            let (x, w) = operands(m, n, k);
             let bf: Vec<Bf16> = w.iter().map(|&v| Bf16(half::bf16::from_f32(v).to_bits())).collect();
             let fh: Vec<F16> = w.iter().map(|&v| F16(half::f16::from_f32(v).to_bits())).collect();
             for &isa in &levels {
@@ -366,7 +376,7 @@ mod tests {
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn check<W: Weight>(isa: Isa, m: usize, n: usize, k: usize, x: &[f32], w: &[W], run: impl FnOnce(&mut [f32])) {
         let want = naive_product(m, n, k, |i, l| x[i * k + l], |l, j| w[j * k + l].to_f32());
         let mut y = vec![f32::NAN; m * n];
@@ -414,16 +424,10 @@ mod tests {
     #[cfg(target_arch = "aarch64")]
     #[test]
     fn the_neon_kernel_matches_the_exact_product() {
-        use crate::fast::{isa::detected, naive_product};
         assert_eq!(detected(), Isa::Neon);
-        for (m, n, k) in [(1, 19, 48), (3, 19, 48), (2, 19, 20), (1, 9, 6), (1, 256, 256)] {
-            let x: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-            let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.71).cos() * 0.1).collect();
-            let want = naive_product(m, n, k, |i, l| x[i * k + l], |l, j| w[j * k + l]);
-            let mut y = vec![f32::NAN; m * n];
-            assert!(x_wt_rows_on(Isa::Neon, m, n, k, &x, &w, &mut y));
-            let err = y.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(err < 1e-5, "NEON ({m},{n},{k}): error {err:e}");
+        for (m, n, k) in SHAPES {
+            let (x, w) = operands(m, n, k);
+            check(Isa::Neon, m, n, k, &x, &w, |y| assert!(x_wt_rows_on(Isa::Neon, m, n, k, &x, &w, y)));
         }
     }
 }

@@ -94,13 +94,11 @@ class Follower:
     plan: Optional[HeldPlan] = None
     active: int = 0
 
-    def take(self, plan: HeldPlan, goal: Optional[Sequence[float]] = None) -> None:
+    def take(self, plan: HeldPlan) -> None:
         """Takes up a plan. The same plan again (after a reconnect) keeps the active waypoint; a new
         one starts from its first, as the server does."""
         if self.plan is None or self.plan.plan_id != plan.plan_id:
             self.active = 0
-        if goal is not None:
-            self.goal = np.asarray(goal, dtype=np.float32)
         self.plan = plan
 
     def set_goal(self, goal: Sequence[float]) -> None:

@@ -18,7 +18,6 @@ import numpy as np
 
 from ._errors import DeepcrlError
 from ._follow import Follower, Rule
-from ._stream import Stream
 
 
 def sha256_file(path: Path) -> str:

@@ -19,22 +19,27 @@ import numpy as np
 from ._errors import DeepcrlError
 from ._follow import HeldPlan
 
+# The optional packages (the `stream` extra), imported once here rather than on every frame; this
+# module is itself imported only when a stream is opened, and a missing package is reported then.
+try:
+    import msgpack
+    from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+    from websockets.protocol import State
+    from websockets.sync.client import connect
+except ImportError as _missing:
+    _MISSING: Optional[ImportError] = _missing
+else:
+    _MISSING = None
+
 #: The stream protocol this client speaks; a contract with another is refused before anything moves.
 PROTOCOL = 1
 #: Pause between reconnection attempts while the link is down.
 RECONNECT_EVERY_S = 0.2
 
 
-def _import_stream_deps():
-    try:
-        import msgpack  # noqa: F401
-        from websockets.sync.client import connect  # noqa: F401
-    except ImportError as e:
-        raise DeepcrlError(
-            None,
-            "missing_dependency",
-            f"the stream needs websockets>=15 and msgpack ({e}): pip install 'deepcrl-client[stream]'",
-        ) from None
+def _refused(msg: Dict[str, Any]) -> DeepcrlError:
+    """An error frame as the client's exception, with the server's status and code."""
+    return DeepcrlError(msg.get("status"), str(msg.get("code")), str(msg.get("message")))
 
 
 def _finite(x: Any, what: str, dim: int) -> list:
@@ -60,7 +65,12 @@ class Stream:
             raise ValueError(f"mode must be 'act' or 'plans', not {mode!r}")
         if format not in ("msgpack", "json"):
             raise ValueError(f"format must be 'msgpack' or 'json', not {format!r}")
-        _import_stream_deps()
+        if _MISSING is not None:
+            raise DeepcrlError(
+                None,
+                "missing_dependency",
+                f"the stream needs websockets>=15 and msgpack ({_MISSING}): pip install 'deepcrl-client[stream]'",
+            )
         self.mode, self.format, self.session_id = mode, format, session_id
         self.timeout = float(timeout if timeout is not None else client.timeout)
         base = client.url.split("://", 1)
@@ -88,9 +98,6 @@ class Stream:
     # -- the socket -----------------------------------------------------------------------------
 
     def _open(self):
-        from websockets.exceptions import InvalidStatus, WebSocketException
-        from websockets.sync.client import connect
-
         try:
             ws = connect(
                 self.url,
@@ -135,8 +142,6 @@ class Stream:
         return ws, contract
 
     def _decode(self, raw: Union[bytes, str]) -> Dict[str, Any]:
-        import msgpack
-
         try:
             msg = msgpack.unpackb(raw, raw=False, strict_map_key=True) if isinstance(raw, bytes) else json.loads(raw)
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as e:
@@ -146,13 +151,9 @@ class Stream:
         return msg
 
     def _encode(self, msg: Dict[str, Any]) -> Union[bytes, str]:
-        import msgpack
-
         return msgpack.packb(msg, use_bin_type=True) if self.format == "msgpack" else json.dumps(msg, allow_nan=False)
 
     def _read(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         while True:
             try:
                 msg = self._decode(self._ws.recv())
@@ -176,8 +177,7 @@ class Stream:
             elif kind == "action" and msg.get("seq") in self._waiting:
                 self._answers[msg["seq"]] = msg
             elif kind == "error":
-                err = DeepcrlError(msg.get("status"), str(msg.get("code")), str(msg.get("message")))
-                self.last_error = err
+                self.last_error = _refused(msg)
                 if msg.get("seq") in self._waiting:
                     self._answers[msg["seq"]] = msg
                 elif msg.get("seq") is None:
@@ -220,8 +220,6 @@ class Stream:
             self._cond.notify_all()
 
     def _send(self, msg: Dict[str, Any]) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         if self._fatal is not None:
             raise self._fatal
         try:
@@ -231,11 +229,22 @@ class Stream:
 
     # -- the messages ---------------------------------------------------------------------------
 
+    def _wait(self, ready, timeout: Optional[float], what: str) -> None:
+        """Waits, holding ``self._cond``, until ``ready()``; raises the stream's fatal error, or
+        ``timeout`` after ``timeout`` seconds (the stream's by default)."""
+        limit = self.timeout if timeout is None else timeout
+        end = time.monotonic() + limit
+        while not ready():
+            if self._fatal is not None:
+                raise self._fatal
+            left = end - time.monotonic()
+            if left <= 0:
+                raise DeepcrlError(None, "timeout", f"{what} within {limit} s")
+            self._cond.wait(left)
+
     @property
     def up(self) -> bool:
         """Whether the socket is open now."""
-        from websockets.protocol import State
-
         return self._fatal is None and self._ws.state is State.OPEN
 
     def act(self, state: Any, stamp_ms: Optional[float] = None, deadline_ms: Optional[float] = None, timeout: Optional[float] = None) -> np.ndarray:
@@ -246,22 +255,15 @@ class Stream:
         if self.mode != "act":
             raise DeepcrlError(None, "invalid_request", "act needs a stream opened with mode='act'")
         seq = self._next(state, stamp_ms, deadline_ms)
-        limit = time.monotonic() + (self.timeout if timeout is None else timeout)
         with self._cond:
             try:
-                while seq not in self._answers:
-                    left = limit - time.monotonic()
-                    if self._fatal is not None:
-                        raise self._fatal
-                    if left <= 0:
-                        raise DeepcrlError(None, "timeout", f"no action for observation {seq} within {timeout or self.timeout} s")
-                    self._cond.wait(left)
+                self._wait(lambda: seq in self._answers, timeout, f"no action for observation {seq}")
                 msg = self._answers.pop(seq)
             finally:
                 self._waiting.discard(seq)
                 self._answers.pop(seq, None)
         if msg["type"] == "error":
-            raise DeepcrlError(msg.get("status"), str(msg.get("code")), str(msg.get("message")))
+            raise _refused(msg)
         self.last = msg
         return np.asarray(msg["action"], dtype=np.float32)
 
@@ -294,35 +296,22 @@ class Stream:
         msg: Dict[str, Any] = {"type": "goal", "goal": _finite(goal, "goal", self.contract["goal_dim"])}
         if state is not None:
             msg["state"] = _finite(state, "state", self.contract["state_dim"])
-        limit = time.monotonic() + (self.timeout if timeout is None else timeout)
         with self._cond:
             self._goal_answers.clear()
         self._send(msg)
         with self._cond:
-            while not self._goal_answers:
-                if self._fatal is not None:
-                    raise self._fatal
-                left = limit - time.monotonic()
-                if left <= 0:
-                    raise DeepcrlError(None, "timeout", "the server did not take the goal in time")
-                self._cond.wait(left)
+            self._wait(lambda: bool(self._goal_answers), timeout, "the server did not take the goal")
             answer = self._goal_answers.pop(0)
         if answer["type"] == "error":
-            raise DeepcrlError(answer.get("status"), str(answer.get("code")), str(answer.get("message")))
+            raise _refused(answer)
         return np.asarray(answer["goal"], dtype=np.float32)
 
     def wait_plan(self, newer_than: Optional[HeldPlan] = None, timeout: Optional[float] = None) -> HeldPlan:
         """Waits for a plan other than ``newer_than`` (any plan when ``None``), at most ``timeout`` s."""
-        limit = time.monotonic() + (self.timeout if timeout is None else timeout)
         key = None if newer_than is None else (newer_than.plan_id, newer_than.version)
         with self._cond:
-            while self.plan is None or (self.plan.plan_id, self.plan.version) == key:
-                if self._fatal is not None:
-                    raise self._fatal
-                left = limit - time.monotonic()
-                if left <= 0:
-                    raise DeepcrlError(None, "timeout", f"no new plan within {timeout or self.timeout} s")
-                self._cond.wait(left)
+            self._wait(lambda: self.plan is not None and (self.plan.plan_id, self.plan.version) != key, timeout, "no new plan")
+            assert self.plan is not None
             return self.plan
 
     def close(self) -> None:
