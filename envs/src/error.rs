@@ -12,6 +12,9 @@ pub enum EnvError {
     NonFiniteAction { index: usize, env: usize, value: f32 },
     #[error("{0}")]
     Invalid(String),
+    /// A Gymnasium environment or the Python around it failed (the message keeps any traceback).
+    #[error("{0}")]
+    Python(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

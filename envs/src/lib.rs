@@ -17,6 +17,8 @@
 
 pub mod error;
 pub mod eval;
+#[cfg(feature = "gym")]
+pub mod gym;
 #[cfg(feature = "mujoco")]
 pub mod mujoco;
 pub mod point_maze;
@@ -29,8 +31,8 @@ pub mod vec_env;
 pub use error::{EnvError, Result};
 pub use eval::{evaluate, evaluate_with, EpisodeRecord, EvalOptions, EvalReport, Policy, Stat, Trajectory};
 pub use registry::{
-    base_env_name, eval_env_name, is_eval_env, is_robot_env, make, make_with, maze_layout, success_threshold,
-    task_file_episode_length, task_file_of, EnvOptions, ENV_NAMES, ROBOT_NAMES,
+    base_env_name, env_episode_length, eval_env_name, is_eval_env, is_gym_env, is_robot_env, make, make_with,
+    maze_layout, success_threshold, task_file_of, EnvOptions, ENV_NAMES, ROBOT_NAMES,
 };
 
 /// The fixed description of an environment.

@@ -61,9 +61,13 @@ pub fn task_file_of(name: &str) -> Option<&Path> {
     name.strip_prefix(TASK_FILE_PREFIX).or_else(|| name.strip_prefix(TASK_FILE_EVAL_PREFIX)).map(Path::new)
 }
 
-/// The episode length the task file behind `name` sets, if `name` is a task file that sets one
-/// (stages use it when they are not given one).
-pub fn task_file_episode_length(name: &str) -> Result<Option<usize>> {
+/// The episode length the environment behind `name` sets itself, if it does: a task file's, or a
+/// Gymnasium id's registered `max_episode_steps` (stages use it when they are not given one).
+pub fn env_episode_length(name: &str) -> Result<Option<usize>> {
+    #[cfg(feature = "gym")]
+    if is_gym_env(name) {
+        return crate::gym::registered_episode_length(name);
+    }
     match task_file_of(name) {
         #[cfg(feature = "mujoco")]
         Some(path) => crate::mujoco::task_file::episode_length(path),
@@ -71,19 +75,28 @@ pub fn task_file_episode_length(name: &str) -> Result<Option<usize>> {
     }
 }
 
+/// A Gymnasium environment (the `gym` feature): `gym:ID` or `gym:MODULE:FACTORY`.
+pub const GYM_PREFIX: &str = "gym:";
+
+/// Whether `name` is a Gymnasium environment (`gym:...`); it evaluates on itself, from its own resets.
+pub fn is_gym_env(name: &str) -> bool {
+    name.starts_with(GYM_PREFIX)
+}
+
 /// The suffix of an environment's evaluation variant (its eval goals; mazes start at `R`).
 const EVAL_SUFFIX: &str = "_eval";
 
 /// Whether `name` is an evaluation variant.
 pub fn is_eval_env(name: &str) -> bool {
-    name.starts_with(TASK_FILE_EVAL_PREFIX) || (task_file_of(name).is_none() && name.ends_with(EVAL_SUFFIX))
+    !is_gym_env(name) && name.starts_with(TASK_FILE_EVAL_PREFIX)
+        || (task_file_of(name).is_none() && name.ends_with(EVAL_SUFFIX))
 }
 
 /// The environment a model trained on `env` is evaluated on: `NAME_eval` (`mjcf_eval:PATH` for a
 /// task file). `point_maze` (a layout file has no separate eval goals) and evaluation names
 /// evaluate on themselves.
 pub fn eval_env_name(env: &str) -> String {
-    if is_eval_env(env) || env == "point_maze" {
+    if is_eval_env(env) || env == "point_maze" || is_gym_env(env) {
         env.to_string()
     } else if let Some(path) = env.strip_prefix(TASK_FILE_PREFIX) {
         format!("{TASK_FILE_EVAL_PREFIX}{path}")
@@ -96,7 +109,7 @@ pub fn eval_env_name(env: &str) -> String {
 pub fn base_env_name(env: &str) -> std::borrow::Cow<'_, str> {
     match env.strip_prefix(TASK_FILE_EVAL_PREFIX) {
         Some(path) => format!("{TASK_FILE_PREFIX}{path}").into(),
-        None if task_file_of(env).is_some() => env.into(),
+        None if task_file_of(env).is_some() || is_gym_env(env) => env.into(),
         None => env.strip_suffix(EVAL_SUFFIX).unwrap_or(env).into(),
     }
 }
@@ -113,6 +126,10 @@ pub struct EnvOptions {
     pub random_starts: bool,
     /// Mazes: a layout file (required for `point_maze`, replaces the built-in layout otherwise).
     pub layout: Option<PathBuf>,
+    /// Gymnasium environments: keyword arguments for `gymnasium.make` or the factory, as a JSON object.
+    pub gym_kwargs: Option<String>,
+    /// Gymnasium environments: step the batch in worker processes (`AsyncVectorEnv`).
+    pub gym_async: bool,
 }
 
 /// A batch of `num_envs` environments called `name`, seeded with `seed`, with default options.
@@ -124,6 +141,9 @@ pub fn make_with(name: &str, num_envs: usize, seed: u64, opts: &EnvOptions) -> R
     let episode_length = opts.episode_length.unwrap_or(DEFAULT_EPISODE_LENGTH);
     if episode_length == 0 {
         return Err(EnvError::Invalid("episode_length must be at least 1".into()));
+    }
+    if is_gym_env(name) {
+        return make_gym(name, num_envs, seed, opts);
     }
     let eval = is_eval_env(name);
     if name.starts_with("point_") {
@@ -160,6 +180,19 @@ fn make_robot(name: &str, _: usize, _: u64, _: &EnvOptions) -> Result<Box<dyn Go
     Err(EnvError::Invalid(format!(
         "{name} is a MuJoCo robot, and this build has no MuJoCo: run scripts/mujoco.sh, source \
          .tools/mujoco/env.sh, and build with --features mujoco"
+    )))
+}
+
+#[cfg(feature = "gym")]
+fn make_gym(name: &str, num_envs: usize, seed: u64, opts: &EnvOptions) -> Result<Box<dyn GoalEnv>> {
+    crate::gym::make(name, num_envs, seed, opts)
+}
+
+#[cfg(not(feature = "gym"))]
+fn make_gym(name: &str, _: usize, _: u64, _: &EnvOptions) -> Result<Box<dyn GoalEnv>> {
+    Err(EnvError::Invalid(format!(
+        "{name} is a Gymnasium environment, and this build has no Python bridge: run scripts/gym.sh, source \
+         .tools/gym/env.sh (or activate your own virtualenv with gymnasium), and build with --features gym"
     )))
 }
 

@@ -375,7 +375,7 @@ mod snapshot_tests {
 
     #[test]
     fn a_restored_snapshot_continues_bit_for_bit_across_resets() {
-        let opts = EnvOptions { episode_length: Some(7), random_starts: true, layout: None };
+        let opts = EnvOptions { episode_length: Some(7), random_starts: true, ..EnvOptions::default() };
         for name in ["point_u_maze", "reacher"] {
             let mut a = make_with(name, 5, 3, &opts).unwrap();
             run(a.as_mut(), 9);

@@ -82,12 +82,13 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
             ))
         })?;
         cfg.env = format!("{}{}", envs::registry::TASK_FILE_PREFIX, abs.display());
-        // The task file's episode length is the default: below every layer and flag that sets one.
-        let set = given(matches, "episode_length") || layers.iter().any(|l| l.table.contains_key("episode_length"));
-        if !set {
-            if let Some(n) = envs::task_file_episode_length(&cfg.env)? {
-                cfg.episode_length = n;
-            }
+    }
+    // A task file's or a Gymnasium id's own episode length is the default: below every layer and
+    // flag that sets one.
+    let set = given(matches, "episode_length") || layers.iter().any(|l| l.table.contains_key("episode_length"));
+    if !set {
+        if let Some(n) = envs::env_episode_length(&cfg.env)? {
+            cfg.episode_length = n;
         }
     }
     let out = out.unwrap_or_else(|| cfg.default_run_dir());

@@ -53,7 +53,8 @@ impl From<GpuMatmul> for models::gpu::Matmul {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Environment: point_u_maze, point_big_maze, point_hardest_maze, reacher (evaluated on its _eval goals).
+    /// Environment: point_u_maze, point_big_maze, point_hardest_maze, reacher (evaluated on its _eval goals);
+    /// with the gym feature, gym:ID (a registered Gymnasium id) or gym:MODULE:FACTORY (evaluated on itself).
     #[arg(long, default_value_t = TrainConfig::default().env)]
     pub env: String,
     /// Steps per episode.
@@ -156,6 +157,14 @@ pub struct TrainConfig {
     /// as if the run had never stopped. Without it a resumed run refills its replay with fresh episodes.
     #[arg(long)]
     pub save_replay: bool,
+    /// Keyword arguments for a Gymnasium environment (`--env gym:...`), a JSON object passed to
+    /// `gymnasium.make` or the factory, e.g. '{"continuing_task": false}'. Recorded in config.toml, so
+    /// --resume, distill and prune make the same environment.
+    #[arg(long)]
+    pub gym_kwargs: Option<String>,
+    /// Step a Gymnasium batch in worker processes (Gymnasium's AsyncVectorEnv) rather than in turn.
+    #[arg(long)]
+    pub gym_async: bool,
 }
 
 impl Default for TrainConfig {
@@ -204,6 +213,8 @@ impl Default for TrainConfig {
             patience: 3,
             time_budget: None,
             save_replay: false,
+            gym_kwargs: None,
+            gym_async: false,
         }
     }
 }
@@ -296,6 +307,18 @@ impl TrainConfig {
         if self.eval_every == 0 {
             bail!(config: "eval_every must be positive");
         }
+        if let Some(kwargs) = &self.gym_kwargs {
+            match serde_json::from_str::<serde_json::Value>(kwargs) {
+                Ok(serde_json::Value::Object(_)) => {}
+                Ok(other) => bail!(config: "--gym-kwargs {kwargs}: a JSON object is needed, not {other}"),
+                Err(e) => {
+                    bail!(config: "--gym-kwargs {kwargs}: not JSON ({e}); pass an object like '{{\"continuing_task\": false}}'")
+                }
+            }
+            if !envs::is_gym_env(&self.env) {
+                bail!(config: "--gym-kwargs is for Gymnasium environments (--env gym:...), not {}", self.env);
+            }
+        }
         Ok(())
     }
 
@@ -305,6 +328,8 @@ impl TrainConfig {
             episode_length: Some(self.episode_length),
             random_starts: self.random_starts,
             layout: self.layout.clone(),
+            gym_kwargs: self.gym_kwargs.clone(),
+            gym_async: self.gym_async,
         }
     }
 

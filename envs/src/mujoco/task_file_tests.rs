@@ -9,7 +9,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn env(path: &Path, n: usize, seed: u64) -> crate::Result<Box<dyn GoalEnv>> {
-    let opts = EnvOptions { episode_length: Some(9), random_starts: true, layout: None };
+    let opts = EnvOptions { episode_length: Some(9), random_starts: true, ..EnvOptions::default() };
     make_with(&format!("mjcf:{}", path.display()), n, seed, &opts)
 }
 
@@ -28,7 +28,7 @@ fn run(env: &mut dyn GoalEnv, steps: usize) -> Vec<u32> {
 #[test]
 fn the_ant_task_file_is_the_built_in_ant_u_maze() {
     let mut from_file = env(&example("ant"), 4, 3).unwrap();
-    let opts = EnvOptions { episode_length: Some(9), random_starts: true, layout: None };
+    let opts = EnvOptions { episode_length: Some(9), random_starts: true, ..EnvOptions::default() };
     let mut built_in = make_with("ant_u_maze", 4, 3, &opts).unwrap();
     let (a, b) = (from_file.spec().clone(), built_in.spec().clone());
     assert_eq!((a.state_dim, a.goal_dim, a.action_dim, &a.goal_indices), (29, 2, 8, &vec![0, 1]));
