@@ -88,8 +88,8 @@ const EVAL_SUFFIX: &str = "_eval";
 
 /// Whether `name` is an evaluation variant.
 pub fn is_eval_env(name: &str) -> bool {
-    !is_gym_env(name) && name.starts_with(TASK_FILE_EVAL_PREFIX)
-        || (task_file_of(name).is_none() && name.ends_with(EVAL_SUFFIX))
+    !is_gym_env(name)
+        && (name.starts_with(TASK_FILE_EVAL_PREFIX) || (task_file_of(name).is_none() && name.ends_with(EVAL_SUFFIX)))
 }
 
 /// The environment a model trained on `env` is evaluated on: `NAME_eval` (`mjcf_eval:PATH` for a
@@ -259,6 +259,12 @@ mod tests {
             assert_eq!(eval_env_name(&eval), eval, "an eval name evaluates on itself");
         }
         assert_eq!(eval_env_name("point_maze"), "point_maze");
+        // A Gymnasium env evaluates on itself, whatever its id ends with.
+        for gym in ["gym:PointMaze_UMaze-v3", "gym:my_envs:make_eval"] {
+            assert!(!is_eval_env(gym));
+            assert_eq!(eval_env_name(gym), gym);
+            assert_eq!(base_env_name(gym), gym);
+        }
     }
 
     #[test]
