@@ -72,6 +72,20 @@ macro_rules! state_words_snapshot {
 }
 pub(crate) use state_words_snapshot;
 
+/// Checks a batch's actions (`n × a_dim` values, no NaN) and writes them clipped to [−1, 1] into
+/// `clipped`: every [`GoalEnv`] takes its actions by this rule.
+pub(crate) fn clip_actions(actions: &[f32], n: usize, a_dim: usize, clipped: &mut Vec<f32>) -> Result<()> {
+    if actions.len() != n * a_dim {
+        return Err(EnvError::ActionShape { got: actions.len(), num_envs: n, action_dim: a_dim });
+    }
+    if let Some(index) = actions.iter().position(|a| a.is_nan()) {
+        return Err(EnvError::NonFiniteAction { index, env: index / a_dim, value: actions[index] });
+    }
+    clipped.clear();
+    clipped.extend(actions.iter().map(|a| a.clamp(-1.0, 1.0)));
+    Ok(())
+}
+
 struct Slot<S> {
     state: S,
     rng: ChaCha8Rng,
@@ -198,14 +212,7 @@ impl<D: Dynamics> GoalEnv for VecEnv<D> {
     fn step(&mut self, actions: &[f32]) -> Result<&[StepInfo]> {
         let spec = self.dynamics.spec();
         let (n, a_dim, obs_dim) = (self.slots.len(), spec.action_dim, spec.obs_dim());
-        if actions.len() != n * a_dim {
-            return Err(EnvError::ActionShape { got: actions.len(), num_envs: n, action_dim: a_dim });
-        }
-        if let Some(index) = actions.iter().position(|a| a.is_nan()) {
-            return Err(EnvError::NonFiniteAction { index, env: index / a_dim, value: actions[index] });
-        }
-        self.clipped.clear();
-        self.clipped.extend(actions.iter().map(|a| a.clamp(-1.0, 1.0)));
+        clip_actions(actions, n, a_dim, &mut self.clipped)?;
         let (d, clipped) = (&self.dynamics, &self.clipped);
         let step_one = |(i, ((slot, out), info)): Item<'_, D::State>| {
             d.step(&mut slot.state, &clipped[i * a_dim..(i + 1) * a_dim], &mut slot.rng);

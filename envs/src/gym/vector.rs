@@ -143,14 +143,7 @@ impl GoalEnv for GymEnv {
             return Err(e);
         }
         let (n, a_dim) = (self.t.len(), self.spec.action_dim);
-        if actions.len() != n * a_dim {
-            return Err(EnvError::ActionShape { got: actions.len(), num_envs: n, action_dim: a_dim });
-        }
-        if let Some(index) = actions.iter().position(|a| a.is_nan()) {
-            return Err(EnvError::NonFiniteAction { index, env: index / a_dim, value: actions[index] });
-        }
-        self.clipped.clear();
-        self.clipped.extend(actions.iter().map(|a| a.clamp(-1.0, 1.0)));
+        crate::vec_env::clip_actions(actions, n, a_dim, &mut self.clipped)?;
         let name = &self.spec.name;
         let (obs, terminated, truncated, success) = attach(|py| {
             let actions = PyArray1::from_slice(py, &self.clipped)
