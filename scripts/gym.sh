@@ -10,6 +10,12 @@
 #
 # Your own virtualenv works too: make it with the Python the build embeds (python3.11 here), install
 # gymnasium into it, and activate it before running.
+#
+# Gymnasium-Robotics' Fetch tasks fail in reset with MuJoCo 3.12.0 and later (an assertion on joint
+# types in set_joint_qpos; 3.9.0-3.11.0 work), so they get a venv of their own:
+#   GYM_VENV=$PWD/.tools/gym-fetch GYM_MUJOCO=3.11.0 scripts/gym.sh && source .tools/gym-fetch/env.sh
+# Do not run that venv in a build with the `mujoco` feature as well: that links MuJoCo 3.17.0, and two
+# MuJoCo versions in one process do not mix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${GYM_VENV:-$PWD/.tools/gym}
@@ -26,7 +32,7 @@ if [ ! -x "$python" ] || ! shared_lib_ok; then
   echo "scripts/gym.sh: installing Debian's python3.11-dev and python3.11-venv" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11-dev python3.11-venv >/dev/null
 fi
-pins=("gymnasium==1.4.0" "gymnasium-robotics==1.4.2" "mujoco==3.17.0" "numpy>=1.24,<3")
+pins=("gymnasium==1.4.0" "gymnasium-robotics==1.4.2" "mujoco==${GYM_MUJOCO:-3.17.0}" "numpy>=1.24,<3")
 stamp="$venv/.pins"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
   rm -rf "$venv"

@@ -5,11 +5,15 @@
 //!
 //! `RAYON_NUM_THREADS=2 cargo bench -p envs --bench envs -- --warm-up-time 1 --measurement-time 3`
 //! `source .tools/mujoco/env.sh && RAYON_NUM_THREADS=2 cargo bench -p envs --features mujoco --bench envs -- robot`
+//!
+//! With the `gym` feature, Gymnasium-Robotics' PointMaze_UMaze-v3 and AntMaze_UMaze-v5 through the
+//! bridge at 1, 16 and 64 (their registered episode lengths); scripts/gym-speed.sh runs these beside
+//! the same vector env stepped from Python alone and prints the ratio.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use envs::eval::Policy;
 use envs::policies::RandomPolicy;
-use envs::{make_with, EnvOptions};
+use envs::{env_episode_length, make_with, EnvOptions};
 
 fn bench_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("env_step");
@@ -17,11 +21,19 @@ fn bench_step(c: &mut Criterion) {
     if cfg!(feature = "mujoco") {
         cases.extend([("robot/ant", [1, 64, 1024]), ("robot/humanoid", [1, 64, 1024])]);
     }
+    if cfg!(feature = "gym") {
+        cases.extend([("gym/PointMaze_UMaze-v3", [1, 16, 64]), ("gym/AntMaze_UMaze-v5", [1, 16, 64])]);
+    }
     for (label, sizes) in cases {
-        let name = label.trim_start_matches("robot/");
+        let name = label.trim_start_matches("robot/").replacen("gym/", "gym:", 1);
+        // Episodes of 1000 steps (a Gymnasium env's registered length): resets happen inside the
+        // measurement at their natural rate.
+        let opts = EnvOptions {
+            episode_length: env_episode_length(&name).expect("registered environment"),
+            ..EnvOptions::default()
+        };
         for num_envs in sizes {
-            // Episodes of 1000 steps: resets happen inside the measurement at their natural rate.
-            let mut env = make_with(name, num_envs, 0, &EnvOptions::default()).expect("registered environment");
+            let mut env = make_with(&name, num_envs, 0, &opts).expect("registered environment");
             let a_dim = env.spec().action_dim;
             // A fixed pool of random actions, cycled so that no RNG cost is timed.
             let pool = 16;

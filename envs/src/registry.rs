@@ -130,6 +130,10 @@ pub struct EnvOptions {
     pub gym_kwargs: Option<String>,
     /// Gymnasium environments: step the batch in worker processes (`AsyncVectorEnv`).
     pub gym_async: bool,
+    /// Gymnasium environments: the distance in goal space within which a goal counts as reached, for
+    /// goal chaining and the plots, where the env has no `distance_threshold` of its own (or to
+    /// override it). Success itself stays the env's to report.
+    pub gym_success_radius: Option<f32>,
 }
 
 /// A batch of `num_envs` environments called `name`, seeded with `seed`, with default options.

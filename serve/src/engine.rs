@@ -135,8 +135,19 @@ fn advance_radius(cfg: &ServeConfig, env: &str) -> Result<f32> {
     if let Some(r) = cfg.advance_radius {
         return Ok(r);
     }
-    let threshold = envs::success_threshold(env)
-        .ok_or_else(|| ServeError::Config(format!("no default --advance-radius for environment {env:?}; pass one")))?;
+    let threshold = envs::success_threshold(env).ok_or_else(|| {
+        // serve embeds no Python, so a Gymnasium env's own success radius is not known here.
+        let hint = if envs::is_gym_env(env) {
+            format!(
+                " ({ADVANCE_RADIUS_PER_THRESHOLD} times the env's success distance by the default rule, e.g. {} for \
+                 Gymnasium-Robotics' PointMaze, whose goals count within 0.45)",
+                ADVANCE_RADIUS_PER_THRESHOLD * 0.45
+            )
+        } else {
+            String::new()
+        };
+        ServeError::Config(format!("no default --advance-radius for environment {env:?}; pass one{hint}"))
+    })?;
     Ok(ADVANCE_RADIUS_PER_THRESHOLD * threshold)
 }
 
@@ -292,6 +303,9 @@ mod tests {
         assert_eq!(advance_radius(&cfg, "reacher").unwrap(), 4.0 * reacher);
         let e = format!("{:#}", advance_radius(&cfg, "no_such_env").unwrap_err());
         assert!(e.contains("--advance-radius") && e.contains("no_such_env"), "{e}");
+        // serve has no interpreter to ask a Gymnasium env for its radius: the error says what to pass.
+        let e = format!("{:#}", advance_radius(&cfg, "gym:PointMaze_UMaze-v3").unwrap_err());
+        assert!(e.contains("pass one (4 times the env's success distance") && e.contains("e.g. 1.8 for"), "{e}");
         cfg.advance_radius = Some(0.75);
         assert_eq!(advance_radius(&cfg, "no_such_env").unwrap(), 0.75);
     }

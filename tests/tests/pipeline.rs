@@ -1,7 +1,8 @@
 //! The pipeline end to end, within CI's budget: train a tiny teacher (`train`), distil a tiny student
 //! (`distill`), serve them (`serve`) on an ephemeral port, drive hierarchical episodes over HTTP, and
 //! check the answers' shapes, the plan refresh, the stale-plan fallback and a clean shutdown. With
-//! the `mujoco` feature, the same for the ant maze and for a robot from a task file.
+//! the `mujoco` feature, the same for the ant maze and for a robot from a task file; with `gym`, for a
+//! Gymnasium env of our own in Python.
 
 use std::path::Path;
 use std::time::Duration;
@@ -129,6 +130,54 @@ async fn train_distill_serve_and_drive_robots_over_http() {
     assert!(http.get(format!("{base}/healthz")).send().await.is_err(), "still listening after shutdown");
 }
 
+/// Trains, distils and serves `env` by name into a fresh directory, then drives two simulated robots
+/// over HTTP in hierarchical and controller modes; the planner must have the dimensions `dims`.
+#[cfg(any(feature = "mujoco", feature = "gym"))]
+async fn by_name(env: &str, dims: (u64, u64, u64), advance_radius: Option<f32>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let student = tokio::task::spawn_blocking({
+        let (run, env) = (run.clone(), env.to_string());
+        move || pipeline(&run, &env)
+    })
+    .await
+    .unwrap();
+    let mut cfg = serve::ServeConfig::new(&run, &student);
+    cfg.addr = "127.0.0.1:0".into();
+    cfg.advance_radius = advance_radius;
+    let server = serve::start(cfg).await.unwrap();
+    let base = server.url();
+    let models: Value = reqwest::get(format!("{base}/v1/models")).await.unwrap().json().await.unwrap();
+    let p = &models["planner"];
+    assert_eq!(
+        (p["state_dim"].as_u64(), p["goal_dim"].as_u64(), p["action_dim"].as_u64()),
+        (Some(dims.0), Some(dims.1), Some(dims.2)),
+        "{env}: {models}"
+    );
+    let sim_cfg = SimConfig {
+        server: base.clone(),
+        env: envs::eval_env_name(env),
+        layout: None,
+        robots: 2,
+        control_hz: 100.0,
+        modes: vec![Mode::Hierarchical, Mode::Controller],
+        episodes: 2,
+        episode_length: Some(20),
+        seed: 3,
+        api_key: None,
+        plan_hz: None,
+        transport: sim::Transport::Http,
+        student: None,
+        hold_after_ms: 50.0,
+    };
+    for report in sim::run(&sim_cfg).await.unwrap() {
+        assert_eq!(report.episodes, 2, "{env}: {report:?}");
+        assert!(report.requests > 0 && report.latency.count > 0, "{env}: {report:?}");
+    }
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.unwrap().unwrap();
+    dir
+}
+
 /// Each MuJoCo robot family (the ant, the humanoid, a task file) trains, distils and serves by name, and
 /// simulated robots drive it.
 #[cfg(feature = "mujoco")]
@@ -138,47 +187,20 @@ async fn robots_train_distill_and_serve_by_name() {
     let arm = format!("mjcf:{}", arm.canonicalize().unwrap().display());
     let families = [("ant_u_maze", (29, 2, 8)), ("humanoid_big_maze", (278, 3, 17)), (arm.as_str(), (6, 2, 2))];
     for (env, dims) in families {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run");
-        let student = tokio::task::spawn_blocking({
-            let (run, env) = (run.clone(), env.to_string());
-            move || pipeline(&run, &env)
-        })
-        .await
-        .unwrap();
+        let dir = by_name(env, dims, None).await;
         // The evaluation paths: over the maze's walls for the ant, from above for the arm.
-        assert!(run.join("trajectories.png").is_file(), "{env}: no trajectories.png");
-        let mut cfg = serve::ServeConfig::new(&run, &student);
-        cfg.addr = "127.0.0.1:0".into();
-        let server = serve::start(cfg).await.unwrap();
-        let base = server.url();
-        let models: Value = reqwest::get(format!("{base}/v1/models")).await.unwrap().json().await.unwrap();
-        let p = &models["planner"];
-        assert_eq!(
-            (p["state_dim"].as_u64(), p["goal_dim"].as_u64(), p["action_dim"].as_u64()),
-            (Some(dims.0), Some(dims.1), Some(dims.2)),
-            "{env}: {models}"
-        );
-        let sim_cfg = SimConfig {
-            server: base.clone(),
-            env: envs::eval_env_name(env),
-            layout: None,
-            robots: 2,
-            control_hz: 100.0,
-            modes: vec![Mode::Hierarchical, Mode::Controller],
-            episodes: 2,
-            episode_length: Some(20),
-            seed: 3,
-            api_key: None,
-            plan_hz: None,
-            transport: sim::Transport::Http,
-            student: None,
-            hold_after_ms: 50.0,
-        };
-        for report in sim::run(&sim_cfg).await.unwrap() {
-            assert_eq!(report.episodes, 2, "{env}: {report:?}");
-            assert!(report.requests > 0 && report.latency.count > 0, "{env}: {report:?}");
-        }
-        tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.unwrap().unwrap();
+        assert!(dir.path().join("run/trajectories.png").is_file(), "{env}: no trajectories.png");
     }
+}
+
+/// A Gymnasium env written in Python (examples/gym/point_goal.py, found from the current folder as a
+/// user's own module would be) trains, distils, serves and drives simulated robots by name. serve has
+/// no interpreter, so the advance radius is given, as its error asks.
+#[cfg(feature = "gym")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gymnasium_env_trains_distils_and_serves_by_name() {
+    std::env::set_current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/gym")).unwrap();
+    let dir = by_name("gym:point_goal:make", (6, 2, 2), Some(0.1)).await;
+    let recorded = TrainConfig::from_toml_file(&dir.path().join("run/config.toml")).unwrap();
+    assert_eq!(recorded.env, "gym:point_goal:make");
 }

@@ -1,6 +1,8 @@
 //! Evaluates a saved teacher on its eval goals and draws its paths (over the maze, or from above for a
 //! robot on open ground):
 //! `cargo run --release -p train --example evaluate -- runs/NAME/teacher.safetensors [episode_length] [out.png]`.
+//! The environment's options (episode length, layout file, Gymnasium kwargs) are the training run's
+//! `config.toml`, found along the checkpoint's lineage; add `--features gym` for a `gym:` teacher.
 
 use std::path::PathBuf;
 
@@ -10,16 +12,16 @@ use envs::eval::{evaluate_with, EvalOptions};
 use envs::{eval_env_name, make_with, maze_layout, EnvOptions};
 use models::infer::ActorInfer;
 use plots::{plot_field_trajectories, plot_maze_trajectories};
-use rundir::Deterministic;
+use rundir::{Deterministic, RunDir};
+use train::config::TrainConfig;
 
 /// Evaluate a teacher's deterministic actor on its maze's eval goals and plot the paths.
 #[derive(Parser)]
 struct Args {
     /// A run directory (runs/NAME), a student directory or a checkpoint file.
     teacher: PathBuf,
-    /// Steps per episode.
-    #[arg(default_value_t = 1000)]
-    episode_length: usize,
+    /// Steps per episode [default: the training run's, else 1000].
+    episode_length: Option<usize>,
     /// PNG to write.
     #[arg(default_value = "trajectories.png")]
     out: PathBuf,
@@ -27,9 +29,16 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let model = models::checkpoint::load(&rundir::checkpoint_in(&args.teacher)?)?;
+    let checkpoint = rundir::checkpoint_in(&args.teacher)?;
+    let model = models::checkpoint::load(&checkpoint)?;
     let env_name = eval_env_name(&model.cfg.env);
-    let opts = EnvOptions { episode_length: Some(args.episode_length), ..EnvOptions::default() };
+    let run = match rundir::find_run(&rundir::Lineage::of(&checkpoint, &model.cfg)) {
+        Some(dir) => Some(TrainConfig::from_toml_file(&RunDir::new(&dir).config())?),
+        None => None,
+    };
+    let base = run.as_ref().map(TrainConfig::eval_env_options).unwrap_or_default();
+    let episode_length = args.episode_length.or(base.episode_length).unwrap_or(1000);
+    let opts = EnvOptions { episode_length: Some(episode_length), ..base };
     let mut env = make_with(&env_name, 64, 1, &opts)?;
     let mut actor = ActorInfer::new(&model);
     let mut policy = Deterministic(&mut actor);

@@ -165,6 +165,13 @@ pub struct TrainConfig {
     /// Step a Gymnasium batch in worker processes (Gymnasium's AsyncVectorEnv) rather than in turn.
     #[arg(long)]
     pub gym_async: bool,
+    /// A Gymnasium env's success distance in goal space, for goal chaining (--chain-goals) and the
+    /// plots' radius, where the env has no `distance_threshold` attribute (PointMaze and AntMaze count a
+    /// goal reached within 0.45 in their code but do not say so); given, it overrides the env's.
+    /// Success is still what the env reports. [default: the env's distance_threshold, else none, and
+    /// then no goal chaining]
+    #[arg(long)]
+    pub gym_success_radius: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -215,6 +222,7 @@ impl Default for TrainConfig {
             save_replay: false,
             gym_kwargs: None,
             gym_async: false,
+            gym_success_radius: None,
         }
     }
 }
@@ -319,6 +327,14 @@ impl TrainConfig {
                 bail!(config: "--gym-kwargs is for Gymnasium environments (--env gym:...), not {}", self.env);
             }
         }
+        if let Some(r) = self.gym_success_radius {
+            if !(r > 0.0 && r.is_finite()) {
+                bail!(config: "--gym-success-radius {r} must be a positive distance in goal space");
+            }
+            if !envs::is_gym_env(&self.env) {
+                bail!(config: "--gym-success-radius is for Gymnasium environments (--env gym:...), not {}", self.env);
+            }
+        }
         Ok(())
     }
 
@@ -330,6 +346,7 @@ impl TrainConfig {
             layout: self.layout.clone(),
             gym_kwargs: self.gym_kwargs.clone(),
             gym_async: self.gym_async,
+            gym_success_radius: self.gym_success_radius,
         }
     }
 

@@ -98,8 +98,13 @@ pub fn success_streak(history: &[Metrics], threshold: f64) -> usize {
 pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
     cfg.validate()?;
     let opts = cfg.env_options();
-    // An unknown environment is refused before the run directory is touched.
-    make_with(&cfg.env, 1, cfg.seed, &opts)?;
+    // An unknown environment is refused before the run directory is touched, and so is
+    // --save-replay on one that cannot snapshot (a Gymnasium env), not at its first checkpoint.
+    let probe = make_with(&cfg.env, 1, cfg.seed, &opts)?;
+    if cfg.save_replay {
+        probe.snapshot()?;
+    }
+    drop(probe);
     let files = RunDir::new(out);
     // Held to the end of the run: a second process on this directory is refused, not interleaved.
     let _lock = RunLock::acquire(out)?;

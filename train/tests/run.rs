@@ -65,6 +65,19 @@ fn bad_configs_are_clear_errors() {
         (TrainConfig { batch_size: 1, ..TrainConfig::default() }, "at least 2"),
         (TrainConfig { gamma: 1.0, ..TrainConfig::default() }, "gamma"),
         (TrainConfig { num_envs: 0, ..TrainConfig::default() }, "num_envs"),
+        // The Gymnasium options are checked without the gym feature or an interpreter.
+        (TrainConfig { gym_kwargs: Some("[1]".into()), ..TrainConfig::default() }, "a JSON object is needed"),
+        (TrainConfig { gym_kwargs: Some("{x".into()), ..TrainConfig::default() }, "not JSON"),
+        (TrainConfig { gym_kwargs: Some("{}".into()), ..TrainConfig::default() }, "for Gymnasium environments"),
+        (TrainConfig { gym_success_radius: Some(0.45), ..TrainConfig::default() }, "for Gymnasium environments"),
+        (
+            TrainConfig {
+                env: "gym:PointMaze_UMaze-v3".into(),
+                gym_success_radius: Some(-1.0),
+                ..TrainConfig::default()
+            },
+            "positive distance",
+        ),
     ] {
         let e = cfg.validate().unwrap_err().to_string();
         assert!(e.contains(want), "{e}");

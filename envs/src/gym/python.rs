@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
 
 use crate::error::{EnvError, Result};
@@ -12,10 +13,12 @@ use crate::error::{EnvError, Result};
 /// The Python half of the bridge, compiled into the binary.
 const BRIDGE: &str = include_str!("bridge.py");
 
-/// Starts the interpreter the first time and loads the bridge module; later calls return it.
+/// Loads the bridge module the first time; later calls return it. A `PyOnceLock`, not std's: loading
+/// runs Python code, which lets other threads take the GIL, and a second thread that waited on std's
+/// lock while holding the GIL deadlocked with the first (seen as a hang of the parallel tests).
 pub(crate) fn bridge(py: Python<'_>) -> Result<Bound<'_, PyModule>> {
-    static MODULE: OnceLock<std::result::Result<Py<PyModule>, String>> = OnceLock::new();
-    let module = MODULE.get_or_init(|| load(py).map_err(|e| e.to_string()));
+    static MODULE: PyOnceLock<std::result::Result<Py<PyModule>, String>> = PyOnceLock::new();
+    let module = MODULE.get_or_init(py, || load(py).map_err(|e| e.to_string()));
     match module {
         Ok(m) => Ok(m.bind(py).clone()),
         Err(msg) => Err(EnvError::Python(msg.clone())),

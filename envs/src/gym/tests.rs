@@ -117,6 +117,9 @@ fn kwargs_reach_the_factory_and_bad_kwargs_are_refused() {
     let kw = |s: &str| EnvOptions { gym_kwargs: Some(s.into()), ..opts(5) };
     let env = toy("make", 1, 0, &kw(r#"{"distance_threshold": 0.25}"#)).unwrap();
     assert_eq!(env.spec().success_threshold, 0.25);
+    // A radius the user gives overrides the env's (it steers goal chaining, not success).
+    let radius = EnvOptions { gym_success_radius: Some(0.3), ..kw(r#"{"distance_threshold": 0.25}"#) };
+    assert_eq!(toy("make", 1, 0, &radius).unwrap().spec().success_threshold, 0.3);
     let e = toy("make", 1, 0, &kw("[1, 2]")).err().unwrap().to_string();
     assert!(e.contains("JSON object"), "{e}");
     let e = toy("make", 1, 0, &kw(r#"{"no_such_argument": 1}"#)).err().unwrap().to_string();

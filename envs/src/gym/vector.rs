@@ -53,8 +53,12 @@ impl GymEnv {
             goal_indices: (obs_dim..state_dim).collect(),
             action_dim,
             episode_length,
-            // Goal chaining and plots need a radius; without the env's own, none is made up.
-            success_threshold: if threshold.is_finite() { threshold as f32 } else { 0.0 },
+            // Goal chaining and plots need a radius: the user's, else the env's; none is made up.
+            success_threshold: match opts.gym_success_radius {
+                Some(r) => r,
+                None if threshold.is_finite() => threshold as f32,
+                None => 0.0,
+            },
         };
         let mut env = GymEnv {
             spec,
