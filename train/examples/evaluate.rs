@@ -44,7 +44,8 @@ fn main() -> Result<()> {
     let mut policy = Deterministic(&mut actor);
     let report = evaluate_with(env.as_mut(), &mut policy, &EvalOptions { episodes: 64, seed: 2, trajectories: 24 })?;
     println!("success {:.3}  time at goal {:.3}", report.success_rate.mean, report.time_at_goal.mean);
-    match maze_layout(&env_name, None)? {
+    // A maze of the run's own layout file is drawn from that file.
+    match maze_layout(&env_name, opts.layout.as_deref())? {
         Some((layout, cell)) => plot_maze_trajectories(&layout, cell, &report.trajectories, &env_name, &args.out)?,
         None => {
             let radius = env.spec().success_threshold;
