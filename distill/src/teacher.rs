@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use crate::error::{bail, Context, Result};
 use envs::eval::EvalReport;
 use models::Model;
-use rundir::RunDir;
 use train::config::TrainConfig;
 
 /// An evaluation's settings: environment, episodes, seed.
@@ -36,11 +35,7 @@ impl Teacher {
         if model.cfg.actor_depth == 0 {
             bail!("{}: this checkpoint has no actor to distill", checkpoint.display());
         }
-        let run_dir = rundir::find_run(&rundir::Lineage::of(&checkpoint, &model.cfg));
-        let run_config = match &run_dir {
-            Some(d) => Some(TrainConfig::from_toml_file(&RunDir::new(d).config())?),
-            None => None,
-        };
+        let (run_dir, run_config) = TrainConfig::of_checkpoint(&checkpoint, &model.cfg)?.unzip();
         Ok(Teacher { model, checkpoint, run_config, run_dir, evaluations: Mutex::new(Vec::new()) })
     }
 

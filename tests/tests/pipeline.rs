@@ -39,6 +39,26 @@ fn pipeline(run: &Path, env: &str) -> std::path::PathBuf {
     student
 }
 
+/// Two simulated robots at 100 Hz over HTTP, two episodes of `episode_length` steps in each of `modes`.
+fn sim_config(server: &str, env: &str, modes: Vec<Mode>, episode_length: usize) -> SimConfig {
+    SimConfig {
+        server: server.to_string(),
+        env: env.to_string(),
+        layout: None,
+        robots: 2,
+        control_hz: 100.0,
+        modes,
+        episodes: 2,
+        episode_length: Some(episode_length),
+        seed: 3,
+        api_key: None,
+        plan_hz: None,
+        transport: sim::Transport::Http,
+        student: None,
+        hold_after_ms: 50.0,
+    }
+}
+
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let resp = http.post(url).json(&body).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
@@ -106,22 +126,7 @@ async fn train_distill_serve_and_drive_robots_over_http() {
     assert_eq!(a["waypoint"], goal);
 
     // Simulated robots: hierarchical episodes over HTTP, one session per episode.
-    let sim_cfg = SimConfig {
-        server: base.clone(),
-        env: "point_u_maze_eval".into(),
-        layout: None,
-        robots: 2,
-        control_hz: 100.0,
-        modes: vec![Mode::Hierarchical],
-        episodes: 2,
-        episode_length: Some(50),
-        seed: 3,
-        api_key: None,
-        plan_hz: None,
-        transport: sim::Transport::Http,
-        student: None,
-        hold_after_ms: 50.0,
-    };
+    let sim_cfg = sim_config(&base, "point_u_maze_eval", vec![Mode::Hierarchical], 50);
     let report = sim::run(&sim_cfg).await.unwrap().remove(0);
     assert_eq!((report.episodes, report.requests), (2, 100), "{report:?}");
     assert!(report.latency.count > 0, "{report:?}");
@@ -154,22 +159,7 @@ async fn by_name(env: &str, dims: (u64, u64, u64), advance_radius: Option<f32>) 
         (Some(dims.0), Some(dims.1), Some(dims.2)),
         "{env}: {models}"
     );
-    let sim_cfg = SimConfig {
-        server: base.clone(),
-        env: envs::eval_env_name(env),
-        layout: None,
-        robots: 2,
-        control_hz: 100.0,
-        modes: vec![Mode::Hierarchical, Mode::Controller],
-        episodes: 2,
-        episode_length: Some(20),
-        seed: 3,
-        api_key: None,
-        plan_hz: None,
-        transport: sim::Transport::Http,
-        student: None,
-        hold_after_ms: 50.0,
-    };
+    let sim_cfg = sim_config(&base, &envs::eval_env_name(env), vec![Mode::Hierarchical, Mode::Controller], 20);
     for report in sim::run(&sim_cfg).await.unwrap() {
         assert_eq!(report.episodes, 2, "{env}: {report:?}");
         assert!(report.requests > 0 && report.latency.count > 0, "{env}: {report:?}");

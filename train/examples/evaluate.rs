@@ -12,7 +12,7 @@ use envs::eval::{evaluate_with, EvalOptions};
 use envs::{eval_env_name, make_with, maze_layout, EnvOptions};
 use models::infer::ActorInfer;
 use plots::{plot_field_trajectories, plot_maze_trajectories};
-use rundir::{Deterministic, RunDir};
+use rundir::Deterministic;
 use train::config::TrainConfig;
 
 /// Evaluate a teacher's deterministic actor on its maze's eval goals and plot the paths.
@@ -32,11 +32,8 @@ fn main() -> Result<()> {
     let checkpoint = rundir::checkpoint_in(&args.teacher)?;
     let model = models::checkpoint::load(&checkpoint)?;
     let env_name = eval_env_name(&model.cfg.env);
-    let run = match rundir::find_run(&rundir::Lineage::of(&checkpoint, &model.cfg)) {
-        Some(dir) => Some(TrainConfig::from_toml_file(&RunDir::new(&dir).config())?),
-        None => None,
-    };
-    let base = run.as_ref().map(TrainConfig::eval_env_options).unwrap_or_default();
+    let run = TrainConfig::of_checkpoint(&checkpoint, &model.cfg)?;
+    let base = run.map(|(_, cfg)| cfg.eval_env_options()).unwrap_or_default();
     let episode_length = args.episode_length.or(base.episode_length).unwrap_or(1000);
     let opts = EnvOptions { episode_length: Some(episode_length), ..base };
     let mut env = make_with(&env_name, 64, 1, &opts)?;

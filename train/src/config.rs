@@ -248,6 +248,19 @@ impl TrainConfig {
         }
     }
 
+    /// The training run behind `checkpoint` (whose model config is `model`): the directory of the
+    /// `config.toml` found beside it or along its parents (`rundir::lineage`), and that configuration.
+    /// `None` when no run is found, e.g. for a checkpoint copied out of its run.
+    pub fn of_checkpoint(checkpoint: &Path, model: &models::ModelConfig) -> Result<Option<(PathBuf, Self)>> {
+        match rundir::find_run(&rundir::Lineage::of(checkpoint, model)) {
+            Some(dir) => {
+                let cfg = Self::from_toml_file(&rundir::RunDir::new(&dir).config())?;
+                Ok(Some((dir, cfg)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Reads a TOML file of overrides on top of the defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -11,8 +11,9 @@
 //! else `compute_reward(achieved, desired, None) == 0`. Terminated and truncated are Gymnasium's;
 //! episodes are cut at the episode length by Gymnasium's `TimeLimit` (the registered
 //! `max_episode_steps` unless a length is given). Actions in [−1, 1] are scaled to the action Box.
-//! The success radius ([`EnvSpec::success_threshold`]) is the env's `distance_threshold` where it has
-//! one, else 0 (no goal chaining, no radius in plots).
+//! The success radius ([`EnvSpec::success_threshold`]) is [`EnvOptions::gym_success_radius`] where
+//! given, else the env's `distance_threshold` where it has one, else 0 (no goal chaining, no radius
+//! in plots).
 //!
 //! The interpreter is the one this build linked (PyO3), with `$VIRTUAL_ENV`'s packages first on its
 //! path. The GIL is held only inside calls into the env.
