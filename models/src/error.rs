@@ -19,6 +19,10 @@ pub enum ModelError {
     Device { spec: String, msg: String },
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A collective operation of data-parallel training (`crate::collective`): a rank left, timed
+    /// out or disagreed.
+    #[error("data-parallel training: {0}")]
+    Collective(String),
     #[error("ONNX export: {0}")]
     Onnx(String),
     #[cfg(feature = "reference")]

@@ -9,6 +9,7 @@
 //! - [`gpu`]: the same update on the `kernels` device interface (the CUDA path, tested on the CPU).
 //! - [`infer`], [`critic_infer`]: allocation-free actor and critic inference for serving and planning.
 //! - [`checkpoint`], [`onnx`]: safetensors files and ONNX export.
+//! - [`collective`]: what data-parallel training needs from MPI (or threads, in tests).
 //! - [`timing`]: the one timer behind every benchmark and measured latency.
 
 pub mod atomic;
@@ -16,6 +17,7 @@ pub mod bank;
 #[cfg(feature = "reference")]
 pub mod candle_update;
 pub mod checkpoint;
+pub mod collective;
 pub mod config;
 pub mod critic_infer;
 pub mod crl;

@@ -26,8 +26,37 @@ pub struct TrainCli {
     /// --config and flags given here still override it (e.g. a larger --total-env-steps).
     #[arg(long, requires = "out")]
     pub resume: bool,
+    /// Data-parallel training over several processes. `mpi`: launched as `mpirun -np N train
+    /// --distributed mpi ...` (or `srun` under Slurm) from a build with `--features mpi`
+    /// (scripts/mpi.sh installs OpenMPI). Every rank runs --num-envs environments and samples
+    /// --batch-size rows; the update is exactly one process's with the job's whole batch (ranks ×
+    /// --batch-size). --total-env-steps and --prefill-env-steps count the whole job and each rank's
+    /// replay; rank 0 alone writes the run directory and prints. The fused CPU path only, so far.
+    #[arg(long, value_enum, default_value_t = Distributed::None)]
+    pub distributed: Distributed,
+    /// With --distributed: seconds one rank waits for the others in one exchange (or to join the
+    /// job) before it ends the whole job. Rank 0's evaluations run while the others wait, so keep it
+    /// above the longest evaluation.
+    #[arg(long, default_value_t = 1800.0, value_parser = positive_seconds)]
+    pub rank_timeout: f64,
     #[command(flatten)]
     pub cfg: TrainConfig,
+}
+
+/// How the processes of one training job work together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Distributed {
+    /// One process.
+    None,
+    /// Ranks of an MPI job, one update over all their batches.
+    Mpi,
+}
+
+fn positive_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 /// What `train` was asked to do, resolved and validated.
@@ -36,6 +65,8 @@ pub struct Invocation {
     pub cfg: TrainConfig,
     pub out: PathBuf,
     pub resume: bool,
+    pub distributed: Distributed,
+    pub rank_timeout: f64,
 }
 
 /// Parses `args` (the program name first) and resolves them; clap's own errors (`--help` included)
@@ -92,7 +123,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
         }
     }
     let out = out.unwrap_or_else(|| cfg.default_run_dir());
-    Ok(Invocation { cfg, out, resume })
+    let distributed = matches.get_one::<Distributed>("distributed").copied().unwrap_or(Distributed::None);
+    let rank_timeout = matches.get_one::<f64>("rank_timeout").copied().unwrap_or(1800.0);
+    Ok(Invocation { cfg, out, resume, distributed, rank_timeout })
 }
 
 #[cfg(test)]

@@ -24,10 +24,12 @@ use crate::config::TrainConfig;
 use crate::evaluation::{Evaluator, Progress};
 use crate::metrics::{repair_torn_tail, Metrics, CSV_HEADER};
 use crate::progress::Observer;
+use crate::ranks::{Ranks, CHECK_EVERY};
 use crate::replay::{Replay, Sample};
 use crate::snapshot;
 use crate::state::{self, Counters};
 use crate::updater::Updater;
+use models::collective::{Collective, Solo};
 use rundir::{RunDir, RunLock};
 
 /// The run's clock across resumes: wall time includes earlier processes, SPS counts only this one.
@@ -95,8 +97,34 @@ pub fn success_streak(history: &[Metrics], threshold: f64) -> usize {
 /// (`crate::snapshot`), bit for bit; without it the replay is refilled with `prefill_env_steps` fresh
 /// steps of the restored policy (not counted in the run's env steps) and the environments start new
 /// episodes.
-pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Observer) -> Result<Summary> {
+pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, observer: impl Observer) -> Result<Summary> {
+    train_ranks(cfg, out, resume, observer, &mut Solo)
+}
+
+/// [`train`] as one rank of a data-parallel job over `comm` (`--distributed mpi`; DESIGN.md section
+/// 3's update, exact to one process with every rank's batch): each rank collects with its own
+/// environments and samples its own `batch_size`; rank 0 alone touches `out`, evaluates and decides
+/// when to stop, and the other ranks return its [`Stopped`] with default metrics. `total_env_steps`
+/// and every counter are the whole job's.
+pub fn train_ranks(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    mut observer: impl Observer,
+    comm: &mut dyn Collective,
+) -> Result<Summary> {
     cfg.validate()?;
+    let mut ranks = Ranks::new(comm);
+    let root = ranks.is_root();
+    if ranks.size() > 1 {
+        ranks.check_same_config(&cfg.to_toml()?)?;
+        if cfg.save_replay {
+            bail!(
+                "--save-replay is not supported with --distributed yet (each rank has its own replay); leave it out: \
+                 --resume then refills every rank's replay"
+            );
+        }
+    }
     let opts = cfg.env_options();
     // An unknown environment is refused before the run directory is touched, and so is
     // --save-replay on one that cannot snapshot (a Gymnasium env), not at its first checkpoint.
@@ -107,9 +135,13 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     drop(probe);
     let files = RunDir::new(out);
     // Held to the end of the run: a second process on this directory is refused, not interleaved.
-    let _lock = RunLock::acquire(out)?;
-    rundir::layout::remove_stale_temp_files(out);
-    let restored = if resume {
+    let _lock = root.then(|| RunLock::acquire(out)).transpose()?;
+    if root {
+        rundir::layout::remove_stale_temp_files(out);
+    }
+    let restored = if !root {
+        None
+    } else if resume {
         let path = files.train_state();
         if !path.is_file() {
             bail!(
@@ -127,13 +159,23 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         rundir::refuse_overwrite(&files)?;
         None
     };
-    let counters = restored.as_ref().map(|r| r.counters).unwrap_or_default();
+    let mut counters = restored.as_ref().map(|r| r.counters).unwrap_or_default();
+    if ranks.size() > 1 {
+        let c = ranks.share_u64s(&[counters.env_steps, counters.sgd_steps, counters.next_eval, counters.wall_ms])?;
+        counters = Counters { env_steps: c[0], sgd_steps: c[1], next_eval: c[2], wall_ms: c[3] };
+    }
+    let seed = ranks.seed(cfg.seed);
 
     // A resumed run starts fresh episodes from a seed of its own.
-    let mut env = make_with(&cfg.env, cfg.num_envs, derive(cfg.seed, counters.env_steps), &opts)?;
+    let mut env = make_with(&cfg.env, cfg.num_envs, derive(seed, counters.env_steps), &opts)?;
     let eval_opts = cfg.eval_env_options();
-    let eval_env = make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), derive(cfg.seed, 1), &eval_opts)?;
-    let mut evaluator = Evaluator::new(cfg, &files, eval_env)?;
+    let mut evaluator = if root {
+        let eval_env =
+            make_with(&eval_env_name(&cfg.env), cfg.eval_episodes.min(256), derive(cfg.seed, 1), &eval_opts)?;
+        Some(Evaluator::new(cfg, &files, eval_env)?)
+    } else {
+        None
+    };
     let spec = env.spec().clone();
 
     let mut mcfg =
@@ -141,7 +183,9 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     mcfg.goal_indices = spec.goal_indices.clone();
     mcfg.actor_depth = cfg.actor_depth();
     let adam = AdamConfig { lr: cfg.lr, ..AdamConfig::default() };
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xC011EC7);
+    // Another rank resumes with a fresh stream: only rank 0's position is in the train state.
+    let rng_seed = if root { seed } else { derive(seed, counters.env_steps) };
+    let mut rng = ChaCha8Rng::seed_from_u64(rng_seed ^ 0xC011EC7);
     let mut trainer = match restored {
         Some(r) => {
             if (ModelConfig { training_step: 0, ..r.model.cfg.clone() }) != mcfg {
@@ -163,14 +207,26 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
     if let Some(t) = cfg.target_entropy {
         trainer.set_target_entropy(t);
     }
+    if ranks.size() > 1 {
+        let Updater::Fast(t) = &mut trainer else {
+            bail!(
+                "--distributed mpi trains on the fused CPU path only so far ({} was asked for): use --backend auto \
+                 on the CPU; GPUs over NCCL are not built yet",
+                trainer.describe()
+            );
+        };
+        ranks.share_state(&mut t.model.params, &mut t.adam)?;
+    }
     // Only now, with the device open and the model built, does the run directory get its files: a
     // missing GPU or driver leaves no half-started run behind.
-    if !resume {
+    if root && !resume {
         fs::write(files.metrics_jsonl(), "").context("creating metrics.jsonl")?;
         fs::write(files.metrics_csv(), format!("{CSV_HEADER}\n")).context("creating metrics.csv")?;
     }
     // On resume too: flags may have changed the budget, and a later resume should see the new one.
-    write_bytes_atomic(&files.config(), cfg.to_toml()?.as_bytes())?;
+    if root {
+        write_bytes_atomic(&files.config(), cfg.to_toml()?.as_bytes())?;
+    }
     let mut actor = ActorInfer::new(trainer.model()?);
     let mut replay = Replay::new(
         cfg.num_envs,
@@ -202,23 +258,33 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         }
         None => false,
     };
+    // Every rank collects as much per round, so the job's counters are this rank's times the ranks;
+    // each rank's replay is prefilled as one process's would be.
+    let per_round = ranks.size() as u64;
     let mut refill = 0u64;
     while !continued && refill < cfg.prefill_env_steps {
         refill +=
             collector.round(env.as_mut(), trainer.actor(&mut actor)?, &mut replay, cfg.unroll_length, &mut rng)?;
     }
+    refill *= per_round;
     if !resume {
         env_steps = refill;
         next_eval = env_steps;
     }
-    tracing::info!(
-        "{} replay steps prefilled; {} parameters on the {}, {} SGD steps per {} env steps",
-        refill,
-        trainer.model()?.params.len(),
-        trainer.describe(),
-        cfg.sgd_steps_per_round,
-        cfg.round_env_steps()
-    );
+    if root {
+        tracing::info!(
+            "{} replay steps prefilled; {} parameters on the {}, {} SGD steps per {} env steps{}",
+            refill,
+            trainer.model()?.params.len(),
+            trainer.describe(),
+            cfg.sgd_steps_per_round,
+            cfg.round_env_steps() * per_round,
+            match ranks.size() {
+                1 => String::new(),
+                n => format!(" on {n} ranks, each with {} envs and a batch of {}", cfg.num_envs, cfg.batch_size),
+            }
+        );
+    }
     observer.started(env_steps, cfg.total_env_steps);
     let mut sample = Sample::default();
     let mut noise = vec![0f32; cfg.batch_size * spec.action_dim];
@@ -235,49 +301,73 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
         logits_neg: nan,
     };
     // On resume the streak goes on from the evaluations already in metrics.jsonl.
-    let mut streak = if resume {
+    let mut streak = if root && resume {
         success_streak(&crate::metrics::read_history(&files.metrics_jsonl())?, cfg.stop_at_success)
     } else {
         0
     };
     let (final_metrics, stopped) = loop {
-        let out_of_time = cfg.time_budget.filter(|b| clock.wall_s() >= *b);
+        let out_of_time = root && cfg.time_budget.is_some_and(|b| clock.wall_s() >= b);
+        let stop = STOP.load(Ordering::SeqCst);
+        // Every rank takes the same branch: rank 0's clock, and a Ctrl-C on any rank.
+        let (out_of_time, stop) = if ranks.size() > 1 {
+            (ranks.count(out_of_time)? > 0, ranks.count(stop)? > 0)
+        } else {
+            (out_of_time, stop)
+        };
+        let out_of_time = cfg.time_budget.filter(|_| out_of_time);
         if env_steps >= next_eval || env_steps >= cfg.total_env_steps || out_of_time.is_some() {
-            let m = evaluator.evaluate(
-                &mut trainer,
-                &mut actor,
-                Progress { env_steps, sgd_steps, last: &last, wall_s: clock.wall_s(), sps: clock.sps(env_steps) },
-            )?;
-            observer.evaluated(&m);
+            if ranks.size() > 1 {
+                ranks.check_params(&trainer.model()?.params, sgd_steps)?;
+            }
+            let mut decision = Decision::Go;
+            let mut metrics = Metrics::default();
+            if let Some(evaluator) = evaluator.as_mut() {
+                let m = evaluator.evaluate(
+                    &mut trainer,
+                    &mut actor,
+                    Progress { env_steps, sgd_steps, last: &last, wall_s: clock.wall_s(), sps: clock.sps(env_steps) },
+                )?;
+                observer.evaluated(&m);
+                let counters = clock.counters(env_steps, sgd_steps, env_steps + cfg.eval_every);
+                let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
+                save_run(&files, &mut trainer, counters, &rng, collection)?;
+                streak = if m.success_rate >= cfg.stop_at_success { streak + 1 } else { 0 };
+                decision = if env_steps >= cfg.total_env_steps {
+                    Decision::Stop(Stopped::Budget)
+                } else if cfg.patience > 0 && streak >= cfg.patience {
+                    Decision::Stop(Stopped::Success { at_or_above: cfg.stop_at_success, evaluations: streak })
+                } else if let Some(budget_s) = out_of_time {
+                    Decision::Stop(Stopped::Time { budget_s })
+                } else {
+                    Decision::Go
+                };
+                metrics = m;
+            }
             next_eval = env_steps + cfg.eval_every;
-            let counters = clock.counters(env_steps, sgd_steps, next_eval);
-            let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
-            save_run(&files, &mut trainer, counters, &rng, collection)?;
-            streak = if m.success_rate >= cfg.stop_at_success { streak + 1 } else { 0 };
-            if env_steps >= cfg.total_env_steps {
-                break (m, Stopped::Budget);
+            if ranks.size() > 1 {
+                decision = Decision::decode(&ranks.share_u64s(&decision.encode())?, cfg);
             }
-            if cfg.patience > 0 && streak >= cfg.patience {
-                break (m, Stopped::Success { at_or_above: cfg.stop_at_success, evaluations: streak });
-            }
-            if let Some(budget_s) = out_of_time {
-                break (m, Stopped::Time { budget_s });
+            if let Decision::Stop(stopped) = decision {
+                break (metrics, stopped);
             }
         }
-        if STOP.load(Ordering::SeqCst) {
-            let counters = clock.counters(env_steps, sgd_steps, next_eval);
-            let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
-            save_run(&files, &mut trainer, counters, &rng, collection)?;
+        if stop {
+            if root {
+                let counters = clock.counters(env_steps, sgd_steps, next_eval);
+                let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
+                save_run(&files, &mut trainer, counters, &rng, collection)?;
+            }
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
-        env_steps +=
-            collector.round(env.as_mut(), trainer.actor(&mut actor)?, &mut replay, cfg.unroll_length, &mut rng)?;
+        env_steps += per_round
+            * collector.round(env.as_mut(), trainer.actor(&mut actor)?, &mut replay, cfg.unroll_length, &mut rng)?;
         for _ in 0..cfg.sgd_steps_per_round {
             replay.sample(cfg.batch_size, cfg.gamma, &mut rng, &mut sample);
             noise.iter_mut().for_each(|e| *e = rng.sample(StandardNormal));
             let batch =
                 CrlBatch { states: &sample.states, actions: &sample.actions, goals: &sample.goals, noise: &noise };
-            last = trainer.step(&batch)?;
+            last = trainer.step_with(&batch, ranks.comm())?;
             sgd_steps += 1;
             if !(last.critic_loss.is_finite() && last.actor_loss.is_finite()) {
                 bail!(
@@ -288,13 +378,46 @@ pub fn train(cfg: &TrainConfig, out: &Path, resume: bool, mut observer: impl Obs
                     files.teacher().display()
                 );
             }
+            if ranks.size() > 1 && sgd_steps % CHECK_EVERY == 0 {
+                ranks.check_params(&trainer.model()?.params, sgd_steps)?;
+            }
         }
         observer.round(env_steps, sgd_steps);
     };
+    if !root {
+        return Ok(Summary { dir: files.dir, final_metrics, stopped });
+    }
     let bank =
         write_bank(&replay, &cfg.env, spec.state_dim, &spec.goal_indices, cfg.bank_size, &mut rng, &files.bank())?;
     tracing::info!("waypoint bank: {} states in {}", bank.len(), files.bank().display());
     Ok(Summary { dir: files.dir, final_metrics, stopped })
+}
+
+/// What rank 0 decided after an evaluation, as every rank learns it.
+enum Decision {
+    Go,
+    Stop(Stopped),
+}
+
+impl Decision {
+    /// Two words: the kind, and the streak of a stop by the stop rule.
+    fn encode(&self) -> [u64; 2] {
+        match self {
+            Decision::Go => [0, 0],
+            Decision::Stop(Stopped::Budget) => [1, 0],
+            Decision::Stop(Stopped::Success { evaluations, .. }) => [2, *evaluations as u64],
+            Decision::Stop(Stopped::Time { .. }) => [3, 0],
+        }
+    }
+
+    fn decode(words: &[u64], cfg: &TrainConfig) -> Self {
+        match words {
+            [1, _] => Decision::Stop(Stopped::Budget),
+            [2, n] => Decision::Stop(Stopped::Success { at_or_above: cfg.stop_at_success, evaluations: *n as usize }),
+            [3, _] => Decision::Stop(Stopped::Time { budget_s: cfg.time_budget.unwrap_or_default() }),
+            _ => Decision::Go,
+        }
+    }
 }
 
 /// Set (e.g. by a Ctrl-C handler) to make [`train`] checkpoint and return [`Interrupted`] at the end

@@ -9,6 +9,7 @@ use crate::collect::ActorSource;
 use crate::error::{bail, Result};
 use candle_core::DType;
 use models::candle_update::CandleTrainer;
+use models::collective::Collective;
 use models::device::DeviceSpec;
 use models::fast::FastTrainer;
 use models::gpu::{Mode, TrainStep};
@@ -103,6 +104,16 @@ impl Updater {
                 c.trainer.step(batch)?
             }
         })
+    }
+
+    /// One update of the batch that `comm`'s ranks hold together (`batch` is this rank's rows).
+    /// Only the fused CPU path runs on several ranks; `train_ranks` refuses the others at start.
+    pub fn step_with(&mut self, batch: &CrlBatch, comm: &mut dyn Collective) -> Result<CrlStats> {
+        match self {
+            Updater::Fast(t) => Ok(t.step_with(batch, comm)?),
+            _ if comm.size() == 1 => self.step(batch),
+            _ => bail!("data-parallel training runs on the fused CPU path only ({})", self.describe()),
+        }
     }
 
     /// The current parameters (copied back from the device first if they changed there).

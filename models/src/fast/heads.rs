@@ -114,12 +114,29 @@ pub fn q_and_grad(phi: &[f32], psi: &[f32], dim: usize, scale: f32, q: &mut [f32
     }
 }
 
-/// The critic loss on the `[B, B]` logit matrix and its gradients.
+/// Which rows of the whole batch's `[N, N]` logit matrix one call computes: `rows` rows of φ
+/// starting at global row `offset`, against all `n` columns of ψ. One process owns them all
+/// (`RowBlock::square`); in data-parallel training each rank owns its own batch's rows, so the
+/// positives sit on the block's shifted diagonal and every mean is over the whole batch `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowBlock {
+    pub rows: usize,
+    pub offset: usize,
+    pub n: usize,
+}
+
+impl RowBlock {
+    pub fn square(batch: usize) -> Self {
+        RowBlock { rows: batch, offset: 0, n: batch }
+    }
+}
+
+/// The critic loss on the `[B, B]` logit matrix (or a block of its rows) and its gradients.
 #[derive(Default, Debug)]
 pub struct CriticLoss {
-    /// `[B, B]` distances d_ij.
+    /// `[rows, N]` distances d_ij.
     dist: Vec<f32>,
-    /// `[B, B]` gradient coefficients C_ij.
+    /// `[rows, N]` gradient coefficients C_ij.
     coef: Vec<f32>,
     pub loss: f32,
     pub accuracy: f32,
@@ -139,55 +156,89 @@ impl CriticLoss {
         d_phi: &mut [f32],
         d_psi: &mut [f32],
     ) {
-        let bb = batch * batch;
-        self.dist.resize(bb, 0.0);
-        self.coef.resize(bb, 0.0);
-        pair_dist(phi, psi, batch, dim, &mut self.dist);
-        let mut rows = RowSums::default();
-        infonce_rows(&self.dist, batch, &mut self.coef, &mut rows);
-        self.loss = (rows.loss / batch as f64) as f32;
-        self.accuracy = rows.correct as f32 / batch as f32;
-        self.logits_pos = (rows.pos / batch as f64) as f32;
-        self.logits_neg = ((rows.total - rows.pos) / (batch * (batch - 1)) as f64) as f32;
+        let sums = self.compute_block(phi, psi, RowBlock::square(batch), dim, d_phi, d_psi);
+        self.set_stats(&sums, batch);
+    }
 
-        pair_grads(&self.coef, phi, psi, batch, dim, d_phi, d_psi);
+    /// The block's share of L and of its gradients: `phi` holds the block's rows, `psi` all N rows;
+    /// writes dL/dφ for the block's rows and the block's contribution to dL/dψ (all N rows), which
+    /// the blocks of a batch sum. Returns the block's sums for [`CriticLoss::set_stats`].
+    pub fn compute_block(
+        &mut self,
+        phi: &[f32],
+        psi: &[f32],
+        block: RowBlock,
+        dim: usize,
+        d_phi: &mut [f32],
+        d_psi: &mut [f32],
+    ) -> RowSums {
+        let cells = block.rows * block.n;
+        self.dist.resize(cells, 0.0);
+        self.coef.resize(cells, 0.0);
+        pair_dist(phi, psi, block, dim, &mut self.dist);
+        let mut rows = RowSums::default();
+        infonce_rows(&self.dist, block, &mut self.coef, &mut rows);
+        pair_grads(&self.coef, phi, psi, block, dim, d_phi, d_psi);
+        rows
+    }
+
+    /// The reported statistics from the sums of every row of a batch of `n`.
+    pub fn set_stats(&mut self, sums: &RowSums, n: usize) {
+        self.loss = (sums.loss / n as f64) as f32;
+        self.accuracy = sums.correct as f32 / n as f32;
+        self.logits_pos = (sums.pos / n as f64) as f32;
+        self.logits_neg = ((sums.total - sums.pos) / (n * (n - 1)) as f64) as f32;
     }
 }
 
-/// d_ij = √(‖φ_i − ψ_j‖² + ε) into `dist` `[B, B]`. Distances are computed directly, not as
+/// d_ij = √(‖φ_i − ψ_j‖² + ε) into `dist` `[rows, N]`. Distances are computed directly, not as
 /// ‖φ‖² + ‖ψ‖² − 2φ·ψ, which cancels badly when a pair is close (exactly where 1/d is large); the
 /// sum runs in vector lanes, since a plain float sum is left one element at a time.
 #[inline(always)]
-fn pair_dist_body(phi: &[f32], psi: &[f32], batch: usize, dim: usize, dist: &mut [f32]) {
-    for (p, row) in phi.chunks_exact(dim).zip(dist.chunks_exact_mut(batch)).take(batch) {
+fn pair_dist_body(phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, dist: &mut [f32]) {
+    for (p, row) in phi.chunks_exact(dim).zip(dist.chunks_exact_mut(block.n)).take(block.rows) {
         for (s, d) in psi.chunks_exact(dim).zip(row.iter_mut()) {
             *d = (sum_map2(p, s, |a, b| (a - b) * (a - b)) + DIST_EPS as f32).sqrt();
         }
     }
 }
 
-super::simd::dispatch!(fn pair_dist(phi: &[f32], psi: &[f32], batch: usize, dim: usize, dist: &mut [f32]) => pair_dist_body);
+super::simd::dispatch!(fn pair_dist(phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, dist: &mut [f32]) => pair_dist_body);
 
-/// The loss terms of every row, summed in f64 for the statistics.
-#[derive(Default)]
-struct RowSums {
+/// The loss terms of a set of rows, summed in f64 for the statistics; the blocks of a batch add.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub struct RowSums {
     /// Σ_i (lse_i − logit_ii) + 0.1·lse_i².
-    loss: f64,
-    /// Rows whose largest logit is their own positive.
-    correct: usize,
+    pub loss: f64,
+    /// Rows whose largest logit is their own positive (a count, kept in f64 so the sums of several
+    /// ranks travel in one buffer).
+    pub correct: f64,
     /// Σ_i logit_ii.
-    pos: f64,
+    pub pos: f64,
     /// Σ_ij logit_ij.
-    total: f64,
+    pub total: f64,
+}
+
+impl RowSums {
+    pub fn to_array(self) -> [f64; 4] {
+        [self.loss, self.correct, self.pos, self.total]
+    }
+
+    pub fn from_array(a: [f64; 4]) -> Self {
+        RowSums { loss: a[0], correct: a[1], pos: a[2], total: a[3] }
+    }
 }
 
 /// Per row of logits −d_ij: the log-sum-exp, the loss terms, and the gradient coefficients
-/// C_ij = −(dL/dlogit_ij)/d_ij into `coef`, where dL/dlogit_ij = (p_ij(1 + 0.2·lse_i) − δ_ij)/B.
+/// C_ij = −(dL/dlogit_ij)/d_ij into `coef`, where dL/dlogit_ij = (p_ij(1 + 0.2·lse_i) − δ_ij)/N.
 /// Each e^(logit − max) is taken once, with the vectorising `exp`.
 #[inline(always)]
-fn infonce_rows_body(dist: &[f32], batch: usize, coef: &mut [f32], sums: &mut RowSums) {
-    let inv_b = 1.0 / batch as f32;
-    for (i, (row, crow)) in dist.chunks_exact(batch).zip(coef.chunks_exact_mut(batch)).enumerate() {
+fn infonce_rows_body(dist: &[f32], block: RowBlock, coef: &mut [f32], sums: &mut RowSums) {
+    let n = block.n;
+    let inv_n = 1.0 / n as f32;
+    let rows = dist.chunks_exact(n).zip(coef.chunks_exact_mut(n)).take(block.rows);
+    for (i, (row, crow)) in rows.enumerate() {
+        let pos = block.offset + i;
         // logits = −d, so the largest logit is the smallest distance.
         let dmin = row.iter().fold(f32::INFINITY, |m, &d| if d < m { d } else { m });
         for (e, d) in crow.iter_mut().zip(row) {
@@ -195,22 +246,22 @@ fn infonce_rows_body(dist: &[f32], batch: usize, coef: &mut [f32], sums: &mut Ro
         }
         let sum_exp = sum_map(crow, |e| e);
         let lse = sum_exp.ln() - dmin;
-        let diag = -row[i];
+        let diag = -row[pos];
         sums.loss += (lse - diag) as f64 + LSE_PENALTY * (lse * lse) as f64;
         let argmin = row.iter().enumerate().fold(0, |best, (j, d)| if *d < row[best] { j } else { best });
-        sums.correct += (argmin == i) as usize;
+        sums.correct += (argmin == pos) as u8 as f64;
         sums.pos += diag as f64;
         sums.total -= row.iter().map(|&d| d as f64).sum::<f64>();
-        let scale = (1.0 + 2.0 * LSE_PENALTY as f32 * lse) / sum_exp * inv_b;
-        let e_ii = crow[i];
+        let scale = (1.0 + 2.0 * LSE_PENALTY as f32 * lse) / sum_exp * inv_n;
+        let e_ii = crow[pos];
         for (c, d) in crow.iter_mut().zip(row) {
             *c = -(*c * scale) / d;
         }
-        crow[i] = -(e_ii * scale - inv_b) / row[i];
+        crow[pos] = -(e_ii * scale - inv_n) / row[pos];
     }
 }
 
-super::simd::dispatch!(fn infonce_rows(dist: &[f32], batch: usize, coef: &mut [f32], sums: &mut RowSums) => infonce_rows_body);
+super::simd::dispatch!(fn infonce_rows(dist: &[f32], block: RowBlock, coef: &mut [f32], sums: &mut RowSums) => infonce_rows_body);
 
 /// dφ_i = Σ_j C_ij (φ_i − ψ_j) and dψ_j = −Σ_i C_ij (φ_i − ψ_j), summed over the differences
 /// themselves. The shorter form rowsum(C)·φ − Cψ cancels catastrophically when a pair is close
@@ -220,18 +271,19 @@ fn pair_grads_body(
     c: &[f32],
     phi: &[f32],
     psi: &[f32],
-    batch: usize,
+    block: RowBlock,
     dim: usize,
     d_phi: &mut [f32],
     d_psi: &mut [f32],
 ) {
-    d_psi[..batch * dim].fill(0.0);
-    for i in 0..batch {
+    let n = block.n;
+    d_psi[..n * dim].fill(0.0);
+    for i in 0..block.rows {
         let p = &phi[i * dim..(i + 1) * dim];
         let dp = &mut d_phi[i * dim..(i + 1) * dim];
         dp.fill(0.0);
-        for j in 0..batch {
-            let cij = c[i * batch + j];
+        for j in 0..n {
+            let cij = c[i * n + j];
             let (s, ds) = (&psi[j * dim..(j + 1) * dim], &mut d_psi[j * dim..(j + 1) * dim]);
             for k in 0..dim {
                 let diff = cij * (p[k] - s[k]);
@@ -242,4 +294,4 @@ fn pair_grads_body(
     }
 }
 
-super::simd::dispatch!(fn pair_grads(c: &[f32], phi: &[f32], psi: &[f32], batch: usize, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) => pair_grads_body);
+super::simd::dispatch!(fn pair_grads(c: &[f32], phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) => pair_grads_body);

@@ -4,6 +4,7 @@
 //! It computes exactly what [`crate::candle_update`] computes (a test holds them within 1e-4); the
 //! candle version stays the reference and the path for other devices.
 
+mod data_parallel;
 pub mod gemm512;
 pub mod half;
 pub mod heads;

@@ -24,7 +24,7 @@ use crate::error::{ModelError, Result};
 use crate::layout::{ActorLayout, CriticLayout, Model};
 use crate::numerics::target_entropy;
 
-fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+pub(super) fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
     if v.len() != n {
         v.resize(n, 0.0);
     }
@@ -42,7 +42,7 @@ fn concat_rows(a: &[f32], da: usize, b: &[f32], db: usize, rows: usize, out: &mu
 
 /// The actor chain's buffers.
 #[derive(Default, Debug)]
-struct ActorWs {
+pub(super) struct ActorWs {
     trunk: TrunkTape,
     /// φ on (s, π's action): only its input gradient is taken.
     sa_pi: TrunkTape,
@@ -61,13 +61,15 @@ struct ActorWs {
     q: Vec<f32>,
     d_h: Vec<f32>,
     d_h2: Vec<f32>,
-    mean_log_prob: f32,
-    mean_q: f32,
+    /// Σ log π and Σ Q over the batch's rows, divided by the whole batch (across ranks, in
+    /// data-parallel training, these are each rank's share of the mean).
+    pub(super) mean_log_prob: f32,
+    pub(super) mean_q: f32,
 }
 
 /// The critic chain's buffers.
 #[derive(Default, Debug)]
-struct CriticWs {
+pub(super) struct CriticWs {
     sa: TrunkTape,
     g: TrunkTape,
     sa_in: Vec<f32>,
@@ -75,12 +77,12 @@ struct CriticWs {
     d_phi: Vec<f32>,
     d_psi: Vec<f32>,
     d_h: Vec<f32>,
-    loss: CriticLoss,
+    pub(super) loss: CriticLoss,
 }
 
 impl ActorWs {
     /// Actor trunk, heads and the reparameterised sample.
-    fn forward(&mut self, lay: &ActorLayout, p: &[f32], batch: &CrlBatch, d: Dims, th: Threads) {
+    pub(super) fn forward(&mut self, lay: &ActorLayout, p: &[f32], batch: &CrlBatch, d: Dims, th: Threads) {
         concat_rows(batch.states, d.s, batch.goals, d.g, d.b, &mut self.obs);
         let h = self.trunk.forward(&lay.trunk, p, &self.obs, d.b, th);
         linear_forward(&lay.mean, p, h, d.b, sized(&mut self.mean, d.b * d.a));
@@ -89,7 +91,8 @@ impl ActorWs {
     }
 
     /// Q through the frozen φ, then the actor's gradients into `g_actor` (the actor's span).
-    fn backward(
+    /// `inv_n` is one over the whole batch the loss averages: this batch's rows, or every rank's.
+    pub(super) fn backward(
         &mut self,
         lay: &ActorLayout,
         p: &[f32],
@@ -99,17 +102,17 @@ impl ActorWs {
         alpha: f32,
         batch: &CrlBatch,
         d: Dims,
+        inv_n: f32,
         g_actor: &mut [f32],
         th: Threads,
     ) {
         concat_rows(batch.states, d.s, &self.sample.action, d.a, d.b, &mut self.sa_in);
         let h_sa = self.sa_pi.forward(&critic.sa.trunk, pc, &self.sa_in, d.b, th);
         linear_forward(&critic.sa.out, pc, h_sa, d.b, sized(&mut self.phi, d.b * d.r));
-        let inv_b = 1.0 / d.b as f32;
         sized(&mut self.q, d.b);
-        q_and_grad(&self.phi, psi, d.r, inv_b, &mut self.q, sized(&mut self.d_phi, d.b * d.r));
-        self.mean_log_prob = self.sample.log_prob.iter().sum::<f32>() * inv_b;
-        self.mean_q = self.q.iter().sum::<f32>() * inv_b;
+        q_and_grad(&self.phi, psi, d.r, inv_n, &mut self.q, sized(&mut self.d_phi, d.b * d.r));
+        self.mean_log_prob = self.sample.log_prob.iter().sum::<f32>() * inv_n;
+        self.mean_q = self.q.iter().sum::<f32>() * inv_n;
 
         linear_input_grad(&critic.sa.out, pc, &self.d_phi, d.b, sized(&mut self.d_h, d.b * d.w));
         let d_in = sized(&mut self.d_sa_in, d.b * (d.s + d.a));
@@ -118,7 +121,7 @@ impl ActorWs {
         for (dst, row) in d_action.chunks_exact_mut(d.a).zip(self.d_sa_in.chunks_exact(d.s + d.a)) {
             dst.copy_from_slice(&row[d.s..]);
         }
-        sized(&mut self.d_log_prob, d.b).fill(alpha * inv_b);
+        sized(&mut self.d_log_prob, d.b).fill(alpha * inv_n);
         let (d_mean, d_raw) = (sized(&mut self.d_mean, d.b * d.a), sized(&mut self.d_raw, d.b * d.a));
         self.sample.backward(&self.d_action, &self.d_log_prob, batch.noise, d.a, d_mean, d_raw);
 
@@ -135,9 +138,24 @@ impl ActorWs {
 }
 
 impl CriticWs {
-    fn psi_forward(&mut self, c: &CriticLayout, pc: &[f32], goals: &[f32], d: Dims, psi: &mut Vec<f32>, th: Threads) {
+    pub(super) fn psi_forward(
+        &mut self,
+        c: &CriticLayout,
+        pc: &[f32],
+        goals: &[f32],
+        d: Dims,
+        psi: &mut Vec<f32>,
+        th: Threads,
+    ) {
         let h = self.g.forward(&c.g.trunk, pc, goals, d.b, th);
         linear_forward(&c.g.out, pc, h, d.b, sized(psi, d.b * d.r));
+    }
+
+    /// φ on (s, a_replay).
+    pub(super) fn phi_forward(&mut self, c: &CriticLayout, pc: &[f32], batch: &CrlBatch, d: Dims, th: Threads) {
+        concat_rows(batch.states, d.s, batch.actions, d.a, d.b, &mut self.sa_in);
+        let h = self.sa.forward(&c.sa.trunk, pc, &self.sa_in, d.b, th);
+        linear_forward(&c.sa.out, pc, h, d.b, sized(&mut self.phi, d.b * d.r));
     }
 
     /// The critic loss on (s, a_replay, g) and the gradients of both encoders into `g_critic`.
@@ -151,12 +169,24 @@ impl CriticWs {
         g_critic: &mut [f32],
         th: Threads,
     ) {
-        concat_rows(batch.states, d.s, batch.actions, d.a, d.b, &mut self.sa_in);
-        let h = self.sa.forward(&c.sa.trunk, pc, &self.sa_in, d.b, th);
-        linear_forward(&c.sa.out, pc, h, d.b, sized(&mut self.phi, d.b * d.r));
+        self.phi_forward(c, pc, batch, d, th);
         let (d_phi, d_psi) = (sized(&mut self.d_phi, d.b * d.r), sized(&mut self.d_psi, d.b * d.r));
         self.loss.compute(&self.phi, psi, d.b, d.r, d_phi, d_psi);
+        self.backward(c, pc, d, g_critic, th);
+    }
 
+    /// The mutable buffers of the loss: φ, dφ and this rank's dψ, sized for `d`.
+    pub(super) fn loss_buffers(&mut self, d: Dims) -> (&[f32], &mut [f32], &mut CriticLoss) {
+        (&self.phi, sized(&mut self.d_phi, d.b * d.r), &mut self.loss)
+    }
+
+    /// This batch's dL/dψ rows, for the data-parallel step to fill from the summed gradient.
+    pub(super) fn d_psi(&mut self, d: Dims) -> &mut [f32] {
+        sized(&mut self.d_psi, d.b * d.r)
+    }
+
+    /// Both encoders' gradients into `g_critic` from dL/dφ and dL/dψ.
+    pub(super) fn backward(&mut self, c: &CriticLayout, pc: &[f32], d: Dims, g_critic: &mut [f32], th: Threads) {
         linear_param_grads(&c.sa.out, self.sa.output(), &self.d_phi, d.b, g_critic);
         linear_input_grad(&c.sa.out, pc, &self.d_phi, d.b, sized(&mut self.d_h, d.b * d.w));
         self.sa.backward(&c.sa.trunk, pc, &self.d_h, Some(g_critic), None, th);
@@ -174,12 +204,13 @@ pub struct FastTrainer {
     pub grads: Vec<f32>,
     /// The entropy α tunes toward; DESIGN's −0.5·|A| unless a run overrides it.
     pub target_entropy: f32,
-    threads: usize,
+    pub(super) threads: usize,
     /// The critic's slots relative to its own span.
-    critic: CriticLayout,
-    actor_ws: ActorWs,
-    critic_ws: CriticWs,
-    psi: Vec<f32>,
+    pub(super) critic: CriticLayout,
+    pub(super) actor_ws: ActorWs,
+    pub(super) critic_ws: CriticWs,
+    pub(super) psi: Vec<f32>,
+    pub(super) exchange: super::data_parallel::Exchange,
 }
 
 impl FastTrainer {
@@ -200,6 +231,7 @@ impl FastTrainer {
             actor_ws: ActorWs::default(),
             critic_ws: CriticWs::default(),
             psi: Vec::new(),
+            exchange: Default::default(),
             model,
         })
     }
@@ -213,32 +245,23 @@ impl FastTrainer {
 
     /// Fills `self.grads` for one update without changing the parameters.
     pub fn compute_grads(&mut self, batch: &CrlBatch) -> Result<CrlStats> {
-        let cfg = &self.model.cfg;
-        let b = batch.size(cfg)?;
-        let d = Dims::new(cfg, b);
-        let lay = &self.model.layout;
-        let (actor, critic) = (&lay.actor, &self.critic);
-        let span = lay.critic.as_ref().map(|c| c.range.clone()).unwrap_or_default();
-        let la = lay.log_alpha.unwrap_or_default();
-        let p = &self.model.params;
-        let (pa, pc) = (&p[..span.start], &p[span.clone()]);
-        let (g_actor, rest) = self.grads.split_at_mut(span.start);
-        let g_critic = &mut rest[..span.len()];
-        let alpha = p[la].exp();
-        let (aw, cw, psi) = (&mut self.actor_ws, &mut self.critic_ws, &mut self.psi);
-        let par = self.threads > 1;
+        let b = batch.size(&self.model.cfg)?;
+        let d = Dims::new(&self.model.cfg, b);
+        let target_entropy = self.target_entropy;
+        let Split { actor, critic, pa, pc, g_actor, g_critic, la, alpha, aw, cw, psi, par, .. } = self.split();
         let th = Threads::ONE;
 
         both(par, || aw.forward(actor, pa, batch, d, th), || cw.psi_forward(critic, pc, batch.goals, d, psi, th));
         let psi = &*psi;
         both(
             par,
-            || aw.backward(actor, pa, critic, pc, psi, alpha, batch, d, g_actor, th),
+            || aw.backward(actor, pa, critic, pc, psi, alpha, batch, d, 1.0 / d.b as f32, g_actor, th),
             || cw.step(critic, pc, psi, batch, d, g_critic, th),
         );
 
-        let alpha_grad = alpha * (-aw.mean_log_prob - self.target_entropy);
+        let alpha_grad = alpha * (-aw.mean_log_prob - target_entropy);
         self.grads[la] = alpha_grad;
+        let (aw, cw) = (&self.actor_ws, &self.critic_ws);
         Ok(CrlStats {
             critic_loss: cw.loss.loss,
             actor_loss: alpha * aw.mean_log_prob - aw.mean_q,
@@ -250,10 +273,53 @@ impl FastTrainer {
             logits_neg: cw.loss.logits_neg,
         })
     }
+
+    /// The trainer cut into what one update's chains read and write, each borrowed on its own.
+    pub(super) fn split(&mut self) -> Split<'_> {
+        let lay = &self.model.layout;
+        let span = lay.critic.as_ref().map(|c| c.range.clone()).unwrap_or_default();
+        let la = lay.log_alpha.unwrap_or_default();
+        let p = &self.model.params;
+        let (g_actor, rest) = self.grads.split_at_mut(span.start);
+        Split {
+            actor: &lay.actor,
+            critic: &self.critic,
+            pa: &p[..span.start],
+            pc: &p[span.clone()],
+            g_actor,
+            g_critic: &mut rest[..span.len()],
+            la,
+            alpha: p[la].exp(),
+            aw: &mut self.actor_ws,
+            cw: &mut self.critic_ws,
+            psi: &mut self.psi,
+            exchange: &mut self.exchange,
+            par: self.threads > 1,
+        }
+    }
+}
+
+/// What [`FastTrainer::split`] returns: layouts and parameters (actor's span, critic's span), the
+/// matching gradient spans, α's slot and value, and the chains' buffers.
+pub(super) struct Split<'a> {
+    pub actor: &'a ActorLayout,
+    pub critic: &'a CriticLayout,
+    pub pa: &'a [f32],
+    pub pc: &'a [f32],
+    pub g_actor: &'a mut [f32],
+    pub g_critic: &'a mut [f32],
+    pub la: usize,
+    pub alpha: f32,
+    pub aw: &'a mut ActorWs,
+    pub cw: &'a mut CriticWs,
+    pub psi: &'a mut Vec<f32>,
+    pub exchange: &'a mut super::data_parallel::Exchange,
+    /// Whether the two chains run on two threads.
+    pub par: bool,
 }
 
 /// Runs two closures, on two threads when `par`.
-fn both(par: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+pub(super) fn both(par: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     if par {
         join(a, b);
     } else {
