@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 16's GPU acceptance run: one command on a Linux machine with an NVIDIA GPU and driver. It runs
 # train/examples/gpu_acceptance (kernel parity GPU vs CPU, graph replay vs eager, one step vs the fused
-# CPU path, SGD steps/s with memory and launches at depths 64/256/1024, a short U-maze training run),
+# CPU path, SGD steps/s with memory and launches at depths 64/256/1024, a short U-maze training run,
+# the data-parallel step at one rank over NCCL against the plain step),
 # prints one table and writes $OUT/gpu-acceptance.json (OUT defaults to ./gpu-acceptance).
 #
 #   scripts/gpu-acceptance.sh --build    where Rust is (any x86-64 Linux, no GPU or CUDA needed): builds
@@ -17,7 +18,8 @@ cd "$(dirname "$0")/.."
 bin=.gpu/gpu_acceptance
 
 if [ "${1:-}" = --build ]; then
-  cargo build --release -p train --features gpu --example gpu_acceptance
+  # nccl: section 6's one-rank NCCL step (libnccl.so.2 is loaded at run time; no MPI is linked).
+  cargo build --release -p train --features nccl --example gpu_acceptance
   mkdir -p .gpu
   cp target/release/examples/gpu_acceptance "$bin"
   strip "$bin"
@@ -41,7 +43,7 @@ fi
 
 # Folders holding each library the check loads, first match wins.
 dirs=()
-for lib in libcuda.so.1 libnvrtc.so.13 libnvrtc-builtins.so.13.0 libcublas.so.13 libcublasLt.so.13; do
+for lib in libcuda.so.1 libnvrtc.so.13 libnvrtc-builtins.so.13.0 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
   found=$(find /usr/local/nvidia /usr/local/cuda /usr/local/cuda-13* /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
     -name "$lib" 2>/dev/null | head -n 1 || true)
   if [ -z "$found" ]; then

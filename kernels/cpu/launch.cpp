@@ -129,56 +129,56 @@ int deepcrl_cpu_launch(const char* name, unsigned grid, unsigned block, const De
         if (!A.ok) return fail();
         return shim::run(grid, block, [=] { actor_sample(mean, raw, noise, t, sd, action, lp, rows, a_dim); });
     }
-    if (is("actor_sample_backward", 12)) {
+    if (is("actor_sample_backward", 13)) {
         auto d_sa_in = A.p(0);
         int d_stride = A.i32(1), d_off = A.i32(2);
         auto log_alpha = A.p(3), action = A.p(4), sd = A.p(5), t = A.p(6), noise = A.p(7), d_mean = A.p(8), d_raw = A.p(9);
-        int rows = A.i32(10), a_dim = A.i32(11);
+        int rows = A.i32(10), a_dim = A.i32(11), n = A.i32(12);
         if (!A.ok) return fail();
         return shim::run(grid, block, [=] {
-            actor_sample_backward(d_sa_in, d_stride, d_off, log_alpha, action, sd, t, noise, d_mean, d_raw, rows, a_dim);
+            actor_sample_backward(d_sa_in, d_stride, d_off, log_alpha, action, sd, t, noise, d_mean, d_raw, rows, a_dim, n);
         });
     }
-    if (is("q_and_grad", 6)) {
+    if (is("q_and_grad", 7)) {
         auto phi = A.p(0), psi = A.p(1), q = A.p(2), d_phi = A.p(3);
-        int rows = A.i32(4), dim = A.i32(5);
+        int rows = A.i32(4), dim = A.i32(5), n = A.i32(6);
         if (!A.ok) return fail();
-        return shim::run(grid, block, [=] { q_and_grad(phi, psi, q, d_phi, rows, dim); });
+        return shim::run(grid, block, [=] { q_and_grad(phi, psi, q, d_phi, rows, dim, n); });
     }
-    if (is("actor_alpha", 7)) {
+    if (is("actor_alpha", 8)) {
         auto lp = A.p(0), q = A.p(1), log_alpha = A.p(2);
         float target = A.f32(3);
         auto grad = A.p(4), stats = A.p(5);
-        int rows = A.i32(6);
+        int rows = A.i32(6), n = A.i32(7);
         if (!A.ok) return fail();
-        return shim::run(grid, block, [=] { actor_alpha(lp, q, log_alpha, target, grad, stats, rows); });
+        return shim::run(grid, block, [=] { actor_alpha(lp, q, log_alpha, target, grad, stats, rows, n); });
     }
-    if (is("pair_dist", 5)) {
+    if (is("pair_dist", 6)) {
         auto phi = A.p(0), psi = A.p(1), dist = A.p(2);
-        int b = A.i32(3), dim = A.i32(4);
+        int rows = A.i32(3), n = A.i32(4), dim = A.i32(5);
         if (!A.ok) return fail();
-        return shim::run(grid, block, [=] { pair_dist(phi, psi, dist, b, dim); });
+        return shim::run(grid, block, [=] { pair_dist(phi, psi, dist, rows, n, dim); });
     }
-    if (is("infonce_rows", 4)) {
+    if (is("infonce_rows", 6)) {
         auto dist = A.p(0), coef = A.p(1), rs = A.p(2);
-        int b = A.i32(3);
+        int rows = A.i32(3), n = A.i32(4), offset = A.i32(5);
         if (!A.ok) return fail();
-        return shim::run(grid, block, [=] { infonce_rows(dist, coef, rs, b); });
+        return shim::run(grid, block, [=] { infonce_rows(dist, coef, rs, rows, n, offset); });
     }
-    if (is("infonce_reduce", 3)) {
+    if (is("infonce_reduce", 4)) {
         auto rs = A.p(0), stats = A.p(1);
-        int b = A.i32(2);
+        int rows = A.i32(2), n = A.i32(3);
         if (!A.ok) return fail();
-        return shim::run(grid, block, [=] { infonce_reduce(rs, stats, b); });
+        return shim::run(grid, block, [=] { infonce_reduce(rs, stats, rows, n); });
     }
-    if (is("pair_grads_phi", 6) || is("pair_grads_psi", 6)) {
+    if (is("pair_grads_phi", 7) || is("pair_grads_psi", 7)) {
         auto coef = A.p(0), phi = A.p(1), psi = A.p(2), out = A.p(3);
-        int b = A.i32(4), dim = A.i32(5);
+        int rows = A.i32(4), n = A.i32(5), dim = A.i32(6);
         if (!A.ok) return fail();
         const bool for_phi = std::strcmp(name, "pair_grads_phi") == 0;
         return shim::run(grid, block, [=] {
-            if (for_phi) pair_grads_phi(coef, phi, psi, out, b, dim);
-            else pair_grads_psi(coef, phi, psi, out, b, dim);
+            if (for_phi) pair_grads_phi(coef, phi, psi, out, rows, n, dim);
+            else pair_grads_psi(coef, phi, psi, out, rows, n, dim);
         });
     }
     if (!A.ok) return fail();

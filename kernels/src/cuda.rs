@@ -41,7 +41,7 @@ fn cublas(what: &str) -> impl Fn(cudarc::cublas::result::CublasError) -> KernelE
 
 /// Runs `f`, turning cudarc's panic on a library it cannot load (the driver's libcuda.so.1, or
 /// the toolkit's libnvrtc / libcublas when loaded at run time) into an error that says what to do.
-fn loading<T>(library: &str, f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T> {
+pub(crate) fn loading<T>(library: &str, f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T> {
     // cudarc reports a missing library by panicking; keep its message for ours, not on stderr.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -139,7 +139,7 @@ impl CudaDevice {
     }
 
     /// The raw device address of `p`, checked to lie inside its buffer.
-    fn addr(&self, p: Ptr) -> Result<u64> {
+    pub(crate) fn addr(&self, p: Ptr) -> Result<u64> {
         let (slice, base) =
             self.bufs.get(p.buf.0 as usize).ok_or_else(|| KernelError::Device(format!("no buffer {}", p.buf.0)))?;
         if p.off > slice.len() {
@@ -151,6 +151,18 @@ impl CudaDevice {
             )));
         }
         Ok(base + 4 * p.off as u64)
+    }
+
+    /// The device's one stream, for libraries that enqueue on it (NCCL).
+    #[cfg(feature = "nccl")]
+    pub(crate) fn stream_handle(&self) -> cudarc::driver::sys::CUstream {
+        self.stream.cu_stream()
+    }
+
+    /// Makes this device's context current on the calling thread.
+    #[cfg(feature = "nccl")]
+    pub(crate) fn bind(&self) -> Result<()> {
+        self.ctx.bind_to_thread().map_err(driver("binding the CUDA context"))
     }
 
     fn refuse_in_capture(&self, what: &str) -> Result<()> {

@@ -26,6 +26,8 @@ pub mod source;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 
 /// A kernel that could not run: which one and why.
 #[derive(Debug, thiserror::Error)]

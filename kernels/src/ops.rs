@@ -230,7 +230,8 @@ pub fn actor_sample(dev: &mut dyn Device, h: &ActorHead, rows: usize, a_dim: usi
 }
 
 /// d(mean) and d(raw) from φ's input gradient `d_sa_in [rows, d_stride]` (the action at column
-/// `d_off`) and d(log π) = exp(*log_alpha)/rows.
+/// `d_off`) and d(log π) = exp(*log_alpha)/batch, where `batch` is the rows the loss averages over
+/// (`rows`, or every data-parallel rank's).
 #[allow(clippy::too_many_arguments)] // the kernel's own argument list
 pub fn actor_sample_backward(
     dev: &mut dyn Device,
@@ -243,6 +244,7 @@ pub fn actor_sample_backward(
     d_raw: Ptr,
     rows: usize,
     a_dim: usize,
+    batch: usize,
 ) -> Result<()> {
     let n = rows * a_dim;
     let launch = geometry::elementwise("actor_sample_backward", n)?;
@@ -259,11 +261,22 @@ pub fn actor_sample_backward(
         .buf("d_raw", d_raw, n)?
         .int("rows", rows)?
         .int("a_dim", a_dim)?
+        .int("batch", batch)?
         .run(launch)
 }
 
-/// Q = −‖φ − ψ‖ per row and d(mean(−Q))/dφ.
-pub fn q_and_grad(dev: &mut dyn Device, phi: Ptr, psi: Ptr, q: Ptr, d_phi: Ptr, rows: usize, dim: usize) -> Result<()> {
+/// Q = −‖φ − ψ‖ per row and d(mean(−Q))/dφ, the mean over `batch` rows.
+#[allow(clippy::too_many_arguments)] // the kernel's own argument list
+pub fn q_and_grad(
+    dev: &mut dyn Device,
+    phi: Ptr,
+    psi: Ptr,
+    q: Ptr,
+    d_phi: Ptr,
+    rows: usize,
+    dim: usize,
+    batch: usize,
+) -> Result<()> {
     let launch = geometry::elementwise("q_and_grad", rows)?;
     Call::new(dev, "q_and_grad")
         .buf("phi", phi, rows * dim)?
@@ -272,10 +285,12 @@ pub fn q_and_grad(dev: &mut dyn Device, phi: Ptr, psi: Ptr, q: Ptr, d_phi: Ptr, 
         .buf("d_phi", d_phi, rows * dim)?
         .int("rows", rows)?
         .int("dim", dim)?
+        .int("batch", batch)?
         .run(launch)
 }
 
-/// The means of log π and Q, α and α's gradient (into `*grad_log_alpha` and `stats[4..8)`).
+/// The means of log π and Q over `batch` rows (a data-parallel rank passes the whole batch and
+/// its share of the target), α and α's gradient (into `*grad_log_alpha` and `stats[4..8)`).
 #[allow(clippy::too_many_arguments)] // the kernel's own argument list
 pub fn actor_alpha(
     dev: &mut dyn Device,
@@ -286,6 +301,7 @@ pub fn actor_alpha(
     grad_log_alpha: Ptr,
     stats: Ptr,
     rows: usize,
+    batch: usize,
 ) -> Result<()> {
     Call::new(dev, "actor_alpha")
         .buf("log_prob", log_prob, rows)?
@@ -295,6 +311,7 @@ pub fn actor_alpha(
         .buf("grad_log_alpha", grad_log_alpha, 1)?
         .buf("stats", stats, STATS_LEN)?
         .int("rows", rows)?
+        .int("batch", batch)?
         .run(ONE_BLOCK)
 }
 
@@ -302,12 +319,21 @@ pub fn actor_alpha(
 /// logits, mean log π, mean Q, α, α's gradient.
 pub const STATS_LEN: usize = 8;
 
-/// The critic loss's buffers: `dist` and `coef` are `[b, b]`, `row_stats` `[b, 5]`.
+/// The critic loss's buffers: `dist` and `coef` are `[rows, n]`, `row_stats` `[rows, 5]`.
 #[derive(Clone, Copy, Debug)]
 pub struct InfoNce {
     pub dist: Ptr,
     pub coef: Ptr,
     pub row_stats: Ptr,
+}
+
+/// Which rows of the whole batch's `[n, n]` logit matrix a loss call computes: `rows` rows of φ from
+/// the batch's row `offset`, against all `n` rows of ψ (as `models::fast::heads::RowBlock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rows {
+    pub rows: usize,
+    pub offset: usize,
+    pub n: usize,
 }
 
 /// InfoNCE + 0.1·logsumexp² on φ, ψ `[b, dim]`: writes `d_phi`, `d_psi` and `stats[0..4)`.
@@ -323,34 +349,63 @@ pub fn infonce(
     b: usize,
     dim: usize,
 ) -> Result<()> {
-    let (bb, bd) = (b * b, b * dim);
+    infonce_rows(dev, s, phi, psi, d_phi, d_psi, stats, Rows { rows: b, offset: 0, n: b }, dim)
+}
+
+/// The block `r` of the loss: φ `[rows, dim]`, ψ `[n, dim]`; writes dL/dφ for the block's rows,
+/// the block's share of dL/dψ `[n, dim]` and of `stats[0..4)` (the blocks of a batch sum to the
+/// whole batch's).
+#[allow(clippy::too_many_arguments)] // the loss's inputs, outputs and scratch
+pub fn infonce_rows(
+    dev: &mut dyn Device,
+    s: &InfoNce,
+    phi: Ptr,
+    psi: Ptr,
+    d_phi: Ptr,
+    d_psi: Ptr,
+    stats: Ptr,
+    r: Rows,
+    dim: usize,
+) -> Result<()> {
+    if r.rows == 0 || r.offset + r.rows > r.n {
+        return Err(KernelError::Shape {
+            kernel: "infonce_rows",
+            msg: format!("rows {}..{} are not inside a batch of {}", r.offset, r.offset + r.rows, r.n),
+        });
+    }
+    let (cells, rd, nd) = (r.rows * r.n, r.rows * dim, r.n * dim);
     Call::new(dev, "pair_dist")
-        .buf("phi", phi, bd)?
-        .buf("psi", psi, bd)?
-        .buf("dist", s.dist, bb)?
-        .int("b", b)?
+        .buf("phi", phi, rd)?
+        .buf("psi", psi, nd)?
+        .buf("dist", s.dist, cells)?
+        .int("rows", r.rows)?
+        .int("n", r.n)?
         .int("dim", dim)?
-        .run(geometry::elementwise("pair_dist", bb)?)?;
+        .run(geometry::elementwise("pair_dist", cells)?)?;
     Call::new(dev, "infonce_rows")
-        .buf("dist", s.dist, bb)?
-        .buf("coef", s.coef, bb)?
-        .buf("row_stats", s.row_stats, 5 * b)?
-        .int("b", b)?
-        .run(geometry::per_row("infonce_rows", b, b)?)?;
+        .buf("dist", s.dist, cells)?
+        .buf("coef", s.coef, cells)?
+        .buf("row_stats", s.row_stats, 5 * r.rows)?
+        .int("rows", r.rows)?
+        .int("n", r.n)?
+        .int("offset", r.offset)?
+        .run(geometry::per_row("infonce_rows", r.rows, r.n)?)?;
     Call::new(dev, "infonce_reduce")
-        .buf("row_stats", s.row_stats, 5 * b)?
+        .buf("row_stats", s.row_stats, 5 * r.rows)?
         .buf("stats", stats, STATS_LEN)?
-        .int("b", b)?
+        .int("rows", r.rows)?
+        .int("n", r.n)?
         .run(ONE_BLOCK)?;
-    for (kernel, out) in [("pair_grads_phi", d_phi), ("pair_grads_psi", d_psi)] {
+    for (kernel, out, len) in [("pair_grads_phi", d_phi, rd), ("pair_grads_psi", d_psi, nd)] {
         Call::new(dev, kernel)
-            .buf("coef", s.coef, bb)?
-            .buf("phi", phi, bd)?
-            .buf("psi", psi, bd)?
-            .buf("out", out, bd)?
-            .int("b", b)?
+            .buf("coef", s.coef, cells)?
+            .buf("phi", phi, rd)?
+            .buf("psi", psi, nd)?
+            .buf("out", out, len)?
+            .int("rows", r.rows)?
+            .int("n", r.n)?
             .int("dim", dim)?
-            .run(geometry::elementwise(kernel, bd)?)?;
+            .run(geometry::elementwise(kernel, len)?)?;
     }
     Ok(())
 }

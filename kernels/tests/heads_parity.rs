@@ -8,7 +8,7 @@ use common::{assert_close, assert_close_tol, get, put, uniform};
 use kernels::cpu::CpuDevice;
 use kernels::device::Device;
 use kernels::ops::{self, ActorHead, InfoNce, STATS_LEN};
-use models::fast::heads::{q_and_grad, ActorSample, CriticLoss};
+use models::fast::heads::{q_and_grad, ActorSample, CriticLoss, RowBlock};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -45,7 +45,10 @@ fn the_actor_sample_and_its_backward_match_the_fused_heads() {
         let d_sa_in = uniform(&mut rng, rows * stride, -1.0, 1.0);
         let log_alpha = -1.3f32;
         let d_action: Vec<f32> = d_sa_in.chunks_exact(stride).flat_map(|r| r[s_dim..].to_vec()).collect();
-        let d_log_prob = vec![log_alpha.exp() * (1.0 / rows as f32); rows];
+        // These rows as one data-parallel rank's of a batch of 2·rows (the whole device step tests
+        // the batch of its own rows).
+        let batch = 2 * rows;
+        let d_log_prob = vec![log_alpha.exp() * (1.0 / batch as f32); rows];
         let (mut dm_f, mut dr_f) = (vec![0.0; n], vec![0.0; n]);
         fused.backward(&d_action, &d_log_prob, &noise, a_dim, &mut dm_f, &mut dr_f);
         let (d_in, la) = (put(&mut dev, &d_sa_in), put(&mut dev, &[log_alpha]));
@@ -61,6 +64,7 @@ fn the_actor_sample_and_its_backward_match_the_fused_heads() {
             dr.into(),
             rows,
             a_dim,
+            batch,
         )
         .unwrap();
         assert_close(&format!("d mean ({at})"), &get(&mut dev, dm), &dm_f);
@@ -71,14 +75,15 @@ fn the_actor_sample_and_its_backward_match_the_fused_heads() {
 #[test]
 fn q_and_alpha_match_the_fused_actor_loss() {
     let mut dev = CpuDevice::new();
-    let (rows, dim) = (130, 64);
+    // 130 rows of a data-parallel batch of 390: every mean is over the whole batch.
+    let (rows, dim, batch) = (130, 64, 390);
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (phi, psi) = (uniform(&mut rng, rows * dim, -1.0, 1.0), uniform(&mut rng, rows * dim, -1.0, 1.0));
     let (mut q_f, mut dphi_f) = (vec![0.0; rows], vec![0.0; rows * dim]);
-    q_and_grad(&phi, &psi, dim, 1.0 / rows as f32, &mut q_f, &mut dphi_f);
+    q_and_grad(&phi, &psi, dim, 1.0 / batch as f32, &mut q_f, &mut dphi_f);
     let (p, s, q, dphi) =
         (put(&mut dev, &phi), put(&mut dev, &psi), dev.alloc(rows).unwrap(), dev.alloc(rows * dim).unwrap());
-    ops::q_and_grad(&mut dev, p.into(), s.into(), q.into(), dphi.into(), rows, dim).unwrap();
+    ops::q_and_grad(&mut dev, p.into(), s.into(), q.into(), dphi.into(), rows, dim, batch).unwrap();
     assert_close("Q", &get(&mut dev, q), &q_f);
     assert_close("dφ", &get(&mut dev, dphi), &dphi_f);
 
@@ -86,13 +91,61 @@ fn q_and_alpha_match_the_fused_actor_loss() {
     let (lp, la, grad, stats) =
         (put(&mut dev, &log_prob), put(&mut dev, &[0.2]), dev.alloc(1).unwrap(), dev.alloc(STATS_LEN).unwrap());
     let target = -1.0;
-    ops::actor_alpha(&mut dev, lp.into(), q.into(), la.into(), target, grad.into(), stats.into(), rows).unwrap();
-    let mean_lp = log_prob.iter().sum::<f32>() / rows as f32;
-    let mean_q = q_f.iter().sum::<f32>() / rows as f32;
+    ops::actor_alpha(&mut dev, lp.into(), q.into(), la.into(), target, grad.into(), stats.into(), rows, batch).unwrap();
+    let mean_lp = log_prob.iter().sum::<f32>() / batch as f32;
+    let mean_q = q_f.iter().sum::<f32>() / batch as f32;
     let alpha = 0.2f32.exp();
     let want_grad = alpha * (-mean_lp - target);
     assert_close("α's gradient", &get(&mut dev, grad), &[want_grad]);
     assert_close("stats[4..8)", &get(&mut dev, stats)[4..], &[mean_lp, mean_q, alpha, want_grad]);
+}
+
+/// A block of rows (one data-parallel rank's) against the fused loss's same block: dφ of the block's
+/// rows, the block's share of dψ and of the statistics.
+#[test]
+fn a_row_block_of_the_infonce_loss_matches_the_fused_block() {
+    let mut dev = CpuDevice::new();
+    for (rows, offset, n, dim) in [(16, 16, 32, 8), (5, 10, 15, 64), (37, 0, 130, 64)] {
+        let mut rng = ChaCha8Rng::seed_from_u64((rows * n) as u64);
+        let (phi, mut psi) = (uniform(&mut rng, rows * dim, -1.0, 1.0), uniform(&mut rng, n * dim, -1.0, 1.0));
+        // The block's first positive pair close, where 1/d is large.
+        psi[offset * dim..(offset + 1) * dim].iter_mut().zip(&phi[..dim]).for_each(|(s, p)| *s = p + 1e-3);
+        let mut fused = CriticLoss::default();
+        let (mut dphi_f, mut dpsi_f) = (vec![0.0; rows * dim], vec![0.0; n * dim]);
+        let block = RowBlock { rows, offset, n };
+        let sums = fused.compute_block(&phi, &psi, block, dim, &mut dphi_f, &mut dpsi_f);
+        let k = n as f64;
+        let shares = [sums.loss / k, sums.correct / k, sums.pos / k, (sums.total - sums.pos) / (k * (k - 1.0))];
+
+        let scratch = InfoNce {
+            dist: dev.alloc(rows * n).unwrap().into(),
+            coef: dev.alloc(rows * n).unwrap().into(),
+            row_stats: dev.alloc(5 * rows).unwrap().into(),
+        };
+        let (p, s) = (put(&mut dev, &phi), put(&mut dev, &psi));
+        let (dp, ds, stats) =
+            (dev.alloc(rows * dim).unwrap(), dev.alloc(n * dim).unwrap(), dev.alloc(STATS_LEN).unwrap());
+        let r = ops::Rows { rows, offset, n };
+        ops::infonce_rows(&mut dev, &scratch, p.into(), s.into(), dp.into(), ds.into(), stats.into(), r, dim).unwrap();
+        let at = format!("rows {offset}..{} of {n}, dim {dim}", offset + rows);
+        assert_close(
+            &format!("shares of the statistics ({at})"),
+            &get(&mut dev, stats)[..4],
+            &shares.map(|v| v as f32),
+        );
+        assert_close(&format!("dφ ({at})"), &get(&mut dev, dp), &dphi_f);
+        assert_close(&format!("dψ ({at})"), &get(&mut dev, ds), &dpsi_f);
+    }
+    let scratch = InfoNce {
+        dist: dev.alloc(4).unwrap().into(),
+        coef: dev.alloc(4).unwrap().into(),
+        row_stats: dev.alloc(10).unwrap().into(),
+    };
+    let buf = dev.alloc(64).unwrap();
+    let outside = ops::Rows { rows: 2, offset: 3, n: 4 };
+    let e =
+        ops::infonce_rows(&mut dev, &scratch, buf.into(), buf.into(), buf.into(), buf.into(), buf.into(), outside, 2);
+    assert!(e.unwrap_err().to_string().contains("not inside a batch of 4"));
 }
 
 #[test]

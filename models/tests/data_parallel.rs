@@ -9,17 +9,6 @@ use models::collective::{Collective, LocalGroup, Solo};
 use models::fast::FastTrainer;
 use models::{AdamConfig, CrlStats, Model, ModelConfig};
 
-/// Rows `[r·b, (r+1)·b)` of every buffer of a batch.
-fn rows(data: &OwnedBatch, cfg: &ModelConfig, r: usize, b: usize) -> OwnedBatch {
-    let take = |v: &[f32], dim: usize| v[r * b * dim..(r + 1) * b * dim].to_vec();
-    OwnedBatch {
-        states: take(&data.states, cfg.state_dim),
-        actions: take(&data.actions, cfg.action_dim),
-        goals: take(&data.goals, cfg.goal_dim),
-        noise: take(&data.noise, cfg.action_dim),
-    }
-}
-
 /// What a trainer looks like after its steps: the last gradients and statistics, Adam, parameters.
 struct After {
     grads: Vec<f32>,
@@ -48,7 +37,7 @@ fn check(ranks: usize, per_rank: usize, threads: usize) {
             .map(|mut comm| {
                 let (model, cfg, whole) = (&model, &cfg, &whole);
                 s.spawn(move || {
-                    let mine: Vec<_> = whole.iter().map(|b| rows(b, cfg, comm.rank(), per_rank)).collect();
+                    let mine: Vec<_> = whole.iter().map(|b| b.rows(cfg, comm.rank(), per_rank)).collect();
                     train(model, &mine, threads, &mut comm)
                 })
             })

@@ -39,6 +39,15 @@ impl<'a> Ranks<'a> {
         self.comm.rank()
     }
 
+    /// This rank's place among the ranks on its node, from the launcher (Open MPI, MPICH, Slurm); 0
+    /// when none says.
+    pub fn local_rank(&self) -> usize {
+        ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "PMI_LOCAL_RANK"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Whether this rank writes the run directory, evaluates and prints.
     pub fn is_root(&self) -> bool {
         self.comm.rank() == 0

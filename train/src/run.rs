@@ -12,7 +12,7 @@ use envs::seed::derive;
 use envs::{eval_env_name, make_with, GoalEnv};
 use models::atomic::write_bytes_atomic;
 use models::infer::ActorInfer;
-use models::{checkpoint, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
+use models::{checkpoint, Adam, AdamConfig, CrlBatch, CrlStats, Model, ModelConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -186,7 +186,7 @@ pub fn train_ranks(
     // Another rank resumes with a fresh stream: only rank 0's position is in the train state.
     let rng_seed = if root { seed } else { derive(seed, counters.env_steps) };
     let mut rng = ChaCha8Rng::seed_from_u64(rng_seed ^ 0xC011EC7);
-    let mut trainer = match restored {
+    let (mut model, mut saved_adam) = match restored {
         Some(r) => {
             if (ModelConfig { training_step: 0, ..r.model.cfg.clone() }) != mcfg {
                 bail!(
@@ -197,25 +197,24 @@ pub fn train_ranks(
                     mcfg
                 );
             }
-            let mut t = Updater::new(r.model, adam, cfg)?;
-            t.restore_adam(r.adam_m, r.adam_v, r.adam_t)?;
             rng.set_word_pos(r.rng_word_pos);
-            t
+            (r.model, Some(Adam { cfg: adam, m: r.adam_m, v: r.adam_v, t: r.adam_t }))
         }
-        None => Updater::new(Model::init(&mcfg, cfg.seed)?, adam, cfg)?,
+        None => (Model::init(&mcfg, cfg.seed)?, None),
     };
+    if ranks.size() > 1 {
+        // Rank 0's model and optimiser state, resumed or fresh, on every rank.
+        let resumed = ranks.share_u64s(&[u64::from(saved_adam.is_some())])?[0] == 1;
+        let mut state = saved_adam.take().unwrap_or_else(|| Adam::new(adam, model.params.len()));
+        ranks.share_state(&mut model.params, &mut state)?;
+        saved_adam = resumed.then_some(state);
+    }
+    let mut trainer = Updater::for_ranks(model, adam, cfg, &mut ranks)?;
+    if let Some(a) = saved_adam {
+        trainer.restore_adam(a.m, a.v, a.t)?;
+    }
     if let Some(t) = cfg.target_entropy {
         trainer.set_target_entropy(t);
-    }
-    if ranks.size() > 1 {
-        let Updater::Fast(t) = &mut trainer else {
-            bail!(
-                "--distributed mpi trains on the fused CPU path only so far ({} was asked for): use --backend auto \
-                 on the CPU; GPUs over NCCL are not built yet",
-                trainer.describe()
-            );
-        };
-        ranks.share_state(&mut t.model.params, &mut t.adam)?;
     }
     // Only now, with the device open and the model built, does the run directory get its files: a
     // missing GPU or driver leaves no half-started run behind.

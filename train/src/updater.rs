@@ -18,6 +18,7 @@ use models::reference::CandleModel;
 use models::{Adam, AdamConfig, CrlBatch, CrlStats, Model, ModelError};
 
 use crate::config::{Backend, TrainConfig};
+use crate::ranks::Ranks;
 
 /// One of the update paths, with what the loop needs from each.
 pub enum Updater {
@@ -68,6 +69,25 @@ impl Updater {
         }
     }
 
+    /// The backend for one rank of a job over `ranks` (every rank must call it): [`Updater::new`]
+    /// alone; across ranks the fused CPU path (whose update exchanges over the ranks' collective),
+    /// or our GPU step with its exchanges over NCCL (the `nccl` feature), one GPU per rank.
+    pub fn for_ranks(model: Model, adam: AdamConfig, cfg: &TrainConfig, ranks: &mut Ranks) -> Result<Self> {
+        if ranks.size() == 1 {
+            return Self::new(model, adam, cfg);
+        }
+        let spec: DeviceSpec = cfg.device.parse()?;
+        match (cfg.backend, spec) {
+            (Backend::Auto | Backend::Fast, DeviceSpec::Cpu) => Self::new(model, adam, cfg),
+            (Backend::Auto | Backend::Kernels, DeviceSpec::Cuda(n)) => device_ranks(model, adam, cfg, ranks, n),
+            (b, _) => bail!(
+                "--distributed mpi trains on the fused CPU path (--device cpu) or on our GPU step over NCCL \
+                 (--device cuda); --backend {} --device {spec} is not supported across ranks: use --backend auto",
+                format!("{b:?}").to_lowercase()
+            ),
+        }
+    }
+
     /// Which path runs, for logs.
     pub fn describe(&self) -> String {
         match self {
@@ -106,13 +126,14 @@ impl Updater {
         })
     }
 
-    /// One update of the batch that `comm`'s ranks hold together (`batch` is this rank's rows).
-    /// Only the fused CPU path runs on several ranks; `train_ranks` refuses the others at start.
+    /// One update of the batch that `comm`'s ranks hold together (`batch` is this rank's rows). A
+    /// data-parallel device step exchanges over its own communicator (NCCL), not `comm`.
     pub fn step_with(&mut self, batch: &CrlBatch, comm: &mut dyn Collective) -> Result<CrlStats> {
         match self {
             Updater::Fast(t) => Ok(t.step_with(batch, comm)?),
-            _ if comm.size() == 1 => self.step(batch),
-            _ => bail!("data-parallel training runs on the fused CPU path only ({})", self.describe()),
+            Updater::Device(_) => self.step(batch),
+            Updater::Candle(_) if comm.size() == 1 => self.step(batch),
+            Updater::Candle(_) => bail!("candle's update does not run across ranks; use --backend auto"),
         }
     }
 
@@ -152,6 +173,37 @@ impl Updater {
             }
         }
     }
+}
+
+/// One rank's GPU step over NCCL. `--device cuda` gives each rank the GPU of its local rank on its
+/// node; `--device cuda:N` pins it (e.g. with CUDA_VISIBLE_DEVICES set per rank).
+#[cfg(feature = "nccl")]
+fn device_ranks(model: Model, adam: AdamConfig, cfg: &TrainConfig, ranks: &mut Ranks, n: usize) -> Result<Updater> {
+    let ordinal = if cfg.device.trim().eq_ignore_ascii_case("cuda") { n + ranks.local_rank() } else { n };
+    let mut id = if ranks.is_root() { models::gpu::nccl_unique_id()? } else { [0; models::gpu::NCCL_ID_LEN] };
+    ranks.comm().broadcast(&mut id, 0)?;
+    let mode = if cfg.gpu_eager { Mode::Eager } else { Mode::Graph };
+    let (rank, size) = (ranks.rank(), ranks.size());
+    let step = models::gpu::open_data_parallel(
+        ordinal,
+        cfg.gpu_matmul.into(),
+        model,
+        adam,
+        cfg.batch_size,
+        mode,
+        id,
+        rank,
+        size,
+    )?;
+    Ok(Updater::Device(Box::new(DeviceUpdater { step })))
+}
+
+#[cfg(not(feature = "nccl"))]
+fn device_ranks(_: Model, _: AdamConfig, _: &TrainConfig, _: &mut Ranks, _: usize) -> Result<Updater> {
+    bail!(
+        "--distributed mpi on GPUs exchanges over NCCL: build with `cargo build --release -p train --features nccl` \
+         (after scripts/mpi.sh; libnccl.so.2 is loaded at run time, e.g. from the nvidia-nccl-cu13 wheel)"
+    )
 }
 
 impl ActorSource for DeviceUpdater {

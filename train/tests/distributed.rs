@@ -72,6 +72,9 @@ fn ranks_with_different_configurations_and_unsupported_options_are_refused() {
     let candle = TrainConfig { backend: train::config::Backend::Candle, ..cfg };
     for r in job(&[candle.clone(), candle], &out, false) {
         let e = format!("{:#}", r.unwrap_err());
-        assert!(e.contains("fused CPU path only") && e.contains("--backend auto"), "{e}");
+        assert!(
+            e.contains("--backend candle --device cpu is not supported across ranks") && e.contains("--backend auto"),
+            "{e}"
+        );
     }
 }

@@ -5,12 +5,22 @@
 //! - [`trunk`]: a residual trunk's forward and backward on a device (the twin of `fast::trunk`).
 //! - [`step`]: the whole update (actor + α, critic, Adam), eager or captured as one graph.
 //! - [`actor`]: the stochastic actor's forward for collection and evaluation, on the device.
+//! - [`collective`]: the exchanges of a data-parallel step, on device buffers.
 //! - [`open`]: a step on the device a `--device` flag names, as a [`TrainStep`] the loop drives.
 
 pub mod actor;
+pub mod collective;
 pub mod step;
 pub mod trunk;
 
+#[cfg(feature = "nccl")]
+pub use kernels::nccl::ID_LEN as NCCL_ID_LEN;
+
+/// A new NCCL unique id, for rank 0 to pass to every rank of a job (loads libnccl.so.2).
+#[cfg(feature = "nccl")]
+pub fn nccl_unique_id() -> Result<[u8; NCCL_ID_LEN]> {
+    Ok(kernels::nccl::unique_id()?)
+}
 pub use step::{DeviceStep, Mode};
 
 use kernels::device::Device;
@@ -119,4 +129,29 @@ pub fn open(
                 .into(),
         }),
     }
+}
+
+/// One rank of a data-parallel step on GPU `ordinal`, its exchanges over NCCL (the `nccl` feature):
+/// `id` is rank 0's [`kernels::nccl::unique_id`], passed to every rank by the caller. Every rank of
+/// the job must make this call (joining is collective).
+#[cfg(feature = "nccl")]
+#[allow(clippy::too_many_arguments)] // the step's own arguments and the rank's place in the job
+pub fn open_data_parallel(
+    ordinal: usize,
+    matmul: Matmul,
+    model: Model,
+    adam: AdamConfig,
+    batch: usize,
+    mode: Mode,
+    id: [u8; kernels::nccl::ID_LEN],
+    rank: usize,
+    ranks: usize,
+) -> Result<Box<dyn TrainStep>> {
+    let m = match matmul {
+        Matmul::Fp32 => kernels::cuda::Matmul::Fp32,
+        Matmul::Tf32 => kernels::cuda::Matmul::Tf32,
+    };
+    let dev = kernels::cuda::CudaDevice::new(ordinal, m)?;
+    let comm = Box::new(collective::NcclCollective(dev.nccl(id, rank, ranks)?));
+    Ok(Box::new(DeviceStep::data_parallel(dev, model, adam, batch, mode, comm)?))
 }

@@ -6,9 +6,10 @@
 //! are read on the device, so the whole step can be captured once as a graph and replayed.
 
 use kernels::device::{Buf, Device, Graph, Ptr};
-use kernels::ops::{self, ActorHead, InfoNce, STATS_LEN};
+use kernels::ops::{self, ActorHead, InfoNce, Rows, STATS_LEN};
 
 use super::actor::DeviceActor;
+use super::collective::{not_capturable, DeviceCollective};
 use super::trunk::{head_forward, head_input_grad, head_param_grads, DeviceTrunk};
 use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
 use crate::error::{ModelError, Result};
@@ -54,6 +55,16 @@ struct Scratch {
     stats: Buf,
 }
 
+/// A data-parallel step's ranks and the exchanged embeddings (as `fast::data_parallel`: each rank
+/// gathers every ψ, computes its own rows of the loss, and the ranks sum dψ and the gradients).
+struct DataParallel<D: Device> {
+    comm: Box<dyn DeviceCollective<D>>,
+    /// `[n, r]`: every rank's ψ(g), in rank order.
+    psi_all: Buf,
+    /// `[n, r]`: this rank's rows' share of dL/dψ, then the sum over ranks.
+    d_psi_all: Buf,
+}
+
 /// The whole update on a device: parameters, gradients, Adam state and every intermediate.
 pub struct DeviceStep<D: Device> {
     pub dev: D,
@@ -77,6 +88,8 @@ pub struct DeviceStep<D: Device> {
     sa_trunk: DeviceTrunk,
     mode: Mode,
     graph: Option<Graph>,
+    /// The ranks of a data-parallel step; `None` alone.
+    dp: Option<DataParallel<D>>,
     /// The actor's forward for collection and evaluation, one per batch size seen.
     actors: Vec<DeviceActor>,
     /// Launches of the last step (a replay counts every node of the graph).
@@ -88,7 +101,34 @@ pub struct DeviceStep<D: Device> {
 
 impl<D: Device> DeviceStep<D> {
     /// Copies `model` to `dev` and allocates everything one update at `batch` rows needs.
-    pub fn new(mut dev: D, model: Model, adam: AdamConfig, batch: usize, mode: Mode) -> Result<Self> {
+    pub fn new(dev: D, model: Model, adam: AdamConfig, batch: usize, mode: Mode) -> Result<Self> {
+        Self::build(dev, model, adam, batch, mode, None)
+    }
+
+    /// One rank of a data-parallel step over `comm`: this rank's `batch` rows of a batch of
+    /// `comm.size() · batch`, whose update it computes exactly with the other ranks.
+    pub fn data_parallel(
+        dev: D,
+        model: Model,
+        adam: AdamConfig,
+        batch: usize,
+        mode: Mode,
+        comm: Box<dyn DeviceCollective<D>>,
+    ) -> Result<Self> {
+        if mode == Mode::Graph && !comm.capturable() {
+            return Err(not_capturable());
+        }
+        Self::build(dev, model, adam, batch, mode, Some(comm))
+    }
+
+    fn build(
+        mut dev: D,
+        model: Model,
+        adam: AdamConfig,
+        batch: usize,
+        mode: Mode,
+        comm: Option<Box<dyn DeviceCollective<D>>>,
+    ) -> Result<Self> {
         let (Some(critic), Some(log_alpha)) = (model.layout.critic.clone(), model.layout.log_alpha) else {
             return Err(ModelError::Config("CRL training needs a critic (critic_depth > 0)".into()));
         };
@@ -100,6 +140,8 @@ impl<D: Device> DeviceStep<D> {
         let c = &model.cfg;
         let d = Dims::new(c, batch);
         let n = model.layout.len;
+        // The whole batch the loss's columns and every mean run over.
+        let whole = batch * comm.as_ref().map_or(1, |c| c.size());
         let dv: &mut dyn Device = &mut dev;
         let params = dv.alloc(n)?;
         dv.upload(params.into(), &model.params)?;
@@ -137,11 +179,17 @@ impl<D: Device> DeviceStep<D> {
             d_h: dv.alloc(b * d.w)?,
             d_h2: dv.alloc(b * d.w)?,
             loss: InfoNce {
-                dist: dv.alloc(b * b)?.into(),
-                coef: dv.alloc(b * b)?.into(),
+                dist: dv.alloc(b * whole)?.into(),
+                coef: dv.alloc(b * whole)?.into(),
                 row_stats: dv.alloc(5 * b)?.into(),
             },
             stats: dv.alloc(STATS_LEN)?,
+        };
+        let dp = match comm {
+            Some(comm) => {
+                Some(DataParallel { comm, psi_all: dv.alloc(whole * d.r)?, d_psi_all: dv.alloc(whole * d.r)? })
+            }
+            None => None,
         };
         let lay = &model.layout;
         Ok(DeviceStep {
@@ -163,6 +211,7 @@ impl<D: Device> DeviceStep<D> {
             s,
             mode,
             graph: None,
+            dp,
             actors: Vec::new(),
             launches_per_step: 0,
             host_stale: false,
@@ -308,24 +357,44 @@ impl<D: Device> DeviceStep<D> {
         self.dev.describe()
     }
 
-    /// Enqueues the whole update: actor + α, critic, Adam.
+    /// This rank and the ranks of the step: (0, 1) alone.
+    fn rank_of(&self) -> (usize, usize) {
+        self.dp.as_ref().map_or((0, 1), |dp| (dp.comm.rank(), dp.comm.size()))
+    }
+
+    /// Enqueues the whole update: actor + α, critic, Adam (and, across ranks, the exchanges).
     fn enqueue(&mut self) -> Result<()> {
+        let (_, ranks) = self.rank_of();
+        let whole = self.d.b * ranks;
         self.actor_forward()?;
         self.psi_forward()?;
+        if let Some(dp) = self.dp.as_mut() {
+            dp.comm.all_gather(&mut self.dev, self.s.psi.into(), dp.psi_all.into(), self.d.b * self.d.r)?;
+        }
         self.actor_backward()?;
         self.critic_step()?;
         let dev: &mut dyn Device = &mut self.dev;
         let la = self.params.at(self.log_alpha);
+        // α's loss is linear in the mean log π: each rank adds its share, with its share of the target.
         ops::actor_alpha(
             dev,
             self.s.head.log_prob,
             self.s.q.into(),
             la,
-            self.target_entropy,
+            self.target_entropy / ranks as f32,
             self.grads.at(self.log_alpha),
             self.s.stats.into(),
             self.d.b,
+            whole,
         )?;
+        if let Some(dp) = self.dp.as_mut() {
+            let (dev, st) = (&mut self.dev, self.s.stats);
+            dp.comm.all_reduce_sum(dev, self.grads.into(), self.model.layout.len)?;
+            // Every statistic is a share of the whole batch's, but α (stats[6]), the same on every rank.
+            dp.comm.all_reduce_sum(dev, st.into(), 6)?;
+            dp.comm.all_reduce_sum(dev, st.at(7), 1)?;
+        }
+        let dev: &mut dyn Device = &mut self.dev;
         let c = self.adam;
         ops::adam_tick(dev, self.adam_state.into(), c.beta1, c.beta2)?;
         let (p, g, m, v, st) = (self.params, self.grads, self.adam_m, self.adam_v, self.adam_state);
@@ -371,7 +440,8 @@ impl<D: Device> DeviceStep<D> {
         ops::concat_rows(dev, s.sa_pi_in.into(), self.inputs.states.into(), d.s, s.head.action, d.a, d.b)?;
         let h_sa = self.sa_pi_trunk.forward(dev, &sa.trunk, p, s.sa_pi_in.into())?;
         head_forward(dev, &sa.out, p, h_sa, s.phi_pi.into(), d.b)?;
-        ops::q_and_grad(dev, s.phi_pi.into(), s.psi.into(), s.q.into(), s.d_phi_pi.into(), d.b, d.r)?;
+        let whole = d.b * self.dp.as_ref().map_or(1, |dp| dp.comm.size());
+        ops::q_and_grad(dev, s.phi_pi.into(), s.psi.into(), s.q.into(), s.d_phi_pi.into(), d.b, d.r, whole)?;
         head_input_grad(dev, &sa.out, p, s.d_phi_pi.into(), s.d_h.into(), d.b)?;
         self.sa_pi_trunk.backward(dev, &sa.trunk, p, s.d_h.into(), None, Some(s.d_sa_pi_in.into()))?;
         let la = p.at(self.log_alpha);
@@ -386,6 +456,7 @@ impl<D: Device> DeviceStep<D> {
             s.d_raw.into(),
             d.b,
             d.a,
+            whole,
         )?;
 
         let h_a = self.actor.output(&lay.trunk);
@@ -397,16 +468,30 @@ impl<D: Device> DeviceStep<D> {
         self.actor.backward(dev, &lay.trunk, p, s.d_h.into(), Some(g), None)
     }
 
-    /// The critic loss on (s, a_replay, g) and both encoders' gradients.
+    /// The critic loss on (s, a_replay, g) and both encoders' gradients. Across ranks: this rank's
+    /// rows of the loss against every rank's ψ, and the ranks' dψ summed before ψ's backward.
     fn critic_step(&mut self) -> Result<()> {
+        let (rank, ranks) = self.rank_of();
         let (d, c) = (self.d, &self.critic);
         let (p, g, s) = (self.params, self.grads, &self.s);
-        let dev: &mut dyn Device = &mut self.dev;
+        let dev = &mut self.dev;
         ops::concat_rows(dev, s.sa_in.into(), self.inputs.states.into(), d.s, self.inputs.actions.into(), d.a, d.b)?;
         let h = self.sa_trunk.forward(dev, &c.sa.trunk, p, s.sa_in.into())?;
         head_forward(dev, &c.sa.out, p, h, s.phi.into(), d.b)?;
-        let (phi, psi, d_phi, d_psi) = (s.phi.into(), s.psi.into(), s.d_phi.into(), s.d_psi.into());
-        ops::infonce(dev, &s.loss, phi, psi, d_phi, d_psi, s.stats.into(), d.b, d.r)?;
+        let (phi, d_phi) = (s.phi.into(), s.d_phi.into());
+        let d_psi: Ptr = match self.dp.as_mut() {
+            None => {
+                ops::infonce(dev, &s.loss, phi, s.psi.into(), d_phi, s.d_psi.into(), s.stats.into(), d.b, d.r)?;
+                s.d_psi.into()
+            }
+            Some(dp) => {
+                let rows = Rows { rows: d.b, offset: rank * d.b, n: ranks * d.b };
+                let (psi_all, d_psi_all) = (dp.psi_all.into(), dp.d_psi_all.into());
+                ops::infonce_rows(dev, &s.loss, phi, psi_all, d_phi, d_psi_all, s.stats.into(), rows, d.r)?;
+                dp.comm.all_reduce_sum(dev, d_psi_all, rows.n * d.r)?;
+                dp.d_psi_all.at(rows.offset * d.r)
+            }
+        };
 
         head_param_grads(dev, &c.sa.out, h, d_phi, d.b, g)?;
         head_input_grad(dev, &c.sa.out, p, d_phi, s.d_h.into(), d.b)?;

@@ -40,6 +40,17 @@ impl OwnedBatch {
         OwnedBatch { states, actions, goals, noise }
     }
 
+    /// Rows `[r·b, (r+1)·b)` of every buffer: data-parallel rank r's share of the batch.
+    pub fn rows(&self, cfg: &ModelConfig, r: usize, b: usize) -> OwnedBatch {
+        let take = |v: &[f32], dim: usize| v[r * b * dim..(r + 1) * b * dim].to_vec();
+        OwnedBatch {
+            states: take(&self.states, cfg.state_dim),
+            actions: take(&self.actions, cfg.action_dim),
+            goals: take(&self.goals, cfg.goal_dim),
+            noise: take(&self.noise, cfg.action_dim),
+        }
+    }
+
     pub fn view(&self) -> models::CrlBatch<'_> {
         models::CrlBatch { states: &self.states, actions: &self.actions, goals: &self.goals, noise: &self.noise }
     }

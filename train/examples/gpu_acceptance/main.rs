@@ -6,12 +6,15 @@
 //! 3. one update step on the GPU against the fused CPU path, in FP32 (and TF32's error beside it);
 //! 4. SGD steps/s, device memory and launches per step, eager and graphed, FP32 and TF32, at
 //!    depths 64, 256 and 1024 (actor 512), batch 512, width 256;
-//! 5. a short `train --device cuda` run on the U-maze, which must reach success ≥ 0.9.
+//! 5. a short `train --device cuda` run on the U-maze, which must reach success ≥ 0.9;
+//! 6. the data-parallel step at one rank, its exchanges over NCCL in the graph (built with
+//!    `--features nccl`), against the plain step, bit for bit.
 //!
 //! Build: `cargo build --release -p train --features gpu --example gpu_acceptance`. With
 //! `--dry-run-on-cpu` every section runs at small sizes on the CPU device instead (the same code
 //! path, no GPU): CI runs that, so the first GPU run is not spent finding a bug in this file.
 
+mod one_rank;
 mod parity;
 
 use std::path::PathBuf;
@@ -296,6 +299,25 @@ fn main() -> Result<()> {
             "train".into(),
             json!({ "env_steps": m.env_steps, "sgd_steps": m.sgd_steps, "success": m.success_rate, "wall_s": wall }),
         );
+    }
+
+    // 6. The data-parallel step at one rank.
+    match one_rank::run(&target)? {
+        Some((differing, parameters)) => {
+            let over = if target.gpu.is_some() { "NCCL, in the graph" } else { "host copies, eager" };
+            println!(
+                "\n6. data-parallel step at one rank ({over}) against the plain step, depth 16, 3 steps: {differing} \
+                 of {parameters} parameters differ"
+            );
+            if differing > 0 {
+                failures.push(format!("one-rank data-parallel step: {differing} parameters differ"));
+            }
+            report.insert("one_rank".into(), json!({ "parameters": parameters, "differing": differing, "over": over }));
+        }
+        None => {
+            println!("\n6. data-parallel step at one rank: skipped (built without --features nccl)");
+            report.insert("one_rank".into(), json!("skipped: built without --features nccl"));
+        }
     }
 
     report.insert("failures".into(), json!(failures));

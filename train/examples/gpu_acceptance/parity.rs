@@ -103,7 +103,7 @@ pub fn run_all(dev: &mut dyn Device) -> anyhow::Result<Vec<Output>> {
         out.push((format!("actor_sample log π ({tag})"), down(dev, h.log_prob, rows)?));
         let (d_in, la) = (up(dev, &g.vec(rows * (s + a), -1.0, 1.0))?, up(dev, &[-1.3])?);
         let (dm, dr) = (zeros(dev, n)?, zeros(dev, n)?);
-        ops::actor_sample_backward(dev, &h, d_in, s + a, s, la, dm, dr, rows, a)?;
+        ops::actor_sample_backward(dev, &h, d_in, s + a, s, la, dm, dr, rows, a, rows)?;
         out.push((format!("actor_sample_backward d mean ({tag})"), down(dev, dm, n)?));
         out.push((format!("actor_sample_backward d raw ({tag})"), down(dev, dr, n)?));
     }
@@ -112,9 +112,9 @@ pub fn run_all(dev: &mut dyn Device) -> anyhow::Result<Vec<Output>> {
         let tag = format!("batch {b}");
         let (phi, psi) = (up(dev, &g.vec(b * dim, -1.0, 1.0))?, up(dev, &g.vec(b * dim, -1.0, 1.0))?);
         let (q, dq, stats) = (zeros(dev, b)?, zeros(dev, b * dim)?, zeros(dev, STATS_LEN)?);
-        ops::q_and_grad(dev, phi, psi, q, dq, b, dim)?;
+        ops::q_and_grad(dev, phi, psi, q, dq, b, dim, b)?;
         let (lp, la, grad) = (up(dev, &g.vec(b, -4.0, 2.0))?, up(dev, &[0.2])?, zeros(dev, 1)?);
-        ops::actor_alpha(dev, lp, q, la, -1.0, grad, stats, b)?;
+        ops::actor_alpha(dev, lp, q, la, -1.0, grad, stats, b, b)?;
         let scratch = InfoNce { dist: zeros(dev, b * b)?, coef: zeros(dev, b * b)?, row_stats: zeros(dev, 5 * b)? };
         let (dp, ds) = (zeros(dev, b * dim)?, zeros(dev, b * dim)?);
         ops::infonce(dev, &scratch, phi, psi, dp, ds, stats, b, dim)?;
