@@ -328,12 +328,22 @@ pub struct InfoNce {
 }
 
 /// Which rows of the whole batch's `[n, n]` logit matrix a loss call computes: `rows` rows of φ from
-/// the batch's row `offset`, against all `n` rows of ψ (as `models::fast::heads::RowBlock`).
+/// the batch's row `offset`, against all `n` rows of ψ, so the positives sit on the block's shifted
+/// diagonal and every mean is over `n`. One process owns them all ([`Rows::square`]); in
+/// data-parallel training each rank owns its own batch's rows. The fused CPU loss
+/// (`models::fast::heads`) takes the same blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rows {
     pub rows: usize,
     pub offset: usize,
     pub n: usize,
+}
+
+impl Rows {
+    /// The whole `[batch, batch]` matrix.
+    pub fn square(batch: usize) -> Self {
+        Rows { rows: batch, offset: 0, n: batch }
+    }
 }
 
 /// InfoNCE + 0.1·logsumexp² on φ, ψ `[b, dim]`: writes `d_phi`, `d_psi` and `stats[0..4)`.
@@ -349,7 +359,7 @@ pub fn infonce(
     b: usize,
     dim: usize,
 ) -> Result<()> {
-    infonce_rows(dev, s, phi, psi, d_phi, d_psi, stats, Rows { rows: b, offset: 0, n: b }, dim)
+    infonce_rows(dev, s, phi, psi, d_phi, d_psi, stats, Rows::square(b), dim)
 }
 
 /// The block `r` of the loss: φ `[rows, dim]`, ψ `[n, dim]`; writes dL/dφ for the block's rows,

@@ -8,7 +8,7 @@ use common::{assert_close, assert_close_tol, get, put, uniform};
 use kernels::cpu::CpuDevice;
 use kernels::device::Device;
 use kernels::ops::{self, ActorHead, InfoNce, STATS_LEN};
-use models::fast::heads::{q_and_grad, ActorSample, CriticLoss, RowBlock};
+use models::fast::heads::{q_and_grad, ActorSample, CriticLoss};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -112,7 +112,7 @@ fn a_row_block_of_the_infonce_loss_matches_the_fused_block() {
         psi[offset * dim..(offset + 1) * dim].iter_mut().zip(&phi[..dim]).for_each(|(s, p)| *s = p + 1e-3);
         let mut fused = CriticLoss::default();
         let (mut dphi_f, mut dpsi_f) = (vec![0.0; rows * dim], vec![0.0; n * dim]);
-        let block = RowBlock { rows, offset, n };
+        let block = ops::Rows { rows, offset, n };
         let sums = fused.compute_block(&phi, &psi, block, dim, &mut dphi_f, &mut dpsi_f);
         let k = n as f64;
         let shares = [sums.loss / k, sums.correct / k, sums.pos / k, (sums.total - sums.pos) / (k * (k - 1.0))];
@@ -125,8 +125,8 @@ fn a_row_block_of_the_infonce_loss_matches_the_fused_block() {
         let (p, s) = (put(&mut dev, &phi), put(&mut dev, &psi));
         let (dp, ds, stats) =
             (dev.alloc(rows * dim).unwrap(), dev.alloc(n * dim).unwrap(), dev.alloc(STATS_LEN).unwrap());
-        let r = ops::Rows { rows, offset, n };
-        ops::infonce_rows(&mut dev, &scratch, p.into(), s.into(), dp.into(), ds.into(), stats.into(), r, dim).unwrap();
+        ops::infonce_rows(&mut dev, &scratch, p.into(), s.into(), dp.into(), ds.into(), stats.into(), block, dim)
+            .unwrap();
         let at = format!("rows {offset}..{} of {n}, dim {dim}", offset + rows);
         assert_close(
             &format!("shares of the statistics ({at})"),

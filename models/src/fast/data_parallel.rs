@@ -15,7 +15,7 @@
 //! ```
 //! Communication per update: N·r floats gathered, N·r and the parameter count summed.
 
-use super::heads::RowBlock;
+use super::heads::Rows;
 use super::trunk::Threads;
 use super::update::{both, sized, FastTrainer, Split};
 use crate::collective::Collective;
@@ -50,7 +50,7 @@ impl FastTrainer {
         let b = batch.size(&self.model.cfg)?;
         let d = Dims::new(&self.model.cfg, b);
         let n = b * comm.size();
-        let block = RowBlock { rows: b, offset: comm.rank() * b, n };
+        let block = Rows { rows: b, offset: comm.rank() * b, n };
         let inv_n = 1.0 / n as f32;
         // α's loss is linear in the mean log π, so each rank's share of its gradient adds up too.
         let entropy_share = self.target_entropy / comm.size() as f32;

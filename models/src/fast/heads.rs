@@ -8,6 +8,8 @@ use super::matmul::{col_sums, dy_w, dyt_x, x_wt};
 use super::simd::{exp, sum_map, sum_map2};
 use crate::layout::LinearSlot;
 use crate::numerics::{DIST_EPS, LOG_STD_MAX, LOG_STD_MIN, LSE_PENALTY};
+/// The block of rows a loss call computes (the device kernels take the same).
+pub use kernels::ops::Rows;
 
 /// `y = x Wᵀ + b` for a head.
 pub fn linear_forward(s: &LinearSlot, params: &[f32], x: &[f32], batch: usize, y: &mut [f32]) {
@@ -114,23 +116,6 @@ pub fn q_and_grad(phi: &[f32], psi: &[f32], dim: usize, scale: f32, q: &mut [f32
     }
 }
 
-/// Which rows of the whole batch's `[N, N]` logit matrix one call computes: `rows` rows of φ
-/// starting at global row `offset`, against all `n` columns of ψ. One process owns them all
-/// (`RowBlock::square`); in data-parallel training each rank owns its own batch's rows, so the
-/// positives sit on the block's shifted diagonal and every mean is over the whole batch `n`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RowBlock {
-    pub rows: usize,
-    pub offset: usize,
-    pub n: usize,
-}
-
-impl RowBlock {
-    pub fn square(batch: usize) -> Self {
-        RowBlock { rows: batch, offset: 0, n: batch }
-    }
-}
-
 /// The critic loss on the `[B, B]` logit matrix (or a block of its rows) and its gradients.
 #[derive(Default, Debug)]
 pub struct CriticLoss {
@@ -156,7 +141,7 @@ impl CriticLoss {
         d_phi: &mut [f32],
         d_psi: &mut [f32],
     ) {
-        let sums = self.compute_block(phi, psi, RowBlock::square(batch), dim, d_phi, d_psi);
+        let sums = self.compute_block(phi, psi, Rows::square(batch), dim, d_phi, d_psi);
         self.set_stats(&sums, batch);
     }
 
@@ -167,7 +152,7 @@ impl CriticLoss {
         &mut self,
         phi: &[f32],
         psi: &[f32],
-        block: RowBlock,
+        block: Rows,
         dim: usize,
         d_phi: &mut [f32],
         d_psi: &mut [f32],
@@ -195,7 +180,7 @@ impl CriticLoss {
 /// ‖φ‖² + ‖ψ‖² − 2φ·ψ, which cancels badly when a pair is close (exactly where 1/d is large); the
 /// sum runs in vector lanes, since a plain float sum is left one element at a time.
 #[inline(always)]
-fn pair_dist_body(phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, dist: &mut [f32]) {
+fn pair_dist_body(phi: &[f32], psi: &[f32], block: Rows, dim: usize, dist: &mut [f32]) {
     for (p, row) in phi.chunks_exact(dim).zip(dist.chunks_exact_mut(block.n)).take(block.rows) {
         for (s, d) in psi.chunks_exact(dim).zip(row.iter_mut()) {
             *d = (sum_map2(p, s, |a, b| (a - b) * (a - b)) + DIST_EPS as f32).sqrt();
@@ -203,7 +188,7 @@ fn pair_dist_body(phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, dist: &
     }
 }
 
-super::simd::dispatch!(fn pair_dist(phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, dist: &mut [f32]) => pair_dist_body);
+super::simd::dispatch!(fn pair_dist(phi: &[f32], psi: &[f32], block: Rows, dim: usize, dist: &mut [f32]) => pair_dist_body);
 
 /// The loss terms of a set of rows, summed in f64 for the statistics; the blocks of a batch add.
 #[derive(Clone, Copy, Default, Debug, PartialEq)]
@@ -220,10 +205,6 @@ pub struct RowSums {
 }
 
 impl RowSums {
-    pub fn to_array(self) -> [f64; 4] {
-        [self.loss, self.correct, self.pos, self.total]
-    }
-
     pub fn from_array(a: [f64; 4]) -> Self {
         RowSums { loss: a[0], correct: a[1], pos: a[2], total: a[3] }
     }
@@ -233,7 +214,7 @@ impl RowSums {
 /// C_ij = −(dL/dlogit_ij)/d_ij into `coef`, where dL/dlogit_ij = (p_ij(1 + 0.2·lse_i) − δ_ij)/N.
 /// Each e^(logit − max) is taken once, with the vectorising `exp`.
 #[inline(always)]
-fn infonce_rows_body(dist: &[f32], block: RowBlock, coef: &mut [f32], sums: &mut RowSums) {
+fn infonce_rows_body(dist: &[f32], block: Rows, coef: &mut [f32], sums: &mut RowSums) {
     let n = block.n;
     let inv_n = 1.0 / n as f32;
     let rows = dist.chunks_exact(n).zip(coef.chunks_exact_mut(n)).take(block.rows);
@@ -261,21 +242,13 @@ fn infonce_rows_body(dist: &[f32], block: RowBlock, coef: &mut [f32], sums: &mut
     }
 }
 
-super::simd::dispatch!(fn infonce_rows(dist: &[f32], block: RowBlock, coef: &mut [f32], sums: &mut RowSums) => infonce_rows_body);
+super::simd::dispatch!(fn infonce_rows(dist: &[f32], block: Rows, coef: &mut [f32], sums: &mut RowSums) => infonce_rows_body);
 
 /// dφ_i = Σ_j C_ij (φ_i − ψ_j) and dψ_j = −Σ_i C_ij (φ_i − ψ_j), summed over the differences
 /// themselves. The shorter form rowsum(C)·φ − Cψ cancels catastrophically when a pair is close
 /// (C_ii ~ 1/d_ii is large) and φ is far from the origin.
 #[inline(always)]
-fn pair_grads_body(
-    c: &[f32],
-    phi: &[f32],
-    psi: &[f32],
-    block: RowBlock,
-    dim: usize,
-    d_phi: &mut [f32],
-    d_psi: &mut [f32],
-) {
+fn pair_grads_body(c: &[f32], phi: &[f32], psi: &[f32], block: Rows, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) {
     let n = block.n;
     d_psi[..n * dim].fill(0.0);
     for i in 0..block.rows {
@@ -294,4 +267,4 @@ fn pair_grads_body(
     }
 }
 
-super::simd::dispatch!(fn pair_grads(c: &[f32], phi: &[f32], psi: &[f32], block: RowBlock, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) => pair_grads_body);
+super::simd::dispatch!(fn pair_grads(c: &[f32], phi: &[f32], psi: &[f32], block: Rows, dim: usize, d_phi: &mut [f32], d_psi: &mut [f32]) => pair_grads_body);

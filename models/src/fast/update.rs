@@ -175,7 +175,7 @@ impl CriticWs {
         self.backward(c, pc, d, g_critic, th);
     }
 
-    /// The mutable buffers of the loss: φ, dφ and this rank's dψ, sized for `d`.
+    /// What the loss reads and writes beside ψ: φ, dφ (sized for `d`) and the loss itself.
     pub(super) fn loss_buffers(&mut self, d: Dims) -> (&[f32], &mut [f32], &mut CriticLoss) {
         (&self.phi, sized(&mut self.d_phi, d.b * d.r), &mut self.loss)
     }

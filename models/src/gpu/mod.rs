@@ -40,6 +40,16 @@ pub enum Matmul {
     Tf32,
 }
 
+#[cfg(feature = "gpu")]
+impl From<Matmul> for kernels::cuda::Matmul {
+    fn from(m: Matmul) -> Self {
+        match m {
+            Matmul::Fp32 => kernels::cuda::Matmul::Fp32,
+            Matmul::Tf32 => kernels::cuda::Matmul::Tf32,
+        }
+    }
+}
+
 /// What the training loop needs from a device step, whatever the device.
 pub trait TrainStep {
     fn describe(&self) -> String;
@@ -99,10 +109,7 @@ pub fn open(
         #[cfg(feature = "gpu")]
         DeviceSpec::Cuda(n) => {
             let (matmul, model, adam, batch, mode) = args;
-            let m = match matmul {
-                Matmul::Fp32 => kernels::cuda::Matmul::Fp32,
-                Matmul::Tf32 => kernels::cuda::Matmul::Tf32,
-            };
+            let m = matmul.into();
             Ok(Box::new(DeviceStep::new(kernels::cuda::CudaDevice::new(*n, m)?, model, adam, batch, mode)?))
         }
         #[cfg(not(feature = "gpu"))]
@@ -147,11 +154,7 @@ pub fn open_data_parallel(
     rank: usize,
     ranks: usize,
 ) -> Result<Box<dyn TrainStep>> {
-    let m = match matmul {
-        Matmul::Fp32 => kernels::cuda::Matmul::Fp32,
-        Matmul::Tf32 => kernels::cuda::Matmul::Tf32,
-    };
-    let dev = kernels::cuda::CudaDevice::new(ordinal, m)?;
+    let dev = kernels::cuda::CudaDevice::new(ordinal, matmul.into())?;
     let comm = Box::new(collective::NcclCollective(dev.nccl(id, rank, ranks)?));
     Ok(Box::new(DeviceStep::data_parallel(dev, model, adam, batch, mode, comm)?))
 }

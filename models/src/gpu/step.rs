@@ -434,13 +434,14 @@ impl<D: Device> DeviceStep<D> {
 
     /// Q through the frozen φ, then the actor's gradients.
     fn actor_backward(&mut self) -> Result<()> {
+        let (_, ranks) = self.rank_of();
         let (d, sa, lay) = (self.d, &self.critic.sa, &self.model.layout.actor);
         let (p, g, s) = (self.params, self.grads, &self.s);
         let dev: &mut dyn Device = &mut self.dev;
         ops::concat_rows(dev, s.sa_pi_in.into(), self.inputs.states.into(), d.s, s.head.action, d.a, d.b)?;
         let h_sa = self.sa_pi_trunk.forward(dev, &sa.trunk, p, s.sa_pi_in.into())?;
         head_forward(dev, &sa.out, p, h_sa, s.phi_pi.into(), d.b)?;
-        let whole = d.b * self.dp.as_ref().map_or(1, |dp| dp.comm.size());
+        let whole = d.b * ranks;
         ops::q_and_grad(dev, s.phi_pi.into(), s.psi.into(), s.q.into(), s.d_phi_pi.into(), d.b, d.r, whole)?;
         head_input_grad(dev, &sa.out, p, s.d_phi_pi.into(), s.d_h.into(), d.b)?;
         self.sa_pi_trunk.backward(dev, &sa.trunk, p, s.d_h.into(), None, Some(s.d_sa_pi_in.into()))?;
