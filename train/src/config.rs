@@ -157,6 +157,12 @@ pub struct TrainConfig {
     /// as if the run had never stopped. Without it a resumed run refills its replay with fresh episodes.
     #[arg(long)]
     pub save_replay: bool,
+    /// Every N SGD steps, write the actor's insides at that update to probe.jsonl in the run directory
+    /// (the residual stream's scale, the heads' saturation, the gradient per block, how far the step
+    /// moved log σ; see models::fast::probe), for studying deep actors. Costs one actor forward per
+    /// row. The fused CPU path in one process only. 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub probe_every: u64,
     /// Keyword arguments for a Gymnasium environment (`--env gym:...`), a JSON object passed to
     /// `gymnasium.make` or the factory, e.g. '{"continuing_task": false}'. Recorded in config.toml, so
     /// --resume, distill and prune make the same environment.
@@ -220,6 +226,7 @@ impl Default for TrainConfig {
             patience: 3,
             time_budget: None,
             save_replay: false,
+            probe_every: 0,
             gym_kwargs: None,
             gym_async: false,
             gym_success_radius: None,

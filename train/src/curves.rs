@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 const SIZE: (u32, u32) = (1200, 800);
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// Width of the legend strip right of the success panel.
 const LEGEND_W: u32 = 150;
 /// Histories this short get a marker on every evaluation, so single points show.
@@ -76,7 +76,7 @@ fn draw(metrics: &[Metrics], title: &str, out: &Path) -> DrawResult {
 }
 
 /// Smallest and largest finite value, if any.
-fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+pub(crate) fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     values.filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
         None => Some((v, v)),
         Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
@@ -84,21 +84,21 @@ fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 }
 
 /// A linear axis range with 5% margins; a flat or empty series gets a padded range.
-fn linear(span: Option<(f64, f64)>) -> Range<f64> {
+pub(crate) fn linear(span: Option<(f64, f64)>) -> Range<f64> {
     let (lo, hi) = span.unwrap_or((0.0, 1.0));
     let pad = if hi > lo { 0.05 * (hi - lo) } else { (0.1 * lo.abs()).max(0.05) };
     lo - pad..hi + pad
 }
 
 /// A log axis range over the positive finite values, padded by a factor; (1e-3, 1) if there are none.
-fn logarithmic(values: impl Iterator<Item = f64>) -> Range<f64> {
+pub(crate) fn logarithmic(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (lo, hi) = span(values.filter(|v| *v > 0.0)).unwrap_or((1e-3, 1.0));
     let pad = if hi > lo * 1.01 { 1.3 } else { 3.0 };
     lo / pad..hi * pad
 }
 
 /// The points whose coordinates are both finite.
-fn points(x: &[f64], y: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
+pub(crate) fn points(x: &[f64], y: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
     x.iter().copied().zip(y).filter(|(a, b)| a.is_finite() && b.is_finite()).collect()
 }
 

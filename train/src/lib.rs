@@ -30,6 +30,8 @@ pub mod launch;
 pub mod metrics;
 #[cfg(feature = "mpi")]
 pub mod mpi_comm;
+pub mod probe;
+pub mod probe_plot;
 pub mod progress;
 pub mod ranks;
 pub mod replay;

@@ -23,6 +23,7 @@ use crate::collect::Collector;
 use crate::config::TrainConfig;
 use crate::evaluation::{Evaluator, Progress};
 use crate::metrics::{repair_torn_tail, Metrics, CSV_HEADER};
+use crate::probe::ProbeLog;
 use crate::progress::Observer;
 use crate::ranks::{Ranks, CHECK_EVERY};
 use crate::replay::{Replay, Sample};
@@ -216,6 +217,8 @@ pub fn train_ranks(
     if let Some(t) = cfg.target_entropy {
         trainer.set_target_entropy(t);
     }
+    let mut probe =
+        ProbeLog::open(cfg.probe_every, &files.dir, &trainer, ranks.size(), resume.then_some(counters.sgd_steps))?;
     // Only now, with the device open and the model built, does the run directory get its files: a
     // missing GPU or driver leaves no half-started run behind.
     if root && !resume {
@@ -331,6 +334,7 @@ pub fn train_ranks(
                 let counters = clock.counters(env_steps, sgd_steps, env_steps + cfg.eval_every);
                 let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
                 save_run(&files, &mut trainer, counters, &rng, collection)?;
+                probe.as_mut().map(ProbeLog::flush).transpose()?;
                 streak = if m.success_rate >= cfg.stop_at_success { streak + 1 } else { 0 };
                 decision = if env_steps >= cfg.total_env_steps {
                     Decision::Stop(Stopped::Budget)
@@ -356,6 +360,7 @@ pub fn train_ranks(
                 let counters = clock.counters(env_steps, sgd_steps, next_eval);
                 let collection = cfg.save_replay.then_some((&replay, env.as_ref(), &collector));
                 save_run(&files, &mut trainer, counters, &rng, collection)?;
+                probe.as_mut().map(ProbeLog::flush).transpose()?;
             }
             return Err(Interrupted { dir: files.dir.clone(), env_steps, sgd_steps }.into());
         }
@@ -368,6 +373,9 @@ pub fn train_ranks(
                 CrlBatch { states: &sample.states, actions: &sample.actions, goals: &sample.goals, noise: &noise };
             last = trainer.step_with(&batch, ranks.comm())?;
             sgd_steps += 1;
+            if let Some(p) = probe.as_mut() {
+                p.after_step(&mut trainer, &batch, &last, sgd_steps, env_steps)?;
+            }
             if !(last.critic_loss.is_finite() && last.actor_loss.is_finite()) {
                 bail!(
                     "non-finite loss at SGD step {sgd_steps} (critic {}, actor {}): training stopped; the last good \

@@ -101,6 +101,16 @@ impl ActorSample {
             d_raw[k] = d_log_std * half_range * (1.0 - self.t[k] * self.t[k]);
         }
     }
+
+    /// The two parts of `backward`'s d(log std) at entry `k`: the one through the action (from
+    /// d(action), the critic's) and the one through log π (`dlp`, the entropy term's). They add up
+    /// to what `backward` computes; the actor probe reports them apart.
+    pub fn d_log_std_terms(&self, k: usize, d_action: &[f32], dlp: f32, noise: f32) -> (f32, f32) {
+        let a = self.action[k];
+        let through_action = d_action[k] * (1.0 - a * a) * self.std[k] * noise;
+        let through_log_prob = dlp * (2.0 * a * self.std[k] * noise - 1.0);
+        (through_action, through_log_prob)
+    }
 }
 
 /// Row-wise Q = −‖φ_i − ψ_i‖ and the gradient of mean(−Q)·scale with respect to φ.

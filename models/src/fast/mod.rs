@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod matvec;
 pub mod norm_act;
 pub mod packed;
+pub mod probe;
 pub mod simd;
 pub mod trunk;
 pub mod update;

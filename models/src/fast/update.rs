@@ -43,19 +43,19 @@ fn concat_rows(a: &[f32], da: usize, b: &[f32], db: usize, rows: usize, out: &mu
 /// The actor chain's buffers.
 #[derive(Default, Debug)]
 pub(super) struct ActorWs {
-    trunk: TrunkTape,
+    pub(super) trunk: TrunkTape,
     /// φ on (s, π's action): only its input gradient is taken.
     sa_pi: TrunkTape,
-    obs: Vec<f32>,
+    pub(super) obs: Vec<f32>,
     sa_in: Vec<f32>,
     d_sa_in: Vec<f32>,
-    mean: Vec<f32>,
-    raw: Vec<f32>,
+    pub(super) mean: Vec<f32>,
+    pub(super) raw: Vec<f32>,
     d_mean: Vec<f32>,
-    d_raw: Vec<f32>,
-    d_action: Vec<f32>,
-    d_log_prob: Vec<f32>,
-    sample: ActorSample,
+    pub(super) d_raw: Vec<f32>,
+    pub(super) d_action: Vec<f32>,
+    pub(super) d_log_prob: Vec<f32>,
+    pub(super) sample: ActorSample,
     phi: Vec<f32>,
     d_phi: Vec<f32>,
     q: Vec<f32>,
