@@ -127,11 +127,17 @@ pub fn plot_history(cfg: &TrainConfig, files: &RunDir) -> Result<()> {
 /// Every row of a `metrics.jsonl`, in order. A line that is not a metrics row is an error naming it:
 /// a curve with a silent gap would misreport the run.
 pub fn read_history(path: &Path) -> Result<Vec<Metrics>> {
+    read_jsonl(path, "a metrics row")
+}
+
+/// Every row of a JSON-lines file, in order, blank lines skipped. A line that does not parse is an
+/// error naming the file, the line and `what` it should have been.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     rows.map(|(i, l)| {
         serde_json::from_str(l)
-            .with_context(|| format!("{} line {}: not a metrics row; fix or delete that line", path.display(), i + 1))
+            .with_context(|| format!("{} line {}: not {what}; fix or delete that line", path.display(), i + 1))
     })
     .collect()
 }

@@ -117,11 +117,5 @@ impl ProbeLog {
 
 /// Reads a `probe.jsonl`, naming the line that does not parse.
 pub fn read(path: &Path) -> Result<Vec<ProbeRow>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    rows.map(|(i, l)| {
-        serde_json::from_str(l)
-            .with_context(|| format!("{} line {}: not a probe row; fix or delete that line", path.display(), i + 1))
-    })
-    .collect()
+    crate::metrics::read_jsonl(path, "a probe row")
 }

@@ -97,14 +97,16 @@ impl FastTrainer {
         }
         let lay = &self.model.layout.actor;
         let per_sample = b as f32;
+        // The step's own log σ, not ln(σ), which can round past the range's ends.
         let half_range = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
         let log_std = aw.sample.t.iter().map(|t| LOG_STD_MIN as f32 + half_range * (t + 1.0));
-        let (mut d_q, mut d_ent) = (Vec::with_capacity(aw.raw.len()), Vec::with_capacity(aw.raw.len()));
+        let (mut d_q, mut d_ent) = (0f64, 0f64);
         for k in 0..aw.raw.len() {
             let (q, ent) = aw.sample.d_log_std_terms(k, &aw.d_action, aw.d_log_prob[k / d.a], batch.noise[k]);
-            d_q.push(q * per_sample);
-            d_ent.push(ent * per_sample);
+            d_q += f64::from(q);
+            d_ent += f64::from(ent);
         }
+        let per_entry = f64::from(per_sample) / aw.raw.len().max(1) as f64;
 
         let g = &self.grads;
         let blocks = lay.trunk.blocks();
@@ -124,7 +126,7 @@ impl FastTrainer {
         linear_forward(&lay.log_std, p, &h_new, b, &mut raw_new);
 
         Ok(ActorProbe {
-            stream_rms: aw.trunk.stream_rms(),
+            stream_rms: aw.trunk.streams().map(|s| rms(s.iter().copied())).collect(),
             log_std_mean: mean(log_std.clone()),
             log_std_min: log_std.clone().fold(f32::INFINITY, f32::min),
             log_std_max: log_std.fold(f32::NEG_INFINITY, f32::max),
@@ -132,8 +134,8 @@ impl FastTrainer {
             log_std_slope: mean(aw.sample.t.iter().map(|t| 1.0 - t * t)),
             mean_abs: mean(aw.mean.iter().map(|m| m.abs())),
             mean_saturated: fraction(&aw.mean, SATURATED),
-            d_log_std_q: mean(d_q.into_iter()),
-            d_log_std_entropy: mean(d_ent.into_iter()),
+            d_log_std_q: (d_q * per_entry) as f32,
+            d_log_std_entropy: (d_ent * per_entry) as f32,
             d_raw_rms: rms(aw.d_raw.iter().map(|x| x * per_sample)),
             grad_input: (layer_sq(g, &lay.trunk.layers[0]).sqrt() as f32) * per_sample,
             grad_blocks,

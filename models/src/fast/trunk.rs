@@ -101,14 +101,10 @@ impl TrunkTape {
         &self.stream[self.stream.len() - bw..]
     }
 
-    /// The RMS of the residual stream before each block and of the trunk's output, from the last
-    /// forward: blocks + 1 values.
-    pub fn stream_rms(&self) -> Vec<f32> {
-        let bw = self.batch * self.width;
-        self.stream
-            .chunks_exact(bw.max(1))
-            .map(|s| (s.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / bw.max(1) as f64).sqrt() as f32)
-            .collect()
+    /// The residual stream `[B, W]` before each block, then the trunk's output, from the last
+    /// forward: blocks + 1 slices.
+    pub fn streams(&self) -> impl Iterator<Item = &[f32]> {
+        self.stream.chunks_exact((self.batch * self.width).max(1))
     }
 
     /// Runs the trunk on `x [B, n_in]`, saving what backward needs; returns the output `[B, W]`.
