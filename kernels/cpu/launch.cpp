@@ -90,11 +90,12 @@ int deepcrl_cpu_launch(const char* name, unsigned grid, unsigned block, const De
         if (!A.ok) return fail();
         return shim::run(grid, block, [=] { sum_partials(partial, out, blocks, n); });
     }
-    if (is("adam_tick", 3)) {
+    if (is("adam_tick", 4)) {
         auto state = A.p(0);
         float b1 = A.f32(1), b2 = A.f32(2);
+        long long warmup = A.i64(3);
         if (!A.ok) return fail();
-        return shim::run(grid, block, [=] { adam_tick(state, b1, b2); });
+        return shim::run(grid, block, [=] { adam_tick(state, b1, b2, warmup); });
     }
     if (is("adam_step", 10)) {
         auto params = A.p(0), grads = A.p(1), m = A.p(2), v = A.p(3), state = A.p(4);

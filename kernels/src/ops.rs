@@ -142,9 +142,15 @@ pub fn sum_partials(dev: &mut dyn Device, partial: Ptr, out: Ptr, blocks: usize,
         .run(launch)
 }
 
-/// Advances Adam's device-side `[t, 1/(1−β1ᵗ), 1/(1−β2ᵗ)]`.
-pub fn adam_tick(dev: &mut dyn Device, state: Ptr, beta1: f32, beta2: f32) -> Result<()> {
-    Call::new(dev, "adam_tick").buf("state", state, 3)?.float(beta1).float(beta2).run(Launch { grid: 1, block: 1 })
+/// Advances Adam's device-side `[t, w(t)/(1−β1ᵗ), 1/(1−β2ᵗ)]`, w(t) = min(1, t/warmup_steps) the
+/// learning-rate warm-up (1 when `warmup_steps` is 0).
+pub fn adam_tick(dev: &mut dyn Device, state: Ptr, beta1: f32, beta2: f32, warmup_steps: u64) -> Result<()> {
+    Call::new(dev, "adam_tick")
+        .buf("state", state, 3)?
+        .float(beta1)
+        .float(beta2)
+        .long(warmup_steps as usize)
+        .run(Launch { grid: 1, block: 1 })
 }
 
 /// One Adam step over `n` values with the corrections in `state`.

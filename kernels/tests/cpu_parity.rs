@@ -128,31 +128,43 @@ fn ln_silu_backward_and_its_parameter_gradients_match_the_fused_cpu_path() {
 
 #[test]
 fn adam_matches_the_cpu_optimiser_over_several_steps() {
-    let mut dev = CpuDevice::new();
-    let n = 1_000 + 37; // not a multiple of the block
-    let cfg = AdamConfig { lr: 3e-4, ..AdamConfig::default() };
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let start = uniform(&mut rng, n, -1.0, 1.0);
-    let mut reference = Adam::new(cfg, n);
-    let mut p_ref = start.clone();
-    let (p, g, m, v, state) = (
-        put(&mut dev, &start),
-        dev.alloc(n).unwrap(),
-        dev.alloc(n).unwrap(),
-        dev.alloc(n).unwrap(),
-        dev.alloc(3).unwrap(),
-    );
-    for step in 1..=5 {
-        let grads = uniform(&mut rng, n, -2.0, 2.0);
-        reference.step(&mut p_ref, &grads);
-        dev.upload(g.into(), &grads).unwrap();
-        ops::adam_tick(&mut dev, state.into(), cfg.beta1, cfg.beta2).unwrap();
-        let hyper = [cfg.lr, cfg.beta1, cfg.beta2, cfg.eps];
-        ops::adam_step(&mut dev, p.into(), g.into(), m.into(), v.into(), state.into(), n, hyper).unwrap();
-        assert_eq!(get(&mut dev, state)[0], step as f32, "the device-side step count");
-        assert_close(&format!("params after step {step}"), &get(&mut dev, p), &p_ref);
-        assert_close(&format!("m after step {step}"), &get(&mut dev, m), &reference.m);
-        assert_close(&format!("v after step {step}"), &get(&mut dev, v), &reference.v);
+    // Without a warm-up, and with one of 3 steps (steps 1 and 2 at a third and two thirds of lr).
+    for warmup_steps in [0, 3] {
+        let mut dev = CpuDevice::new();
+        let n = 1_000 + 37; // not a multiple of the block
+        let cfg = AdamConfig { lr: 3e-4, warmup_steps, ..AdamConfig::default() };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let start = uniform(&mut rng, n, -1.0, 1.0);
+        let mut reference = Adam::new(cfg, n);
+        let mut p_ref = start.clone();
+        let (p, g, m, v, state) = (
+            put(&mut dev, &start),
+            dev.alloc(n).unwrap(),
+            dev.alloc(n).unwrap(),
+            dev.alloc(n).unwrap(),
+            dev.alloc(3).unwrap(),
+        );
+        for step in 1..=5 {
+            let grads = uniform(&mut rng, n, -2.0, 2.0);
+            let before = p_ref.clone();
+            reference.step(&mut p_ref, &grads);
+            dev.upload(g.into(), &grads).unwrap();
+            ops::adam_tick(&mut dev, state.into(), cfg.beta1, cfg.beta2, warmup_steps).unwrap();
+            let hyper = [cfg.lr, cfg.beta1, cfg.beta2, cfg.eps];
+            ops::adam_step(&mut dev, p.into(), g.into(), m.into(), v.into(), state.into(), n, hyper).unwrap();
+            let tag = format!("warm-up {warmup_steps}, step {step}");
+            assert_eq!(get(&mut dev, state)[0], step as f32, "the device-side step count ({tag})");
+            assert_close(&format!("params after {tag}"), &get(&mut dev, p), &p_ref);
+            assert_close(&format!("m after {tag}"), &get(&mut dev, m), &reference.m);
+            assert_close(&format!("v after {tag}"), &get(&mut dev, v), &reference.v);
+            // Step 1 of Adam moves every parameter by lr·w(1) exactly (m̂/√v̂ = ±1).
+            if step == 1 {
+                let want = cfg.lr * if warmup_steps == 3 { 1.0 / 3.0 } else { 1.0 };
+                let moved = (p_ref[0] - before[0]).abs();
+                // To f32 rounding of parameters of order 1: ulp 1.2e-7 against a step of 1e-4.
+                assert!((moved - want).abs() < 1e-2 * want, "{tag}: moved {moved}, want {want}");
+            }
+        }
     }
 }
 

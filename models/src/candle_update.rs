@@ -165,8 +165,7 @@ impl CandleTrainer {
         self.t += 1;
         let c = self.adam;
         let (b1, b2) = (f64::from(c.beta1), f64::from(c.beta2));
-        let scale_m = 1.0 / (1.0 - b1.powi(self.t as i32));
-        let scale_v = 1.0 / (1.0 - b2.powi(self.t as i32));
+        let (scale_m, scale_v) = c.corrections(self.t);
         for (k, name) in self.net.names.iter().enumerate() {
             let var = &self.net.vars[name];
             let store = if is_critic(name) { &critic_grads } else { &actor_grads };

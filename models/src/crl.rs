@@ -87,11 +87,36 @@ pub struct AdamConfig {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    /// Steps over which the learning rate ramps linearly up to `lr` (step t uses lr·t/warmup); 0 =
+    /// none. Adam's first steps move every parameter by ±lr at once, and over a deep trunk those moves
+    /// add up (issue 26): a ramp makes them small while the moments fill.
+    #[serde(default)]
+    pub warmup_steps: u64,
 }
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        AdamConfig { lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, warmup_steps: 0 }
+    }
+}
+
+impl AdamConfig {
+    /// The factor on `lr` at step `t` (counted from 1): t / warmup_steps during the warm-up, then 1.
+    pub fn lr_factor(&self, t: u64) -> f64 {
+        if t >= self.warmup_steps {
+            1.0
+        } else {
+            t as f64 / self.warmup_steps as f64
+        }
+    }
+
+    /// The bias corrections 1/(1 − β1ᵗ) and 1/(1 − β2ᵗ) at step `t`, the first times the warm-up's
+    /// factor (it scales m̂, which is the same as scaling lr). In f64: 1 − β2ᵗ is tiny for early
+    /// steps and loses digits in f32. The GPU's `adam_tick` computes the same.
+    pub fn corrections(&self, t: u64) -> (f64, f64) {
+        let scale_m = self.lr_factor(t) / (1.0 - f64::from(self.beta1).powi(t as i32));
+        let scale_v = 1.0 / (1.0 - f64::from(self.beta2).powi(t as i32));
+        (scale_m, scale_v)
     }
 }
 
@@ -120,8 +145,8 @@ impl Adam {
         assert_eq!(grads.len(), self.m.len(), "Adam state and gradients differ in length");
         self.t += 1;
         let c = self.cfg;
-        let scale_m = 1.0 / (1.0 - (c.beta1 as f64).powi(self.t as i32)) as f32;
-        let scale_v = 1.0 / (1.0 - (c.beta2 as f64).powi(self.t as i32)) as f32;
+        let (scale_m, scale_v) = c.corrections(self.t);
+        let (scale_m, scale_v) = (scale_m as f32, scale_v as f32);
         let kernel = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
             for i in 0..p.len() {
                 let gi = g[i];
@@ -139,5 +164,25 @@ impl Adam {
             .zip(self.m.par_chunks_mut(PAR_CHUNK))
             .zip(self.v.par_chunks_mut(PAR_CHUNK))
             .for_each(|(((p, g), m), v)| kernel(p, g, m, v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warm_up_ramps_the_learning_rate_linearly_then_leaves_it() {
+        let c = AdamConfig { warmup_steps: 4, ..AdamConfig::default() };
+        let factors: Vec<f64> = (1..=6).map(|t| c.lr_factor(t)).collect();
+        assert_eq!(factors, [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]);
+        assert_eq!(AdamConfig::default().lr_factor(1), 1.0, "no warm-up");
+        // Adam's first step moves every parameter by lr·w(1): m̂/√v̂ = ±1.
+        let mut adam = Adam::new(c, 3);
+        let mut p = vec![0.0f32; 3];
+        adam.step(&mut p, &[2.0, -0.5, 1e-3]);
+        for (i, v) in p.iter().enumerate() {
+            assert!((v.abs() - c.lr / 4.0).abs() < 1e-3 * c.lr, "parameter {i} moved {v}");
+        }
     }
 }

@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ModelConfig, TrunkKind};
 use crate::error::Result;
@@ -234,6 +235,37 @@ impl ModelLayout {
     }
 }
 
+/// The initial LayerNorm scale γ of every residual block's last layer (`train --residual-init`):
+/// the scale of what each block adds to the residual stream. The block's last Linear feeds a
+/// LayerNorm, so scaling that Linear's weights would change nothing; γ is the branch's scale. Only
+/// the starting point differs: the network, its checkpoints and every path that runs it are the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResidualInit {
+    /// γ = 1, as every other LayerNorm (DESIGN.md section 2, the reference's initialisation). The
+    /// stream's scale grows with depth: RMS 1.7 entering the heads at 4 blocks, 15.5 at 64 (issue 26).
+    #[default]
+    Standard,
+    /// γ = 0: each block adds SiLU(β) = SiLU(0) = 0, so it starts as the identity and the stream
+    /// entering the heads is the input layer's output at any depth (zero-γ residual initialisation,
+    /// as in Goyal et al. 2017 and ReZero). The blocks' other layers get gradient once γ moves.
+    Zero,
+    /// γ = 1/√blocks: the blocks' contributions add up to a stream whose scale does not grow with
+    /// the number of blocks.
+    InvSqrtBlocks,
+}
+
+impl ResidualInit {
+    /// γ of the blocks' last LayerNorm in a trunk of `blocks` residual blocks.
+    pub fn gamma(self, blocks: usize) -> f32 {
+        match self {
+            ResidualInit::Standard => 1.0,
+            ResidualInit::Zero => 0.0,
+            ResidualInit::InvSqrtBlocks => 1.0 / (blocks.max(1) as f32).sqrt(),
+        }
+    }
+}
+
 /// A model's configuration, layout and parameters.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -246,6 +278,28 @@ impl Model {
     /// Fresh parameters as DESIGN.md section 2: Linear weights U(−1/√fan_in, 1/√fan_in), biases 0,
     /// LayerNorm scale 1 and bias 0, log α = 0. Deterministic in `seed`.
     pub fn init(cfg: &ModelConfig, seed: u64) -> Result<Self> {
+        Self::init_with(cfg, seed, ResidualInit::Standard)
+    }
+
+    /// As [`Model::init`], with the residual blocks' output scale set by `residual`. The random
+    /// draws are the same for every choice, so a comparison on one seed differs only in that scale.
+    pub fn init_with(cfg: &ModelConfig, seed: u64, residual: ResidualInit) -> Result<Self> {
+        let mut model = Self::init_standard(cfg, seed)?;
+        let mut trunks = vec![&model.layout.actor.trunk];
+        if let Some(c) = &model.layout.critic {
+            trunks.extend([&c.sa.trunk, &c.g.trunk]);
+        }
+        for trunk in trunks {
+            let gamma = residual.gamma(trunk.blocks());
+            for block in trunk.layers[1..].chunks_exact(4) {
+                let n = block[3].norm;
+                model.params[n.g..n.g + n.dim].fill(gamma);
+            }
+        }
+        Ok(model)
+    }
+
+    fn init_standard(cfg: &ModelConfig, seed: u64) -> Result<Self> {
         let layout = ModelLayout::new(cfg)?;
         let mut params = vec![0f32; layout.len];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -36,4 +36,4 @@ pub mod timing;
 pub use config::ModelConfig;
 pub use crl::{Adam, AdamConfig, CrlBatch, CrlStats};
 pub use error::{ModelError, Result};
-pub use layout::{Model, ModelLayout};
+pub use layout::{Model, ModelLayout, ResidualInit};

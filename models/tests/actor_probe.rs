@@ -6,7 +6,7 @@ use common::{perturbed_model, OwnedBatch};
 use models::fast::heads::ActorSample;
 use models::fast::FastTrainer;
 use models::numerics::{LOG_STD_MAX, LOG_STD_MIN};
-use models::{AdamConfig, ModelConfig};
+use models::{AdamConfig, ModelConfig, ResidualInit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -114,4 +114,61 @@ fn a_log_std_head_pushed_far_enough_gets_exactly_no_gradient() {
         assert!(q + ent != 0.0, "raw {raw}: the loss does depend on log σ");
         assert_eq!(d_raw[0] != 0.0, flows, "raw {raw}: d raw = {}", d_raw[0]);
     }
+}
+
+/// The probe of `model`'s actor at initialisation (a step at lr 0 changes nothing), and after one
+/// Adam step at the default lr with `adam`'s warm-up.
+fn init_and_first_step(model: models::Model, warmup_steps: u64) -> (models::fast::probe::ActorProbe, f32) {
+    let data = OwnedBatch::random(&model.cfg, 32, 5);
+    let mut still = FastTrainer::new(model.clone(), AdamConfig { lr: 0.0, ..AdamConfig::default() }, 1).unwrap();
+    still.step(&data.view()).unwrap();
+    let at_init = still.probe_actor(&data.view()).unwrap();
+    let mut t = FastTrainer::new(model, AdamConfig { warmup_steps, ..AdamConfig::default() }, 1).unwrap();
+    t.step(&data.view()).unwrap();
+    (at_init, t.probe_actor(&data.view()).unwrap().step_raw_change)
+}
+
+/// Issue 26's residual-branch scale: with γ = 0 in every block's last LayerNorm each block adds
+/// exactly SiLU(0) = 0, so the stream reaches the heads as the input layer left it, at any depth;
+/// the other weights are the standard initialisation's, draw for draw.
+#[test]
+fn zero_residual_blocks_start_as_the_identity() {
+    let cfg = ModelConfig::point_maze(64).with_width(32);
+    let (standard, zero) =
+        (models::Model::init(&cfg, 3).unwrap(), models::Model::init_with(&cfg, 3, ResidualInit::Zero).unwrap());
+    let differ: Vec<&str> = standard
+        .layout
+        .specs
+        .iter()
+        .filter(|s| standard.params[s.range()] != zero.params[s.range()])
+        .map(|s| s.name.as_str())
+        .collect();
+    // 16 blocks in each of the three trunks, one LayerNorm scale each.
+    assert_eq!(differ.len(), 3 * 16, "{differ:?}");
+    assert!(differ.iter().all(|n| n.contains(".3.norm.weight")), "{differ:?}");
+    let (p, _) = init_and_first_step(zero, 0);
+    assert!(p.stream_rms.iter().all(|&r| r == p.stream_rms[0]), "{:?}", p.stream_rms);
+}
+
+/// The residual stream entering the heads grows with depth under the standard initialisation and
+/// does not under γ = 1/√blocks; and the first Adam step, which moves a standard depth-64 actor's
+/// log σ pre-activation most (see above), moves it far less from identity blocks or with a warm-up
+/// of 100 steps (whose first step is lr/100). Printed for the record.
+#[test]
+fn scaled_or_zero_residual_blocks_and_a_warm_up_tame_depth_at_the_start() {
+    let at = |depth: usize, init: ResidualInit, warmup: u64| {
+        let cfg = ModelConfig::point_maze(depth).with_width(32);
+        let (p, moved) = init_and_first_step(models::Model::init_with(&cfg, 3, init).unwrap(), warmup);
+        let rms = *p.stream_rms.last().unwrap();
+        eprintln!("depth {depth}, {init:?}, warm-up {warmup}: heads' input RMS {rms:.3}, first step moved raw log σ {moved:.4}");
+        (rms, moved)
+    };
+    let (std4, std64) = (at(4, ResidualInit::Standard, 0), at(64, ResidualInit::Standard, 0));
+    let (inv4, inv64) = (at(4, ResidualInit::InvSqrtBlocks, 0), at(64, ResidualInit::InvSqrtBlocks, 0));
+    assert!(std64.0 > 2.0 * std4.0, "standard: {std4:?} → {std64:?}");
+    assert!(inv64.0 < 1.5 * inv4.0, "1/√blocks: {inv4:?} → {inv64:?}");
+    let zero64 = at(64, ResidualInit::Zero, 0);
+    let warm64 = at(64, ResidualInit::Standard, 100);
+    assert!(zero64.1 < std64.1 / 4.0, "zero {zero64:?} against standard {std64:?}");
+    assert!(warm64.1 < std64.1 / 20.0, "warm-up {warm64:?} against standard {std64:?}");
 }

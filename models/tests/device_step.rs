@@ -9,13 +9,15 @@ use kernels::cpu::CpuDevice;
 use models::config::TrunkKind;
 use models::fast::FastTrainer;
 use models::gpu::{DeviceStep, Mode};
-use models::{AdamConfig, ModelConfig};
+use models::{AdamConfig, Model, ModelConfig, ResidualInit};
 
 /// Steps the fused path and the device step side by side; gradients, statistics and the
 /// parameters after Adam agree within `tol` (relative, per tensor) at every step.
 fn check(cfg: &ModelConfig, batch: usize, steps: u64, tol: f32) {
-    let model = perturbed_model(cfg, 7);
-    let adam = AdamConfig::default();
+    check_from(cfg, perturbed_model(cfg, 7), AdamConfig::default(), batch, steps, tol);
+}
+
+fn check_from(cfg: &ModelConfig, model: Model, adam: AdamConfig, batch: usize, steps: u64, tol: f32) {
     let mut fast = FastTrainer::new(model.clone(), adam, 1).unwrap();
     let mut dev = DeviceStep::new(CpuDevice::new(), model.clone(), adam, batch, Mode::Eager).unwrap();
     let at = format!("depth {}, width {}, batch {batch}", cfg.critic_depth, cfg.width);
@@ -68,6 +70,16 @@ fn the_device_step_matches_the_fused_path_with_width_pruned_blocks() {
     cfg.set_block_inner_widths(TrunkKind::CriticG, &[[32, 3, 32], [5, 6, 7]]);
     cfg.validate().unwrap();
     check(&cfg, 24, 2, 1e-4);
+}
+
+#[test]
+fn the_device_step_matches_the_fused_path_with_a_warm_up_from_zero_residual_blocks() {
+    // Issue 26's options: every block's last LayerNorm γ at 0 (the branches' other layers then get
+    // exactly zero gradient at the first step) and a learning rate ramped over 3 steps.
+    let cfg = ModelConfig::point_maze(8).with_width(32);
+    let model = Model::init_with(&cfg, 7, ResidualInit::Zero).unwrap();
+    let adam = AdamConfig { warmup_steps: 3, ..AdamConfig::default() };
+    check_from(&cfg, model, adam, 24, 4, 1e-4);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use models::candle_update::candle_grads;
 use models::config::TrunkKind;
 use models::fast::FastTrainer;
 use models::reference::CandleModel;
-use models::{AdamConfig, ModelConfig};
+use models::{AdamConfig, Model, ModelConfig, ResidualInit};
 
 fn check(depth: usize, width: usize, batch: usize, threads: usize) {
     check_cfg(&ModelConfig::point_maze(depth).with_width(width), batch, threads);
@@ -65,12 +65,25 @@ fn fast_gradients_match_candle_with_inner_widths() {
 #[test]
 fn fast_and_candle_updates_stay_together_over_steps() {
     let cfg = ModelConfig::point_maze(4).with_width(32);
-    let model = perturbed_model(&cfg, 3);
-    let mut fast = FastTrainer::new(model.clone(), AdamConfig::default(), 1).unwrap();
+    stay_together(&cfg, perturbed_model(&cfg, 3), AdamConfig::default());
+}
+
+#[test]
+fn fast_and_candle_stay_together_with_a_warm_up_from_scaled_residual_blocks() {
+    // Issue 26's options: the blocks' last LayerNorm γ at 1/√blocks, the learning rate ramped over 4 steps.
+    let cfg = ModelConfig::point_maze(8).with_width(32);
+    let model = Model::init_with(&cfg, 3, ResidualInit::InvSqrtBlocks).unwrap();
+    stay_together(&cfg, model, AdamConfig { warmup_steps: 4, ..AdamConfig::default() });
+}
+
+/// Five steps of the fused path and candle's reference from `model`: the same losses, parameters and
+/// Adam state.
+fn stay_together(cfg: &ModelConfig, model: Model, adam: AdamConfig) {
+    let mut fast = FastTrainer::new(model.clone(), adam, 1).unwrap();
     let net = CandleModel::from_model(&model, &Device::Cpu, DType::F32).unwrap();
-    let mut slow = models::candle_update::CandleTrainer::new(net, AdamConfig::default()).unwrap();
+    let mut slow = models::candle_update::CandleTrainer::new(net, adam).unwrap();
     for step in 0..5 {
-        let data = OwnedBatch::random(&cfg, 32, 100 + step);
+        let data = OwnedBatch::random(cfg, 32, 100 + step);
         let a = fast.step(&data.view()).unwrap();
         let b = slow.step(&data.view()).unwrap();
         assert!((a.critic_loss - b.critic_loss).abs() < 1e-4, "step {step}: {a:?} vs {b:?}");

@@ -2,9 +2,10 @@
 //! `cargo run --release -p train --example probe_plot -- OUT.png RUN_DIR...`.
 //!
 //! Each RUN_DIR was trained with `--probe-every N` (its `probe.jsonl`); runs are labelled by their
-//! depths from config.toml. The table (Markdown, on stdout) gives per run the heads' input scale at
-//! the first and last row, the lowest mean log σ, the largest saturated fraction, the largest α, the
-//! lowest entropy and the median change one step made to log σ's pre-activation. Exits 2 on a usage
+//! depths from config.toml and the deep-actor options they set (`--residual-init`, `--lr-warmup`,
+//! `--lr`). The table (Markdown, on stdout) gives per run the heads' input scale at the first and
+//! last row, the lowest mean log σ, the largest saturated fraction, the largest α, the lowest
+//! entropy and the median change one step made to log σ's pre-activation. Exits 2 on a usage
 //! error, 1 when a run has no probe file.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use train::config::TrainConfig;
+use train::config::{ResidualInit, TrainConfig};
 use train::probe::{self, ProbeRow};
 use train::probe_plot::{plot_probes, ProbeRun};
 
@@ -40,12 +41,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// The run's depths, and the deep-actor options it changed from their defaults.
 fn label(dir: &std::path::Path) -> String {
-    match TrainConfig::from_toml_file(&dir.join("config.toml")) {
-        Ok(c) if c.actor_depth() == c.depth => format!("depth {}", c.depth),
-        Ok(c) => format!("critic {} / actor {}", c.depth, c.actor_depth()),
-        Err(_) => dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    let Ok(c) = TrainConfig::from_toml_file(&dir.join("config.toml")) else {
+        return dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    };
+    let mut label = if c.actor_depth() == c.depth {
+        format!("depth {}", c.depth)
+    } else {
+        format!("critic {} / actor {}", c.depth, c.actor_depth())
+    };
+    if c.residual_init != ResidualInit::Standard {
+        label += &format!(", residual {:?}", c.residual_init);
     }
+    if c.lr_warmup > 0 {
+        label += &format!(", warm-up {}", c.lr_warmup);
+    }
+    if c.lr != TrainConfig::default().lr {
+        label += &format!(", lr {:e}", c.lr);
+    }
+    label
 }
 
 fn run(args: &Args) -> Result<()> {

@@ -131,7 +131,7 @@ pub fn resolve(matches: &ArgMatches) -> Result<Invocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Backend;
+    use crate::config::{Backend, ResidualInit};
 
     #[test]
     fn every_field_is_a_flag_with_its_default_in_the_help() {
@@ -165,6 +165,25 @@ mod tests {
         assert_eq!(inv.cfg.depth, 16);
         let inv = parse_from(["train", "--out", out]).unwrap();
         assert_eq!(inv.cfg, TrainConfig::default(), "without --resume the run's config.toml is not read");
+    }
+
+    #[test]
+    fn the_deep_actor_options_parse_and_older_configs_read_as_before() {
+        let inv =
+            parse_from(["train", "--out", "x", "--residual-init", "inv-sqrt-blocks", "--lr-warmup", "500"]).unwrap();
+        assert_eq!((inv.cfg.residual_init, inv.cfg.lr_warmup), (ResidualInit::InvSqrtBlocks, 500));
+        let toml = inv.cfg.to_toml().unwrap();
+        assert!(toml.contains("residual_init = \"inv-sqrt-blocks\"") && toml.contains("lr_warmup = 500"), "{toml}");
+        // A config.toml written before these options existed has neither key.
+        let old: String = toml
+            .lines()
+            .filter(|l| !l.starts_with("residual_init") && !l.starts_with("lr_warmup"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let read: TrainConfig = toml::from_str(&old).unwrap();
+        assert_eq!((read.residual_init, read.lr_warmup), (ResidualInit::Standard, 0));
+        let e = format!("{:#}", parse_from(["train", "--out", "x", "--residual-init", "half"]).unwrap_err());
+        assert!(e.contains("zero") && e.contains("inv-sqrt-blocks"), "{e}");
     }
 
     #[test]

@@ -48,6 +48,29 @@ impl From<GpuMatmul> for models::gpu::Matmul {
     }
 }
 
+/// The residual blocks' starting output scale (`--residual-init`); [`models::ResidualInit`] says what
+/// each does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResidualInit {
+    /// γ = 1, the reference's initialisation.
+    Standard,
+    /// γ = 0: every block starts as the identity.
+    Zero,
+    /// γ = 1/√blocks: the stream's scale does not grow with depth.
+    InvSqrtBlocks,
+}
+
+impl From<ResidualInit> for models::ResidualInit {
+    fn from(r: ResidualInit) -> Self {
+        match r {
+            ResidualInit::Standard => models::ResidualInit::Standard,
+            ResidualInit::Zero => models::ResidualInit::Zero,
+            ResidualInit::InvSqrtBlocks => models::ResidualInit::InvSqrtBlocks,
+        }
+    }
+}
+
 /// The resolved configuration of one training run. Every field is a flag of `train` (its doc comment is
 /// the flag's help, its [`Default`] the flag's default) and a key of `config.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -100,6 +123,17 @@ pub struct TrainConfig {
     /// at the floor within the first 6k steps) and trained at 1e-4: docs/experiments/README.md.
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f32,
+    /// Ramp Adam's learning rate linearly over this many SGD steps (step t uses lr·t/N), so the first
+    /// steps, which move every parameter by about the learning rate at once, cannot swing a deep actor's
+    /// heads into saturation (issue 26). 0 = none.
+    #[arg(long, default_value_t = TrainConfig::default().lr_warmup)]
+    pub lr_warmup: u64,
+    /// The initial scale γ of the LayerNorm of each residual block's last layer, i.e. of what the
+    /// block adds to the residual stream, in every trunk: standard (1, the reference's), zero (every
+    /// block starts as the identity), inv-sqrt-blocks (1/√blocks, so the stream's scale does not grow
+    /// with depth). Only the starting weights change; checkpoints and every later stage are as before.
+    #[arg(long, value_enum, default_value_t = TrainConfig::default().residual_init)]
+    pub residual_init: ResidualInit,
     /// Evaluate and checkpoint every this many environment steps.
     #[arg(long, default_value_t = TrainConfig::default().eval_every)]
     pub eval_every: u64,
@@ -205,6 +239,8 @@ impl Default for TrainConfig {
             replay_steps: 10_000,
             gamma: 0.99,
             lr: 3e-4,
+            lr_warmup: 0,
+            residual_init: ResidualInit::Standard,
             eval_every: 50_000,
             eval_episodes: 64,
             seed: 0,

@@ -183,7 +183,7 @@ pub fn train_ranks(
         ModelConfig::new(&cfg.env, spec.state_dim, spec.goal_dim, spec.action_dim, cfg.depth).with_width(cfg.width);
     mcfg.goal_indices = spec.goal_indices.clone();
     mcfg.actor_depth = cfg.actor_depth();
-    let adam = AdamConfig { lr: cfg.lr, ..AdamConfig::default() };
+    let adam = AdamConfig { lr: cfg.lr, warmup_steps: cfg.lr_warmup, ..AdamConfig::default() };
     // Another rank resumes with a fresh stream: only rank 0's position is in the train state.
     let rng_seed = if root { seed } else { derive(seed, counters.env_steps) };
     let mut rng = ChaCha8Rng::seed_from_u64(rng_seed ^ 0xC011EC7);
@@ -201,7 +201,7 @@ pub fn train_ranks(
             rng.set_word_pos(r.rng_word_pos);
             (r.model, Some(Adam { cfg: adam, m: r.adam_m, v: r.adam_v, t: r.adam_t }))
         }
-        None => (Model::init(&mcfg, cfg.seed)?, None),
+        None => (Model::init_with(&mcfg, cfg.seed, cfg.residual_init.into())?, None),
     };
     if ranks.size() > 1 {
         // Rank 0's model and optimiser state, resumed or fresh, on every rank.

@@ -396,7 +396,7 @@ impl<D: Device> DeviceStep<D> {
         }
         let dev: &mut dyn Device = &mut self.dev;
         let c = self.adam;
-        ops::adam_tick(dev, self.adam_state.into(), c.beta1, c.beta2)?;
+        ops::adam_tick(dev, self.adam_state.into(), c.beta1, c.beta2, c.warmup_steps)?;
         let (p, g, m, v, st) = (self.params, self.grads, self.adam_m, self.adam_v, self.adam_state);
         ops::adam_step(
             dev,
