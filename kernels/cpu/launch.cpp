@@ -84,6 +84,18 @@ int deepcrl_cpu_launch(const char* name, unsigned grid, unsigned block, const De
         if (!A.ok) return fail();
         return shim::run(grid, block, [=] { ln_silu_backward(d, nhat, rstd, gamma, beta, partial, rows, width, rpb); });
     }
+    if (is("ln_plain_forward", 5)) {
+        auto x = A.p(0), nhat = A.p(1), rstd = A.p(2);
+        int rows = A.i32(3), width = A.i32(4);
+        if (!A.ok) return fail();
+        return shim::run(grid, block, [=] { ln_plain_forward(x, nhat, rstd, rows, width); });
+    }
+    if (is("ln_plain_backward", 5)) {
+        auto d = A.p(0), nhat = A.p(1), rstd = A.p(2);
+        int rows = A.i32(3), width = A.i32(4);
+        if (!A.ok) return fail();
+        return shim::run(grid, block, [=] { ln_plain_backward(d, nhat, rstd, rows, width); });
+    }
     if (is("sum_partials", 4)) {
         auto partial = A.p(0), out = A.p(1);
         int blocks = A.i32(2), n = A.i32(3);

@@ -5,6 +5,22 @@
 
 #define DEEPCRL_LN_EPS 1e-6f
 
+// The mean of a row and r = 1/√(var + ε), from the values this thread holds in u (columns
+// threadIdx.x + k·blockDim.x, zero past the width). Every thread of the block must call it.
+__device__ __forceinline__ void row_moments(const float* u, int width, float* sh, float& mean, float& r) {
+    const int t = threadIdx.x, step = blockDim.x;
+    float part = 0.0f;
+    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) part += u[k];
+    const float inv_w = 1.0f / (float)width;
+    mean = block_sum(part, sh) * inv_w;
+    part = 0.0f;
+    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
+        const float c = u[k] - mean;
+        if (t + k * step < width) part += c * c;
+    }
+    r = 1.0f / sqrtf(block_sum(part, sh) * inv_w + DEEPCRL_LN_EPS);
+}
+
 // One block per row, blockDim.x a power of two with width <= 4·blockDim.x.
 // z [rows, width]: the Linear output without bias, overwritten by n̂; rstd [rows]; act [rows, width].
 extern "C" __global__ void ln_silu_forward(float* __restrict__ z, const float* __restrict__ bias,
@@ -17,22 +33,12 @@ extern "C" __global__ void ln_silu_forward(float* __restrict__ z, const float* _
     float* ar = act + (long long)row * width;
     const int t = threadIdx.x, step = blockDim.x;
     float u[DEEPCRL_COLS_PER_THREAD];
-    float part = 0.0f;
     for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
         const int j = t + k * step;
         u[k] = j < width ? zr[j] + bias[j] : 0.0f;
-        part += u[k];
     }
-    const float inv_w = 1.0f / (float)width;
-    const float mean = block_sum(part, sh) * inv_w;
-    part = 0.0f;
-    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
-        const int j = t + k * step;
-        const float c = u[k] - mean;
-        if (j < width) part += c * c;
-    }
-    const float var = block_sum(part, sh) * inv_w;
-    const float r = 1.0f / sqrtf(var + DEEPCRL_LN_EPS);
+    float mean, r;
+    row_moments(u, width, sh, mean, r);
     if (t == 0) rstd[row] = r;
     for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
         const int j = t + k * step;
@@ -102,6 +108,59 @@ extern "C" __global__ void ln_silu_backward(float* __restrict__ d, const float* 
             p[width + j] = g_gamma[k];
             p[2 * width + j] = g_beta[k];
         }
+    }
+}
+
+// The LayerNorm without parameters between the actor's trunk and its heads (issue 26), as
+// models::fast::head_norm: n̂ = (x − μ)·r. One block per row, as ln_silu_forward.
+extern "C" __global__ void ln_plain_forward(const float* __restrict__ x, float* __restrict__ nhat,
+                                            float* __restrict__ rstd, int rows, int width) {
+    __shared__ float sh[DEEPCRL_MAX_BLOCK];
+    const int row = blockIdx.x;
+    if (row >= rows) return;  // uniform across the block
+    const float* xr = x + (long long)row * width;
+    float* nr = nhat + (long long)row * width;
+    const int t = threadIdx.x, step = blockDim.x;
+    float u[DEEPCRL_COLS_PER_THREAD];
+    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
+        const int j = t + k * step;
+        u[k] = j < width ? xr[j] : 0.0f;
+    }
+    float mean, r;
+    row_moments(u, width, sh, mean, r);
+    if (t == 0) rstd[row] = r;
+    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
+        const int j = t + k * step;
+        if (j < width) nr[j] = (u[k] - mean) * r;
+    }
+}
+
+// Its backward: d [rows, width] holds ∂L/∂n̂ on entry and ∂L/∂x on return,
+// r·(dn̂ − mean(dn̂) − n̂·mean(dn̂·n̂)). One block per row.
+extern "C" __global__ void ln_plain_backward(float* __restrict__ d, const float* __restrict__ nhat,
+                                             const float* __restrict__ rstd, int rows, int width) {
+    __shared__ float sh[DEEPCRL_MAX_BLOCK];
+    const int row = blockIdx.x;
+    if (row >= rows) return;  // uniform across the block
+    float* dr = d + (long long)row * width;
+    const float* nr = nhat + (long long)row * width;
+    const int t = threadIdx.x, step = blockDim.x;
+    float dn[DEEPCRL_COLS_PER_THREAD], n[DEEPCRL_COLS_PER_THREAD];
+    float s_dn = 0.0f, s_dnn = 0.0f;
+    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
+        const int j = t + k * step;
+        dn[k] = j < width ? dr[j] : 0.0f;
+        n[k] = j < width ? nr[j] : 0.0f;
+        s_dn += dn[k];
+        s_dnn += dn[k] * n[k];
+    }
+    const float inv_w = 1.0f / (float)width;
+    const float mean_dn = block_sum(s_dn, sh) * inv_w;
+    const float mean_dnn = block_sum(s_dnn, sh) * inv_w;
+    const float r = rstd[row];
+    for (int k = 0; k < DEEPCRL_COLS_PER_THREAD; ++k) {
+        const int j = t + k * step;
+        if (j < width) dr[j] = r * (dn[k] - mean_dn - n[k] * mean_dnn);
     }
 }
 

@@ -126,6 +126,31 @@ pub fn ln_backward(
     Ok(())
 }
 
+/// LayerNorm without parameters (the norm before the actor's heads): n̂ of each row of `x`
+/// `[rows, width]` into `nhat`, r into `rstd`.
+pub fn ln_plain_forward(dev: &mut dyn Device, x: Ptr, nhat: Ptr, rstd: Ptr, rows: usize, width: usize) -> Result<()> {
+    let launch = geometry::per_row("ln_plain_forward", rows, width)?;
+    Call::new(dev, "ln_plain_forward")
+        .buf("x", x, rows * width)?
+        .buf("nhat", nhat, rows * width)?
+        .buf("rstd", rstd, rows)?
+        .int("rows", rows)?
+        .int("width", width)?
+        .run(launch)
+}
+
+/// Its backward: `d` holds ∂L/∂n̂ and becomes ∂L/∂x.
+pub fn ln_plain_backward(dev: &mut dyn Device, d: Ptr, nhat: Ptr, rstd: Ptr, rows: usize, width: usize) -> Result<()> {
+    let launch = geometry::per_row("ln_plain_backward", rows, width)?;
+    Call::new(dev, "ln_plain_backward")
+        .buf("d", d, rows * width)?
+        .buf("nhat", nhat, rows * width)?
+        .buf("rstd", rstd, rows)?
+        .int("rows", rows)?
+        .int("width", width)?
+        .run(launch)
+}
+
 /// Values of scratch [`ln_backward`] needs for its partial sums.
 pub fn ln_partial_len(rows: usize, width: usize) -> usize {
     rows.div_ceil(geometry::BACKWARD_ROWS_PER_BLOCK) * 3 * width

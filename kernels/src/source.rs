@@ -12,9 +12,11 @@ pub const FILES: [(&str, &str); 6] = [
 ];
 
 /// Every `extern "C" __global__` kernel the files define, by the name a module loads.
-pub const KERNELS: [&str; 17] = [
+pub const KERNELS: [&str; 19] = [
     "ln_silu_forward",
     "ln_silu_backward",
+    "ln_plain_forward",
+    "ln_plain_backward",
     "sum_partials",
     "adam_tick",
     "adam_step",

@@ -13,6 +13,7 @@ use kernels::cpu::CpuDevice;
 use kernels::device::Device;
 use kernels::ops;
 use models::crl::{Adam, AdamConfig};
+use models::fast::head_norm;
 use models::fast::norm_act::{self, NormGrads};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -175,4 +176,29 @@ fn sum_partials_adds_blocks_in_order() {
     let (p, out) = (put(&mut dev, &partial), dev.alloc(300).unwrap());
     ops::sum_partials(&mut dev, p.into(), out.into(), 3, 300).unwrap();
     assert!(get(&mut dev, out).iter().enumerate().all(|(i, &s)| s == (3 * i + 900) as f32));
+}
+
+#[test]
+fn the_plain_norm_before_the_heads_matches_the_cpu_path() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for &rows in &ROWS {
+        for &width in &WIDTHS {
+            let mut dev = CpuDevice::new();
+            // A stream of some scale and offset, as a deep trunk's output.
+            let x: Vec<f32> = uniform(&mut rng, rows * width, -1.0, 1.0).iter().map(|v| 7.0 * v + 2.0).collect();
+            let d: Vec<f32> = uniform(&mut rng, rows * width, -1.0, 1.0);
+            let (mut nhat, mut rstd) = (Vec::new(), Vec::new());
+            head_norm::forward(&x, width, &mut nhat, &mut rstd);
+            let mut want_d = d.clone();
+            head_norm::backward(&mut want_d, &nhat, &rstd, width);
+            let (xb, nb, rb, db) =
+                (put(&mut dev, &x), dev.alloc(rows * width).unwrap(), dev.alloc(rows).unwrap(), put(&mut dev, &d));
+            ops::ln_plain_forward(&mut dev, xb.into(), nb.into(), rb.into(), rows, width).unwrap();
+            ops::ln_plain_backward(&mut dev, db.into(), nb.into(), rb.into(), rows, width).unwrap();
+            let at = format!("rows {rows}, width {width}");
+            assert_close(&format!("n̂, {at}"), &get(&mut dev, nb), &nhat);
+            assert_close(&format!("r, {at}"), &get(&mut dev, rb), &rstd);
+            assert_close(&format!("dx, {at}"), &get(&mut dev, db), &want_d);
+        }
+    }
 }

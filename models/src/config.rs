@@ -52,6 +52,11 @@ pub struct ModelConfig {
     /// wide. Written to JSON only when present, so uniform configs keep their old bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner_widths: Option<InnerWidths>,
+    /// A LayerNorm without parameters between the actor's trunk and its two heads (issue 26), so
+    /// the heads read a unit-scale input at any depth. Written to JSON only when on, so every other
+    /// config (and every checkpoint written before it) keeps its bytes and reads as off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub head_norm: bool,
 }
 
 /// Output widths of layers 0, 1 and 2 of every residual block, per trunk: `3 × blocks` entries in
@@ -140,6 +145,7 @@ impl ModelConfig {
             training_step: 0,
             parent: None,
             inner_widths: None,
+            head_norm: false,
         }
     }
 

@@ -12,6 +12,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::fast::half::HalfKind;
+use crate::fast::head_norm;
 use crate::fast::heads::linear_forward;
 use crate::fast::matmul::SMALL_BATCH;
 use crate::fast::packed::PackedTrunk;
@@ -126,6 +127,9 @@ pub struct ActorInfer {
     width: usize,
     obs: Vec<f32>,
     h: Vec<f32>,
+    /// n̂ of `h` and its r, for a model with a norm before the heads.
+    heads_in: Vec<f32>,
+    heads_rstd: Vec<f32>,
     mean: Vec<f32>,
     log_std: Vec<f32>,
     action: Vec<f32>,
@@ -159,6 +163,8 @@ impl ActorInfer {
             width: c.width,
             obs: Vec::new(),
             h: Vec::new(),
+            heads_in: Vec::new(),
+            heads_rstd: Vec::new(),
             mean: Vec::new(),
             log_std: Vec::new(),
             action: Vec::new(),
@@ -255,8 +261,14 @@ impl ActorInfer {
         let n = batch * self.action_dim;
         self.mean.resize(n, 0.0);
         self.log_std.resize(n, 0.0);
-        linear_forward(&self.layout.mean, &self.params, &self.h, batch, &mut self.mean);
-        linear_forward(&self.layout.log_std, &self.params, &self.h, batch, &mut self.log_std);
+        let h = if self.layout.head_norm {
+            head_norm::forward(&self.h, self.width, &mut self.heads_in, &mut self.heads_rstd);
+            &self.heads_in
+        } else {
+            &self.h
+        };
+        linear_forward(&self.layout.mean, &self.params, h, batch, &mut self.mean);
+        linear_forward(&self.layout.log_std, &self.params, h, batch, &mut self.log_std);
         let half = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;
         for v in &mut self.log_std {
             *v = LOG_STD_MIN as f32 + half * (v.tanh() + 1.0);

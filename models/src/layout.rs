@@ -90,6 +90,8 @@ impl TrunkLayout {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActorLayout {
     pub trunk: TrunkLayout,
+    /// The trunk's output is normalised (no parameters) before the heads ([`ModelConfig::head_norm`]).
+    pub head_norm: bool,
     pub mean: LinearSlot,
     pub log_std: LinearSlot,
     /// The span of the flat buffer holding every actor parameter.
@@ -217,7 +219,7 @@ impl ModelLayout {
         let trunk = b.trunk(TrunkKind::Actor, s + g, cfg);
         let mean = b.linear("actor.mean", w, a);
         let log_std = b.linear("actor.log_std", w, a);
-        let actor = ActorLayout { trunk, mean, log_std, range: 0..b.len };
+        let actor = ActorLayout { trunk, head_norm: cfg.head_norm, mean, log_std, range: 0..b.len };
         let (critic, log_alpha) = if cfg.critic_depth > 0 {
             let start = b.len;
             let sa = b.encoder("critic.sa", TrunkKind::CriticSa, s + a, cfg);

@@ -9,6 +9,7 @@
 //! for each residual block b, layer l = 0..4:
 //!   a      = SiLU(LayerNorm(Gemm(a, actor.trunk.blocks.{b}.{l}.linear)))   (a starts as h)
 //! h        = Add(h, a)                                              after the 4th layer of a block
+//! h        = LayerNormalization(h; scale 1, bias 0)                 only with `head_norm`
 //! mean     = Gemm(h, actor.mean)
 //! log_std  = Add(Mul(Add(Tanh(Gemm(h, actor.log_std)), 1), 3.5), -5)   in [-5, 2]
 //! action   = Tanh(mean)
@@ -99,6 +100,9 @@ pub fn actor_to_onnx(model: &Model) -> Result<Vec<u8>> {
             a = g.layer(&a, &format!("{p}.linear"), &format!("{p}.norm"))?;
         }
         h = g.node("Add", &format!("actor.trunk.blocks.{b}.residual"), &[&h, &a], vec![]);
+    }
+    if actor.head_norm {
+        h = g.plain_norm(&h, "actor.head_norm", actor.trunk.width);
     }
     let mean = g.linear(&h, "actor.mean", "mean")?;
     let raw = g.linear(&h, "actor.log_std", "actor.log_std")?;
@@ -214,6 +218,15 @@ impl<'a> GraphBuilder<'a> {
         let w = self.param(&format!("{prefix}.weight"), 2)?;
         let b = self.param(&format!("{prefix}.bias"), 1)?;
         Ok(self.node("Gemm", out, &[x, &w, &b], vec![attr_int("transB", 1)]))
+    }
+
+    /// LayerNorm without parameters (scale 1, bias 0 as constant initializers) over `width`.
+    fn plain_norm(&mut self, x: &str, name: &str, width: usize) -> String {
+        let (scale, bias) = (format!("{name}.scale"), format!("{name}.bias"));
+        self.initializers.push(f32_tensor(&scale, vec![width as i64], &vec![1.0; width]));
+        self.initializers.push(f32_tensor(&bias, vec![width as i64], &vec![0.0; width]));
+        let attrs = vec![attr_int("axis", -1), attr_float("epsilon", LN_EPS as f32)];
+        self.node("LayerNormalization", name, &[x, &scale, &bias], attrs)
     }
 
     /// Linear → LayerNorm → SiLU.

@@ -75,11 +75,7 @@ impl CandleModel {
     pub fn layer_norm(&self, prefix: &str, x: &Tensor) -> Result<Tensor> {
         let g = self.get(&format!("{prefix}.weight"))?;
         let b = self.get(&format!("{prefix}.bias"))?;
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(g)?.broadcast_add(b)?)
+        Ok(normalise(x)?.broadcast_mul(g)?.broadcast_add(b)?)
     }
 
     fn layer(&self, linear: &str, norm: &str, x: &Tensor) -> Result<Tensor> {
@@ -103,7 +99,10 @@ impl CandleModel {
 
     /// The actor's Gaussian before the tanh: (mean, log_std), log_std squashed into [−5, 2].
     pub fn actor(&self, obs: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.trunk("actor.trunk", self.cfg.actor_depth, obs)?;
+        let mut h = self.trunk("actor.trunk", self.cfg.actor_depth, obs)?;
+        if self.cfg.head_norm {
+            h = normalise(&h)?;
+        }
         let mean = self.linear("actor.mean", &h)?;
         let raw = self.linear("actor.log_std", &h)?.tanh()?;
         let log_std = ((raw + 1.0)? * (0.5 * (LOG_STD_MAX - LOG_STD_MIN)))? + LOG_STD_MIN;
@@ -121,6 +120,15 @@ impl CandleModel {
         let h = self.trunk("critic.g.trunk", self.cfg.critic_depth, g)?;
         self.linear("critic.g.out", &h)
     }
+}
+
+/// (x − μ)/√(var + 1e-6) over the last axis: a LayerNorm without scale or bias (the norm before
+/// the actor's heads, and the first half of every trunk LayerNorm).
+fn normalise(x: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(centred.broadcast_div(&(var + LN_EPS)?.sqrt()?)?)
 }
 
 /// log(1 + eᵘ) without overflow.

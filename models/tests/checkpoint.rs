@@ -79,6 +79,22 @@ fn round_trip_is_bit_exact() {
     assert_same(&m, &load(&path).unwrap());
 }
 
+/// The norm before the actor's heads is part of the network: it travels in the config, and a
+/// config without the key (every checkpoint before it) reads as without the norm.
+#[test]
+fn round_trip_keeps_the_head_norm_and_old_configs_read_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("teacher.safetensors");
+    let m = model(&ModelConfig { head_norm: true, ..small_cfg() }, 3);
+    save(&m, &path).unwrap();
+    let back = load(&path).unwrap();
+    assert!(back.cfg.head_norm && back.layout.actor.head_norm);
+    assert_same(&m, &back);
+    let json = serde_json::to_string(&small_cfg()).unwrap();
+    assert!(!json.contains("head_norm"), "{json}");
+    assert!(!serde_json::from_str::<ModelConfig>(&json).unwrap().head_norm);
+}
+
 #[test]
 fn round_trip_keeps_provenance() {
     let dir = tempfile::tempdir().unwrap();

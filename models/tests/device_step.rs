@@ -83,6 +83,11 @@ fn the_device_step_matches_the_fused_path_with_a_warm_up_from_zero_residual_bloc
 }
 
 #[test]
+fn the_device_step_matches_the_fused_path_with_a_norm_before_the_heads() {
+    check(&ModelConfig { head_norm: true, ..ModelConfig::point_maze(8).with_width(64) }, 37, 2, 1e-4);
+}
+
+#[test]
 fn a_replayed_graph_equals_eager_execution_bit_for_bit() {
     let cfg = ModelConfig::point_maze(4).with_width(32);
     let model = perturbed_model(&cfg, 5);

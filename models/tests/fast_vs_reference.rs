@@ -63,6 +63,11 @@ fn fast_gradients_match_candle_with_inner_widths() {
 }
 
 #[test]
+fn fast_gradients_match_candle_with_a_norm_before_the_heads() {
+    check_cfg(&ModelConfig { head_norm: true, ..ModelConfig::point_maze(8).with_width(32) }, 24, 1);
+}
+
+#[test]
 fn fast_and_candle_updates_stay_together_over_steps() {
     let cfg = ModelConfig::point_maze(4).with_width(32);
     stay_together(&cfg, perturbed_model(&cfg, 3), AdamConfig::default());

@@ -15,8 +15,9 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn inference_matches_candle_actor_batch_1_and_batch_16() {
-    for (depth, width) in [(8, 256), (16, 64)] {
-        let cfg = ModelConfig::point_maze(depth).with_width(width);
+    // The last: with the norm before the heads (issue 26).
+    for (depth, width, head_norm) in [(8, 256, false), (16, 64, false), (8, 32, true)] {
+        let cfg = ModelConfig { head_norm, ..ModelConfig::point_maze(depth).with_width(width) };
         let model = perturbed_model(&cfg, 5);
         let net = CandleModel::from_model(&model, &Device::Cpu, DType::F32).unwrap();
         let mut actor = ActorInfer::new(&model);

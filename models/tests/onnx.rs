@@ -123,6 +123,28 @@ fn tract_matches_candle_depth_16() -> TestResult {
     check_depth(16)
 }
 
+/// With the norm before the heads (issue 26), a LayerNormalization of scale 1 and bias 0.
+#[test]
+fn tract_matches_candle_with_a_norm_before_the_heads() -> TestResult {
+    let cfg = ModelConfig { head_norm: true, ..ModelConfig::point_maze(8).with_width(32) };
+    let model = Model::init(&cfg, 5)?;
+    let bytes = actor_to_onnx(&model)?;
+    for batch in [1, BATCH] {
+        let (state, goal) = inputs(&cfg, batch, 500 + batch as u64);
+        let want = candle_actor(&model, &state, &goal, batch)?;
+        let onnx = tract_onnx::onnx().model_for_read(&mut bytes.as_slice())?;
+        let got = tract_run(onnx, &cfg, Some(batch), &state, &goal)?;
+        compare(&format!("head norm, batch {batch}"), &got, &want);
+    }
+    // And the norm is there: without it the same weights give other actions.
+    let plain = Model::init(&ModelConfig { head_norm: false, ..cfg.clone() }, 5)?;
+    assert_eq!(plain.params, model.params, "the norm has no parameters");
+    let (state, goal) = inputs(&cfg, BATCH, 600);
+    let (with, without) = (candle_actor(&model, &state, &goal, BATCH)?, candle_actor(&plain, &state, &goal, BATCH)?);
+    assert!(max_abs_diff(&with.mean, &without.mean) > 1e-3, "the norm changed nothing");
+    Ok(())
+}
+
 /// The batch dimension is symbolic: one optimised model serves any batch size.
 #[test]
 fn symbolic_batch_runs_any_batch_size() -> TestResult {

@@ -2,8 +2,8 @@
 //! `cargo run --release -p train --example probe_plot -- OUT.png RUN_DIR...`.
 //!
 //! Each RUN_DIR was trained with `--probe-every N` (its `probe.jsonl`); runs are labelled by their
-//! depths from config.toml and the deep-actor options they set (`--residual-init`, `--lr-warmup`,
-//! `--lr`). The table (Markdown, on stdout) gives per run the heads' input scale at the first and
+//! depths from config.toml and the deep-actor options they set (`--residual-init`, `--head-norm`,
+//! `--lr-warmup`, `--lr`). The table (Markdown, on stdout) gives per run the heads' input scale at the first and
 //! last row, the lowest mean log σ, the largest saturated fraction, the largest α, the lowest
 //! entropy and the median change one step made to log σ's pre-activation. Exits 2 on a usage
 //! error, 1 when a run has no probe file.
@@ -53,6 +53,9 @@ fn label(dir: &std::path::Path) -> String {
     };
     if c.residual_init != ResidualInit::Standard {
         label += &format!(", residual {:?}", c.residual_init);
+    }
+    if c.head_norm {
+        label += ", head norm";
     }
     if c.lr_warmup > 0 {
         label += &format!(", warm-up {}", c.lr_warmup);

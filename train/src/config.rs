@@ -120,7 +120,8 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = TrainConfig::default().gamma)]
     pub gamma: f64,
     /// Adam learning rate of actor, critic and α. A depth-64 actor collapsed at 3e-4 (its log σ saturated
-    /// at the floor within the first 6k steps) and trained at 1e-4: docs/experiments/README.md.
+    /// at the floor within the first 6k steps) and trained at 1e-4: docs/experiments/README.md. With
+    /// --residual-init zero it did not collapse at 3e-4 (docs/experiments/2026-12-08-u_maze-deep-actor-fixes).
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f32,
     /// Ramp Adam's learning rate linearly over this many SGD steps (step t uses lr·t/N), so the first
@@ -134,6 +135,12 @@ pub struct TrainConfig {
     /// with depth). Only the starting weights change; checkpoints and every later stage are as before.
     #[arg(long, value_enum, default_value_t = TrainConfig::default().residual_init)]
     pub residual_init: ResidualInit,
+    /// Normalise the actor trunk's output (a LayerNorm without parameters) before its mean and log σ
+    /// heads, so they read a unit-scale input however much the residual stream grows with depth
+    /// (issue 26). Changes the network: recorded in the checkpoint's config, and distill's students
+    /// keep it.
+    #[arg(long, default_value_t = TrainConfig::default().head_norm, action = ArgAction::Set)]
+    pub head_norm: bool,
     /// Evaluate and checkpoint every this many environment steps.
     #[arg(long, default_value_t = TrainConfig::default().eval_every)]
     pub eval_every: u64,
@@ -241,6 +248,7 @@ impl Default for TrainConfig {
             lr: 3e-4,
             lr_warmup: 0,
             residual_init: ResidualInit::Standard,
+            head_norm: false,
             eval_every: 50_000,
             eval_episodes: 64,
             seed: 0,

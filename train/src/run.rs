@@ -183,6 +183,7 @@ pub fn train_ranks(
         ModelConfig::new(&cfg.env, spec.state_dim, spec.goal_dim, spec.action_dim, cfg.depth).with_width(cfg.width);
     mcfg.goal_indices = spec.goal_indices.clone();
     mcfg.actor_depth = cfg.actor_depth();
+    mcfg.head_norm = cfg.head_norm;
     let adam = AdamConfig { lr: cfg.lr, warmup_steps: cfg.lr_warmup, ..AdamConfig::default() };
     // Another rank resumes with a fresh stream: only rank 0's position is in the train state.
     let rng_seed = if root { seed } else { derive(seed, counters.env_steps) };

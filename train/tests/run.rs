@@ -118,22 +118,25 @@ fn a_fresh_run_over_an_old_one_or_beside_a_running_one_is_refused_and_loses_noth
     train::run::train(&more, &dir, true, ()).expect("the directory is free again");
 }
 
-/// `--residual-init` and `--lr-warmup` reach the model and the optimiser: with identity blocks and a
-/// warm-up far longer than the run, the teacher is still its initialisation (every block's last
-/// LayerNorm scale 0, every other parameter where `Model::init_with` put it, to within the few
-/// 1e-10 steps the ramp allowed), and the config records both.
+/// `--residual-init`, `--lr-warmup` and `--head-norm` reach the model and the optimiser: with identity
+/// blocks and a warm-up far longer than the run, the teacher is still its initialisation (every
+/// block's last LayerNorm scale 0, every other parameter where `Model::init_with` put it, to within
+/// the few 1e-10 steps the ramp allowed), its checkpoint's config has the norm before the heads,
+/// and config.toml records all three.
 #[test]
-fn residual_init_and_warm_up_reach_the_model_and_the_optimiser() {
+fn deep_actor_options_reach_the_model_and_the_optimiser() {
     let dir = temp_dir("train-residual-init");
     let cfg = TrainConfig {
         depth: 8,
         residual_init: train::config::ResidualInit::Zero,
         lr_warmup: 1_000_000_000,
+        head_norm: true,
         ..TrainConfig::tiny(600)
     };
     let summary = train::run::train(&cfg, &dir, false, |_: &train::metrics::Metrics| {}).unwrap();
     assert!(summary.final_metrics.sgd_steps > 0);
     let model = models::checkpoint::load(&dir.join("teacher.safetensors")).unwrap();
+    assert!(model.cfg.head_norm, "the checkpoint's config records the norm before the heads");
     let initial = models::Model::init_with(&model.cfg, cfg.seed, models::ResidualInit::Zero).unwrap();
     let moved = model.params.iter().zip(&initial.params).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(moved < 1e-6, "parameters moved {moved} under a warm-up of 1e9 steps");

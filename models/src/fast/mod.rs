@@ -7,6 +7,7 @@
 mod data_parallel;
 pub mod gemm512;
 pub mod half;
+pub mod head_norm;
 pub mod heads;
 pub mod isa;
 pub mod matmul;

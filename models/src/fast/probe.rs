@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::head_norm;
 use super::heads::linear_forward;
 use super::trunk::{forward_no_tape, InferScratch, LinearWeights, Threads};
 use super::update::FastTrainer;
@@ -122,8 +123,15 @@ impl FastTrainer {
         let mut scratch = InferScratch::default();
         let p = &self.model.params;
         forward_no_tape(&lay.trunk, p, LinearWeights::Params, &aw.obs, b, &mut h_new, &mut scratch, th);
+        let (mut normed, mut rstd) = (Vec::new(), Vec::new());
+        let heads_in = if lay.head_norm {
+            head_norm::forward(&h_new, lay.trunk.width, &mut normed, &mut rstd);
+            &normed
+        } else {
+            &h_new
+        };
         let mut raw_new = vec![0.0; aw.raw.len()];
-        linear_forward(&lay.log_std, p, &h_new, b, &mut raw_new);
+        linear_forward(&lay.log_std, p, heads_in, b, &mut raw_new);
 
         Ok(ActorProbe {
             stream_rms: aw.trunk.streams().map(|s| rms(s.iter().copied())).collect(),

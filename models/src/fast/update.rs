@@ -17,6 +17,7 @@
 
 use rayon::join;
 
+use super::head_norm;
 use super::heads::{linear_forward, linear_input_grad, linear_param_grads, q_and_grad, ActorSample, CriticLoss};
 use super::trunk::{Threads, TrunkTape};
 use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
@@ -49,6 +50,9 @@ pub(super) struct ActorWs {
     pub(super) obs: Vec<f32>,
     sa_in: Vec<f32>,
     d_sa_in: Vec<f32>,
+    /// The heads' input when the layout normalises it ([`super::head_norm`]): n̂ `[B, W]` and r `[B]`.
+    pub(super) head_in: Vec<f32>,
+    head_rstd: Vec<f32>,
     pub(super) mean: Vec<f32>,
     pub(super) raw: Vec<f32>,
     d_mean: Vec<f32>,
@@ -85,9 +89,24 @@ impl ActorWs {
     pub(super) fn forward(&mut self, lay: &ActorLayout, p: &[f32], batch: &CrlBatch, d: Dims, th: Threads) {
         concat_rows(batch.states, d.s, batch.goals, d.g, d.b, &mut self.obs);
         let h = self.trunk.forward(&lay.trunk, p, &self.obs, d.b, th);
+        let h = if lay.head_norm {
+            head_norm::forward(h, d.w, &mut self.head_in, &mut self.head_rstd);
+            &self.head_in
+        } else {
+            h
+        };
         linear_forward(&lay.mean, p, h, d.b, sized(&mut self.mean, d.b * d.a));
         linear_forward(&lay.log_std, p, h, d.b, sized(&mut self.raw, d.b * d.a));
         self.sample.compute(&self.mean, &self.raw, batch.noise, d.a);
+    }
+
+    /// What the heads read in the last forward: the trunk's output, or its normalisation.
+    pub(super) fn heads_input(&self, lay: &ActorLayout) -> &[f32] {
+        if lay.head_norm {
+            &self.head_in
+        } else {
+            self.trunk.output()
+        }
     }
 
     /// Q through the frozen φ, then the actor's gradients into `g_actor` (the actor's span).
@@ -125,7 +144,7 @@ impl ActorWs {
         let (d_mean, d_raw) = (sized(&mut self.d_mean, d.b * d.a), sized(&mut self.d_raw, d.b * d.a));
         self.sample.backward(&self.d_action, &self.d_log_prob, batch.noise, d.a, d_mean, d_raw);
 
-        let h_a = self.trunk.output();
+        let h_a = self.heads_input(lay);
         linear_param_grads(&lay.mean, h_a, &self.d_mean, d.b, g_actor);
         linear_param_grads(&lay.log_std, h_a, &self.d_raw, d.b, g_actor);
         let d_h = sized(&mut self.d_h, d.b * d.w);
@@ -133,6 +152,9 @@ impl ActorWs {
         let d_h2 = sized(&mut self.d_h2, d.b * d.w);
         linear_input_grad(&lay.log_std, p, &self.d_raw, d.b, d_h2);
         d_h.iter_mut().zip(d_h2.iter()).for_each(|(x, y)| *x += y);
+        if lay.head_norm {
+            head_norm::backward(d_h, &self.head_in, &self.head_rstd, d.w);
+        }
         self.trunk.backward(&lay.trunk, p, &self.d_h, Some(g_actor), None, th);
     }
 }

@@ -7,7 +7,7 @@
 use kernels::device::{Buf, Device, Graph};
 
 use super::step::Mode;
-use super::trunk::{head_forward, DeviceTrunk};
+use super::trunk::{head_forward, DeviceHeadNorm, DeviceTrunk};
 use crate::error::Result;
 use crate::layout::ActorLayout;
 use crate::numerics::{LOG_STD_MAX, LOG_STD_MIN};
@@ -16,6 +16,7 @@ use crate::numerics::{LOG_STD_MAX, LOG_STD_MIN};
 pub(super) struct DeviceActor {
     pub rows: usize,
     trunk: DeviceTrunk,
+    head_norm: Option<DeviceHeadNorm>,
     obs: Buf,
     mean: Buf,
     raw: Buf,
@@ -30,6 +31,7 @@ impl DeviceActor {
         Ok(DeviceActor {
             rows,
             trunk: DeviceTrunk::new(dev, &lay.trunk, rows)?,
+            head_norm: DeviceHeadNorm::for_layout(dev, lay, rows)?,
             obs: dev.alloc(rows * lay.trunk.n_in)?,
             mean: dev.alloc(rows * a)?,
             raw: dev.alloc(rows * a)?,
@@ -40,7 +42,10 @@ impl DeviceActor {
     }
 
     fn enqueue(&mut self, dev: &mut dyn Device, lay: &ActorLayout, params: Buf) -> Result<()> {
-        let h = self.trunk.forward(dev, &lay.trunk, params, self.obs.into())?;
+        let mut h = self.trunk.forward(dev, &lay.trunk, params, self.obs.into())?;
+        if let Some(norm) = &self.head_norm {
+            h = norm.forward(dev, h)?;
+        }
         head_forward(dev, &lay.mean, params, h, self.mean.into(), self.rows)?;
         head_forward(dev, &lay.log_std, params, h, self.raw.into(), self.rows)
     }

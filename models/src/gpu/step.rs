@@ -10,7 +10,7 @@ use kernels::ops::{self, ActorHead, InfoNce, Rows, STATS_LEN};
 
 use super::actor::DeviceActor;
 use super::collective::{not_capturable, DeviceCollective};
-use super::trunk::{head_forward, head_input_grad, head_param_grads, DeviceTrunk};
+use super::trunk::{head_forward, head_input_grad, head_param_grads, DeviceHeadNorm, DeviceTrunk};
 use crate::crl::{Adam, AdamConfig, CrlBatch, CrlStats, Dims};
 use crate::error::{ModelError, Result};
 use crate::layout::{CriticLayout, Model};
@@ -83,6 +83,8 @@ pub struct DeviceStep<D: Device> {
     inputs: Inputs,
     s: Scratch,
     actor: DeviceTrunk,
+    /// The norm before the actor's heads, for a model with one.
+    head_norm: Option<DeviceHeadNorm>,
     psi_trunk: DeviceTrunk,
     sa_pi_trunk: DeviceTrunk,
     sa_trunk: DeviceTrunk,
@@ -198,6 +200,7 @@ impl<D: Device> DeviceStep<D> {
             adam_v: dv.alloc(n)?,
             adam_state: dv.alloc(3)?,
             actor: DeviceTrunk::new(dv, &lay.actor.trunk, b)?,
+            head_norm: DeviceHeadNorm::for_layout(dv, &lay.actor, b)?,
             psi_trunk: DeviceTrunk::new(dv, &critic.g.trunk, b)?,
             sa_pi_trunk: DeviceTrunk::new(dv, &critic.sa.trunk, b)?,
             sa_trunk: DeviceTrunk::new(dv, &critic.sa.trunk, b)?,
@@ -417,7 +420,10 @@ impl<D: Device> DeviceStep<D> {
         let dev: &mut dyn Device = &mut self.dev;
         let obs: Ptr = self.s.obs.into();
         ops::concat_rows(dev, obs, self.inputs.states.into(), d.s, self.inputs.goals.into(), d.g, d.b)?;
-        let h = self.actor.forward(dev, &lay.trunk, self.params, obs)?;
+        let mut h = self.actor.forward(dev, &lay.trunk, self.params, obs)?;
+        if let Some(norm) = &self.head_norm {
+            h = norm.forward(dev, h)?;
+        }
         head_forward(dev, &lay.mean, self.params, h, self.s.head.mean, d.b)?;
         head_forward(dev, &lay.log_std, self.params, h, self.s.head.raw, d.b)?;
         ops::actor_sample(dev, &self.s.head, d.b, d.a)?;
@@ -460,12 +466,15 @@ impl<D: Device> DeviceStep<D> {
             whole,
         )?;
 
-        let h_a = self.actor.output(&lay.trunk);
+        let h_a = self.head_norm.as_ref().map_or_else(|| self.actor.output(&lay.trunk), |n| n.output());
         head_param_grads(dev, &lay.mean, h_a, s.d_mean.into(), d.b, g)?;
         head_param_grads(dev, &lay.log_std, h_a, s.d_raw.into(), d.b, g)?;
         head_input_grad(dev, &lay.mean, p, s.d_mean.into(), s.d_h.into(), d.b)?;
         head_input_grad(dev, &lay.log_std, p, s.d_raw.into(), s.d_h2.into(), d.b)?;
         ops::add(dev, s.d_h.into(), s.d_h.into(), s.d_h2.into(), d.b * d.w)?;
+        if let Some(norm) = &self.head_norm {
+            norm.backward(dev, s.d_h.into())?;
+        }
         self.actor.backward(dev, &lay.trunk, p, s.d_h.into(), Some(g), None)
     }
 

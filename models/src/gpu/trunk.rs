@@ -243,3 +243,40 @@ pub(super) fn head_input_grad(
     ops::linear_input_grad(dev, dy, weight(params, s), dx, batch, s.n_out, s.n_in)?;
     Ok(())
 }
+
+/// The norm before the actor's heads on a device ([`crate::fast::head_norm`]'s twin): n̂ and r of
+/// the trunk's output `[rows, width]`, kept for the backward.
+pub(super) struct DeviceHeadNorm {
+    rows: usize,
+    width: usize,
+    nhat: Buf,
+    rstd: Buf,
+}
+
+impl DeviceHeadNorm {
+    /// One when `lay` normalises its heads' input, else none.
+    pub fn for_layout(dev: &mut dyn Device, lay: &crate::layout::ActorLayout, rows: usize) -> Result<Option<Self>> {
+        if !lay.head_norm {
+            return Ok(None);
+        }
+        let width = lay.trunk.width;
+        Ok(Some(DeviceHeadNorm { rows, width, nhat: dev.alloc(rows * width)?, rstd: dev.alloc(rows)? }))
+    }
+
+    /// Normalises `x` and returns where n̂ is.
+    pub fn forward(&self, dev: &mut dyn Device, x: Ptr) -> Result<Ptr> {
+        ops::ln_plain_forward(dev, x, self.nhat.into(), self.rstd.into(), self.rows, self.width)?;
+        Ok(self.nhat.into())
+    }
+
+    /// n̂ from the last forward.
+    pub fn output(&self) -> Ptr {
+        self.nhat.into()
+    }
+
+    /// `d`, the gradient of n̂, becomes the gradient of the trunk's output.
+    pub fn backward(&self, dev: &mut dyn Device, d: Ptr) -> Result<()> {
+        ops::ln_plain_backward(dev, d, self.nhat.into(), self.rstd.into(), self.rows, self.width)?;
+        Ok(())
+    }
+}

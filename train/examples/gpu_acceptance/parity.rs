@@ -53,6 +53,13 @@ pub fn run_all(dev: &mut dyn Device) -> anyhow::Result<Vec<Output>> {
             ops::ln_backward(dev, d, z, rstd, ga, be, Some((partial, grads)), rows, width)?;
             out.push((format!("ln_silu_backward dz ({tag})"), down(dev, d, n)?));
             out.push((format!("ln_silu_backward bias/γ/β grads ({tag})"), down(dev, grads, 3 * width)?));
+            // The norm before the actor's heads, on a stream of a deep trunk's scale.
+            let (x, nhat, r) = (up(dev, &g.vec(n, -20.0, 30.0))?, zeros(dev, n)?, zeros(dev, rows)?);
+            ops::ln_plain_forward(dev, x, nhat, r, rows, width)?;
+            out.push((format!("ln_plain_forward n̂ ({tag})"), down(dev, nhat, n)?));
+            let d = up(dev, &g.vec(n, -1.0, 1.0))?;
+            ops::ln_plain_backward(dev, d, nhat, r, rows, width)?;
+            out.push((format!("ln_plain_backward dx ({tag})"), down(dev, d, n)?));
         }
     }
     for (rows, n_out, n_in) in [(512, 256, 256), (37, 64, 45)] {
