@@ -10,7 +10,7 @@ use clap::Parser;
 use models::fast::matmul::x_wt;
 use models::fast::{FastTrainer, Threads};
 use models::timing::{time, time_calls};
-use models::{AdamConfig, CrlBatch, Model, ModelConfig};
+use models::{AdamConfig, CrlBatch, Model, ModelConfig, ResidualInit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -36,6 +36,13 @@ struct Args {
     /// Also time a 256×256×256 gemm and report the share of its rate the update achieves.
     #[arg(long)]
     matmul: bool,
+    /// The actor's norm before its heads (`ModelConfig::head_norm`, issue 26).
+    #[arg(long)]
+    head_norm: bool,
+    /// Identity residual blocks at the start (`ResidualInit::Zero`; the block's layers then get no
+    /// gradient at the first steps, which the timing should not depend on).
+    #[arg(long)]
+    zero_residual: bool,
 }
 
 /// GFLOP/s of `y = x wᵀ` at m = n = k = `n`, median of repeated runs.
@@ -49,8 +56,9 @@ fn matmul_rate(n: usize, threads: usize) -> f64 {
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let cfg = ModelConfig::point_maze(a.depth).with_width(a.width);
-    let mut trainer = FastTrainer::new(Model::init(&cfg, 0)?, AdamConfig::default(), a.threads)?;
+    let cfg = ModelConfig { head_norm: a.head_norm, ..ModelConfig::point_maze(a.depth).with_width(a.width) };
+    let init = if a.zero_residual { ResidualInit::Zero } else { ResidualInit::Standard };
+    let mut trainer = FastTrainer::new(Model::init_with(&cfg, 0, init)?, AdamConfig::default(), a.threads)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut rand = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<f32>>();
     let b = a.batch;
@@ -62,8 +70,8 @@ fn main() -> Result<()> {
     // replay action) and seven backward products (actor dW+dX, φ(π) dX, φ dW+dX, ψ dW+dX).
     let gflop = 11.0 * a.depth as f64 * 2.0 * (b * a.width * a.width) as f64 / 1e9;
     let mut line = format!(
-        "{{\"impl\":\"deepcrl\",\"depth\":{},\"width\":{},\"batch\":{b},\"threads\":{},\"ms_per_step\":{ms:.3},\"ms_min\":{min:.3},\"ms_max\":{max:.3},\"gflop_per_step\":{gflop:.3},\"gflops\":{:.1}",
-        a.depth, a.width, a.threads, gflop / ms * 1e3
+        "{{\"impl\":\"deepcrl\",\"depth\":{},\"width\":{},\"batch\":{b},\"threads\":{},\"head_norm\":{},\"zero_residual\":{},\"ms_per_step\":{ms:.3},\"ms_min\":{min:.3},\"ms_max\":{max:.3},\"gflop_per_step\":{gflop:.3},\"gflops\":{:.1}",
+        a.depth, a.width, a.threads, a.head_norm, a.zero_residual, gflop / ms * 1e3
     );
     if a.matmul {
         // The ceiling is the better of gemm's own split over the threads and perfect scaling of

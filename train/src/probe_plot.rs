@@ -114,6 +114,8 @@ fn draw_panel(area: &Area, panel: &Panel, runs: &[ProbeRun], xr: &Range<f64>) ->
                 .bold_line_style(BLACK.mix(0.12))
                 .label_style((FONT, 13))
                 .x_desc("SGD steps")
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| tick(*v))
                 .draw()?;
             for (i, run) in runs.iter().enumerate() {
                 let colour = RUNS[i % RUNS.len()];
@@ -145,9 +147,27 @@ fn draw_panel(area: &Area, panel: &Panel, runs: &[ProbeRun], xr: &Range<f64>) ->
     Ok(())
 }
 
+/// An axis value in at most three significant digits (a log axis's ticks are sums of floats).
+fn tick(v: f64) -> String {
+    if v != 0.0 && !(1e-2..1e4).contains(&v.abs()) {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(0.7000000000000001), "0.7");
+        assert_eq!(tick(2000.0), "2000");
+        assert_eq!(tick(-1.55), "-1.55");
+        assert_eq!(tick(93129.8), "9.3e4");
+        assert_eq!(tick(0.0), "0");
+    }
     use models::fast::probe::ActorProbe;
 
     fn run(label: &str, n: u64, scale: f32) -> ProbeRun {

@@ -51,7 +51,7 @@ pub(super) struct ActorWs {
     sa_in: Vec<f32>,
     d_sa_in: Vec<f32>,
     /// The heads' input when the layout normalises it ([`super::head_norm`]): n̂ `[B, W]` and r `[B]`.
-    pub(super) head_in: Vec<f32>,
+    head_in: Vec<f32>,
     head_rstd: Vec<f32>,
     pub(super) mean: Vec<f32>,
     pub(super) raw: Vec<f32>,
