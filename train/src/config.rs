@@ -57,7 +57,7 @@ pub enum ResidualInit {
     Standard,
     /// γ = 0: every block starts as the identity.
     Zero,
-    /// γ = 1/√blocks: the stream's scale does not grow with depth.
+    /// γ = 1/√blocks: smaller branches, so the stream grows more slowly with depth.
     InvSqrtBlocks,
 }
 
@@ -121,18 +121,20 @@ pub struct TrainConfig {
     pub gamma: f64,
     /// Adam learning rate of actor, critic and α. A depth-64 actor collapsed at 3e-4 (its log σ saturated
     /// at the floor within the first 6k steps) and trained at 1e-4: docs/experiments/README.md. With
-    /// --residual-init zero it did not collapse at 3e-4 (docs/experiments/2026-12-08-u_maze-deep-actor-fixes).
+    /// --residual-init zero it did not collapse at 3e-4 in 15.7k updates on one seed
+    /// (docs/experiments/2026-12-08-u_maze-deep-actor-fixes).
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f32,
     /// Ramp Adam's learning rate linearly over this many SGD steps (step t uses lr·t/N), so the first
-    /// steps, which move every parameter by about the learning rate at once, cannot swing a deep actor's
-    /// heads into saturation (issue 26). 0 = none.
+    /// steps, which move every parameter by about the learning rate at once, move a deep actor's heads
+    /// less (issue 26; it does not change where they start). 0 = none.
     #[arg(long, default_value_t = TrainConfig::default().lr_warmup)]
     pub lr_warmup: u64,
     /// The initial scale γ of the LayerNorm of each residual block's last layer, i.e. of what the
     /// block adds to the residual stream, in every trunk: standard (1, the reference's), zero (every
-    /// block starts as the identity), inv-sqrt-blocks (1/√blocks, so the stream's scale does not grow
-    /// with depth). Only the starting weights change; checkpoints and every later stage are as before.
+    /// block starts as the identity; the stream entering the heads is the input layer's at any depth),
+    /// inv-sqrt-blocks (1/√blocks: the stream grows more slowly with depth). Only the starting weights
+    /// change; checkpoints and every later stage are as before.
     #[arg(long, value_enum, default_value_t = TrainConfig::default().residual_init)]
     pub residual_init: ResidualInit,
     /// Normalise the actor trunk's output (a LayerNorm without parameters) before its mean and log σ
