@@ -121,7 +121,7 @@ pub struct TrainConfig {
     pub gamma: f64,
     /// Adam learning rate of actor, critic and α. A depth-64 actor collapsed at 3e-4 (its log σ saturated
     /// at the floor within the first 6k steps) and trained at 1e-4: docs/experiments/README.md. With
-    /// --residual-init zero it did not collapse at 3e-4 in 15.7k updates on one seed
+    /// --residual-init zero it did not collapse at 3e-4 in 20k updates on one seed
     /// (docs/experiments/2026-12-08-u_maze-deep-actor-fixes).
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f32,
