@@ -261,12 +261,8 @@ impl ActorInfer {
         let n = batch * self.action_dim;
         self.mean.resize(n, 0.0);
         self.log_std.resize(n, 0.0);
-        let h = if self.layout.head_norm {
-            head_norm::forward(&self.h, self.width, &mut self.heads_in, &mut self.heads_rstd);
-            &self.heads_in
-        } else {
-            &self.h
-        };
+        let (on, w) = (self.layout.head_norm, self.width);
+        let h = head_norm::heads_input(on, &self.h, w, &mut self.heads_in, &mut self.heads_rstd);
         linear_forward(&self.layout.mean, &self.params, h, batch, &mut self.mean);
         linear_forward(&self.layout.log_std, &self.params, h, batch, &mut self.log_std);
         let half = 0.5 * (LOG_STD_MAX - LOG_STD_MIN) as f32;

@@ -23,6 +23,15 @@ pub fn forward(h: &[f32], w: usize, out: &mut Vec<f32>, rstd: &mut Vec<f32>) {
     }
 }
 
+/// What the heads read: `h` itself, or (`on`) its normalisation, written to `out` and `rstd`.
+pub fn heads_input<'a>(on: bool, h: &'a [f32], w: usize, out: &'a mut Vec<f32>, rstd: &mut Vec<f32>) -> &'a [f32] {
+    if !on {
+        return h;
+    }
+    forward(h, w, out, rstd);
+    out
+}
+
 /// Turns `d`, the gradient of n̂, into the gradient of h in place: r·(dn̂ − mean(dn̂) − n̂·mean(dn̂·n̂)).
 pub fn backward(d: &mut [f32], nhat: &[f32], rstd: &[f32], w: usize) {
     let inv_w = 1.0 / w as f32;

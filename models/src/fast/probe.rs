@@ -124,12 +124,7 @@ impl FastTrainer {
         let p = &self.model.params;
         forward_no_tape(&lay.trunk, p, LinearWeights::Params, &aw.obs, b, &mut h_new, &mut scratch, th);
         let (mut normed, mut rstd) = (Vec::new(), Vec::new());
-        let heads_in = if lay.head_norm {
-            head_norm::forward(&h_new, lay.trunk.width, &mut normed, &mut rstd);
-            &normed
-        } else {
-            &h_new
-        };
+        let heads_in = head_norm::heads_input(lay.head_norm, &h_new, lay.trunk.width, &mut normed, &mut rstd);
         let mut raw_new = vec![0.0; aw.raw.len()];
         linear_forward(&lay.log_std, p, heads_in, b, &mut raw_new);
 

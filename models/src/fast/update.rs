@@ -89,12 +89,7 @@ impl ActorWs {
     pub(super) fn forward(&mut self, lay: &ActorLayout, p: &[f32], batch: &CrlBatch, d: Dims, th: Threads) {
         concat_rows(batch.states, d.s, batch.goals, d.g, d.b, &mut self.obs);
         let h = self.trunk.forward(&lay.trunk, p, &self.obs, d.b, th);
-        let h = if lay.head_norm {
-            head_norm::forward(h, d.w, &mut self.head_in, &mut self.head_rstd);
-            &self.head_in
-        } else {
-            h
-        };
+        let h = head_norm::heads_input(lay.head_norm, h, d.w, &mut self.head_in, &mut self.head_rstd);
         linear_forward(&lay.mean, p, h, d.b, sized(&mut self.mean, d.b * d.a));
         linear_forward(&lay.log_std, p, h, d.b, sized(&mut self.raw, d.b * d.a));
         self.sample.compute(&self.mean, &self.raw, batch.noise, d.a);
